@@ -1,0 +1,141 @@
+//! Where the authorization server's endpoints are: RFC 8414 metadata, then OpenID
+//! Connect discovery, then the contract's default paths.
+
+use serde::Deserialize;
+
+use super::error::AuthError;
+
+/// The endpoints of an authorization server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoints {
+    /// Where the browser is sent to sign in.
+    pub authorization: String,
+    /// Where codes and refresh tokens are exchanged.
+    pub token: String,
+    /// Where refresh tokens are revoked (RFC 7009), when the server has one.
+    pub revocation: Option<String>,
+    /// The server's signing keys.
+    pub jwks: String,
+    /// Which document the endpoints came from.
+    pub source: EndpointSource,
+}
+
+/// Which document the endpoints came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndpointSource {
+    /// `/.well-known/oauth-authorization-server`.
+    Rfc8414,
+    /// `/.well-known/openid-configuration`.
+    OpenIdConfiguration,
+    /// Neither was served: the contract's default paths.
+    Defaults,
+}
+
+#[derive(Debug, Deserialize)]
+struct Metadata {
+    issuer: String,
+    authorization_endpoint: String,
+    token_endpoint: String,
+    #[serde(default)]
+    revocation_endpoint: Option<String>,
+    #[serde(default)]
+    jwks_uri: Option<String>,
+}
+
+impl Endpoints {
+    /// The contract's default paths under `api`.
+    pub fn defaults(api: &str) -> Self {
+        Endpoints {
+            authorization: format!("{api}/oauth2/authorize"),
+            token: format!("{api}/oauth2/token"),
+            revocation: Some(format!("{api}/oauth2/revoke")),
+            jwks: format!("{api}/api/auth/jwks"),
+            source: EndpointSource::Defaults,
+        }
+    }
+}
+
+/// Finds the endpoints of the server at `api` (no trailing slash).
+pub async fn discover(http: &reqwest::Client, api: &str) -> Result<Endpoints, AuthError> {
+    let documents = [
+        (
+            "/.well-known/oauth-authorization-server",
+            EndpointSource::Rfc8414,
+        ),
+        (
+            "/.well-known/openid-configuration",
+            EndpointSource::OpenIdConfiguration,
+        ),
+    ];
+    for (path, source) in documents {
+        let url = format!("{api}{path}");
+        let response = http
+            .get(&url)
+            .header("accept", "application/json")
+            .send()
+            .await
+            .map_err(|e| AuthError::Unreachable {
+                url: url.clone(),
+                cause: describe(&e),
+            })?;
+        let status = response.status();
+        if status == reqwest::StatusCode::NOT_FOUND {
+            continue;
+        }
+        if status.is_server_error() {
+            return Err(AuthError::Unreachable {
+                url,
+                cause: format!("server error {status}"),
+            });
+        }
+        if !status.is_success() {
+            return Err(AuthError::Protocol {
+                url,
+                detail: format!("metadata request answered {status}"),
+            });
+        }
+        let meta: Metadata = response.json().await.map_err(|e| AuthError::Protocol {
+            url: url.clone(),
+            detail: format!("invalid metadata: {e}"),
+        })?;
+        if meta.issuer.trim_end_matches('/') != api {
+            return Err(AuthError::Protocol {
+                url,
+                detail: format!(
+                    "metadata issuer {} does not match {api} (RFC 8414 §3.3)",
+                    meta.issuer
+                ),
+            });
+        }
+        let defaults = Endpoints::defaults(api);
+        return Ok(Endpoints {
+            authorization: meta.authorization_endpoint,
+            token: meta.token_endpoint,
+            revocation: meta.revocation_endpoint,
+            jwks: meta.jwks_uri.unwrap_or(defaults.jwks),
+            source,
+        });
+    }
+    Ok(Endpoints::defaults(api))
+}
+
+/// A one-line cause for a transport error, without URLs' query strings or bodies.
+pub fn describe(error: &reqwest::Error) -> String {
+    if error.is_connect() {
+        let root = std::error::Error::source(error)
+            .and_then(|s| s.source())
+            .map(|s| s.to_string())
+            .unwrap_or_default();
+        if root.is_empty() {
+            "connection failed".to_string()
+        } else {
+            format!("connection failed ({root})")
+        }
+    } else if error.is_timeout() {
+        "timed out".to_string()
+    } else if error.is_decode() || error.is_body() {
+        "connection dropped while reading the answer".to_string()
+    } else {
+        "request failed".to_string()
+    }
+}

@@ -1,0 +1,72 @@
+//! The auth core's error type and the exit code each error maps to (contract section 1).
+
+use std::path::PathBuf;
+
+/// Exit code: generic error.
+pub const EXIT_ERROR: i32 = 1;
+/// Exit code: not signed in or session expired.
+pub const EXIT_NOT_SIGNED_IN: i32 = 3;
+/// Exit code: server or network unreachable after retries.
+pub const EXIT_UNREACHABLE: i32 = 4;
+
+/// Everything that can go wrong while authenticating.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    /// No credential is stored or given.
+    #[error("not signed in. Run: tether auth login")]
+    NotSignedIn,
+    /// Stored tokens belong to a different API than the one configured now.
+    #[error("signed in to {stored}, but the API is now {current}. Run: tether auth login")]
+    OtherServer { stored: String, current: String },
+    /// The authorization server rejected the refresh token (a 4xx).
+    #[error("Session expired: {reason}. Run: tether auth login")]
+    SessionExpired { reason: String },
+    /// The server could not be reached or kept failing with 5xx.
+    #[error("cannot reach {url}: {cause}")]
+    Unreachable { url: String, cause: String },
+    /// The server refused the credential (401/403) or the request.
+    #[error("{url} refused the request ({status}): {detail}")]
+    Refused {
+        url: String,
+        status: u16,
+        detail: String,
+    },
+    /// The server answered something the contract does not allow.
+    #[error("unexpected answer from {url}: {detail}")]
+    Protocol { url: String, detail: String },
+    /// `config.json` could not be read, parsed or written.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The interactive login did not complete.
+    #[error("login failed: {0}")]
+    Login(String),
+}
+
+impl AuthError {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            AuthError::NotSignedIn
+            | AuthError::OtherServer { .. }
+            | AuthError::SessionExpired { .. } => EXIT_NOT_SIGNED_IN,
+            AuthError::Unreachable { .. } => EXIT_UNREACHABLE,
+            _ => EXIT_ERROR,
+        }
+    }
+}
+
+/// Problems with `config.json` and the state directory.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file exists but is not valid JSON of the expected shape.
+    #[error("{path} is corrupt: {cause}. It was left untouched; `tether auth login` moves it aside and starts a new one")]
+    Corrupt { path: PathBuf, cause: String },
+    /// Reading, writing or locking failed.
+    #[error("{action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}

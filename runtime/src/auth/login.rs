@@ -1,0 +1,196 @@
+//! `tether auth login`: OAuth 2.0 authorization code with PKCE S256 and a loopback
+//! redirect on `127.0.0.1` at an ephemeral port (RFC 6749 §4.1, RFC 7636, RFC 8252).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Html;
+use axum::routing::get;
+use axum::Router;
+use oauth2::{CsrfToken, PkceCodeChallenge};
+use tokio::sync::oneshot;
+
+use super::config_store::StoredAuth;
+use super::discovery::Endpoints;
+use super::error::AuthError;
+use super::token_endpoint::{self, TokenFailure};
+use super::{CLIENT_ID, LOGIN_SCOPE};
+
+/// How long the browser has to come back (contract section 3).
+pub const LOGIN_DEADLINE: Duration = Duration::from_secs(300);
+
+/// The answer the browser brought back to the loopback listener.
+type CallbackResult = Result<String, AuthError>;
+
+#[derive(Clone)]
+struct CallbackState {
+    expected_state: String,
+    reply: Arc<Mutex<Option<oneshot::Sender<CallbackResult>>>>,
+}
+
+/// The authorize URL for one login attempt.
+pub fn authorize_url(
+    endpoints: &Endpoints,
+    api: &str,
+    redirect_uri: &str,
+    state: &str,
+    challenge: &str,
+) -> Result<String, AuthError> {
+    let mut url = url::Url::parse(&endpoints.authorization).map_err(|e| AuthError::Protocol {
+        url: endpoints.authorization.clone(),
+        detail: format!("authorization endpoint is not a URL: {e}"),
+    })?;
+    url.query_pairs_mut()
+        .append_pair("response_type", "code")
+        .append_pair("client_id", CLIENT_ID)
+        .append_pair("redirect_uri", redirect_uri)
+        .append_pair("scope", LOGIN_SCOPE)
+        .append_pair("state", state)
+        .append_pair("code_challenge", challenge)
+        .append_pair("code_challenge_method", "S256")
+        .append_pair("resource", api);
+    Ok(url.into())
+}
+
+/// Runs the whole browser flow and returns the tokens to store. `show_url` is called
+/// once with the URL the user must open; the browser is opened too when `open_browser`.
+pub async fn login(
+    http: &reqwest::Client,
+    api: &str,
+    endpoints: &Endpoints,
+    open_browser: bool,
+    show_url: impl FnOnce(&str),
+    now_ms: impl Fn() -> i64,
+) -> Result<StoredAuth, AuthError> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .map_err(|e| {
+            AuthError::Login(format!(
+                "cannot listen on 127.0.0.1 for the browser's redirect: {e}"
+            ))
+        })?;
+    let port = listener
+        .local_addr()
+        .map_err(|e| AuthError::Login(format!("cannot read the loopback port: {e}")))?
+        .port();
+    let redirect_uri = format!("http://127.0.0.1:{port}/callback");
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let state = CsrfToken::new_random().secret().clone();
+    let url = authorize_url(endpoints, api, &redirect_uri, &state, challenge.as_str())?;
+
+    let (tx, rx) = oneshot::channel();
+    let app = Router::new()
+        .route("/callback", get(callback))
+        .with_state(CallbackState {
+            expected_state: state,
+            reply: Arc::new(Mutex::new(Some(tx))),
+        });
+    let (stop_tx, stop_rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = stop_rx.await;
+            })
+            .await;
+    });
+
+    show_url(&url);
+    if open_browser {
+        if let Err(e) = webbrowser::open(&url) {
+            tracing::warn!("could not open a browser ({e}); open the URL above by hand");
+        }
+    }
+
+    let answer = tokio::time::timeout(LOGIN_DEADLINE, rx).await;
+    let _ = stop_tx.send(());
+    let _ = server.await;
+    let code = match answer {
+        Err(_) => {
+            return Err(AuthError::Login(
+                "the browser did not come back within 5 minutes".into(),
+            ))
+        }
+        Ok(Err(_)) => {
+            return Err(AuthError::Login(
+                "the loopback listener stopped unexpectedly".into(),
+            ))
+        }
+        Ok(Ok(result)) => result?,
+    };
+
+    let response = token_endpoint::exchange_code(
+        http,
+        &endpoints.token,
+        &code,
+        &redirect_uri,
+        verifier.secret(),
+        api,
+    )
+    .await
+    .map_err(|failure| match failure {
+        TokenFailure::Network { cause, .. } => AuthError::Unreachable {
+            url: endpoints.token.clone(),
+            cause,
+        },
+        TokenFailure::ServerError { status } => AuthError::Unreachable {
+            url: endpoints.token.clone(),
+            cause: format!("server error {status}"),
+        },
+        other => AuthError::Login(format!(
+            "the authorization server refused the code: {other}"
+        )),
+    })?;
+    Ok(response.into_stored(now_ms(), None, None))
+}
+
+async fn callback(
+    State(state): State<CallbackState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> (StatusCode, Html<&'static str>) {
+    let Some(reply) = state.reply.lock().ok().and_then(|mut slot| slot.take()) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Html("This sign-in was already handled. You can close this window."),
+        );
+    };
+    // The state is compared before anything else is looked at (RFC 6749 §10.12).
+    if params.get("state") != Some(&state.expected_state) {
+        let _ = reply.send(Err(AuthError::Login(
+            "the browser came back with a state that does not match this login (possible CSRF); nothing was exchanged".into(),
+        )));
+        return (
+            StatusCode::BAD_REQUEST,
+            Html("Sign-in failed: state mismatch. Return to the terminal."),
+        );
+    }
+    if let Some(error) = params.get("error") {
+        let _ = reply.send(Err(AuthError::Login(format!(
+            "the authorization server answered {error}"
+        ))));
+        return (
+            StatusCode::OK,
+            Html("Sign-in was not completed. Return to the terminal."),
+        );
+    }
+    match params.get("code") {
+        Some(code) => {
+            let _ = reply.send(Ok(code.clone()));
+            (
+                StatusCode::OK,
+                Html("Signed in to tether. You can close this window."),
+            )
+        }
+        None => {
+            let _ = reply.send(Err(AuthError::Login(
+                "the redirect carried neither a code nor an error".into(),
+            )));
+            (
+                StatusCode::BAD_REQUEST,
+                Html("Sign-in failed: no code. Return to the terminal."),
+            )
+        }
+    }
+}

@@ -1,0 +1,44 @@
+//! The auth core shared by the CLI and the host service: credentials and how each
+//! is sent (contract section 2), the config store, OAuth login and refresh against
+//! the authorization server (section 3), and relay JWTs.
+
+pub mod config_store;
+pub mod credential;
+pub mod discovery;
+pub mod error;
+pub mod jwt;
+pub mod login;
+pub mod refresh;
+pub mod relay_token;
+pub mod retry;
+pub mod secret;
+pub mod session;
+pub mod token_endpoint;
+
+pub use error::AuthError;
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The OAuth client id of the CLI (contract section 3).
+pub const CLIENT_ID: &str = "tether-cli";
+/// Scopes requested at login; `offline_access` asks for a refresh token.
+pub const LOGIN_SCOPE: &str = "openid profile email offline_access";
+
+/// Milliseconds since the Unix epoch, the unit of `expiresAt` in `config.json`.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The HTTP client every auth call uses: rustls, bounded timeouts, a tether user agent.
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .user_agent(concat!("tether/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .timeout(std::time::Duration::from_secs(30))
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_else(|_| reqwest::Client::new())
+}

@@ -1,0 +1,163 @@
+//! Keeping the stored OAuth access token usable: proactive refresh before expiry,
+//! one refresh across processes (lock, then re-read), rotated refresh tokens
+//! persisted, and only a 4xx from the token endpoint treated as "session expired".
+
+use super::config_store::{Config, ConfigStore, StoredAuth};
+use super::discovery::discover;
+use super::error::AuthError;
+use super::token_endpoint::{self, TokenFailure};
+
+/// The CLI refreshes when the access token has less than this left (contract section 7).
+pub const CLI_REFRESH_WINDOW_MS: i64 = 5 * 60 * 1000;
+/// An OAuth JWT is passed to the relay only while it has more than this left (section 2).
+pub const RELAY_PASS_THROUGH_MARGIN_MS: i64 = 60 * 1000;
+
+/// What the refresh step did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Freshness {
+    /// The token had enough time left; nothing was sent.
+    Fresh,
+    /// This process refreshed it.
+    Refreshed,
+    /// Another process refreshed it while we waited for the lock.
+    RefreshedElsewhere,
+    /// The refresh failed for a transient reason, but the token has not expired yet.
+    StillValid { warning: String },
+}
+
+/// The usable tokens and how they were obtained.
+#[derive(Debug, Clone)]
+pub struct FreshAuth {
+    /// The stored tokens, possibly just refreshed.
+    pub auth: StoredAuth,
+    /// What the refresh step did.
+    pub freshness: Freshness,
+}
+
+/// The stored OAuth sign-in of one state directory against one API.
+#[derive(Debug, Clone)]
+pub struct OAuthAccount {
+    /// Where `config.json` lives.
+    pub store: ConfigStore,
+    /// The API the tokens must belong to.
+    pub api_url: String,
+    /// HTTP client for the token endpoint.
+    pub http: reqwest::Client,
+}
+
+impl OAuthAccount {
+    /// Reads the stored tokens, checking they belong to this API.
+    pub fn stored(&self) -> Result<(Config, StoredAuth), AuthError> {
+        let config = self.store.load()?;
+        let auth = config.auth.clone().ok_or(AuthError::NotSignedIn)?;
+        if let Some(stored) = config.api_url.as_deref() {
+            if stored.trim_end_matches('/') != self.api_url {
+                return Err(AuthError::OtherServer {
+                    stored: stored.to_string(),
+                    current: self.api_url.clone(),
+                });
+            }
+        }
+        Ok((config, auth))
+    }
+
+    /// Returns tokens with more than `window_ms` left, refreshing under the cross-process lock if needed.
+    pub async fn ensure_fresh(&self, window_ms: i64, now_ms: i64) -> Result<FreshAuth, AuthError> {
+        let (_, auth) = self.stored()?;
+        if auth.expires_at - now_ms > window_ms {
+            return Ok(FreshAuth {
+                auth,
+                freshness: Freshness::Fresh,
+            });
+        }
+        let _lock = self.store.lock_async().await?;
+        // Another process may have refreshed while we waited: re-read before spending the refresh token.
+        let (mut config, current) = self.stored()?;
+        if current.expires_at - now_ms > window_ms {
+            let freshness = if current == auth {
+                Freshness::Fresh
+            } else {
+                Freshness::RefreshedElsewhere
+            };
+            return Ok(FreshAuth {
+                auth: current,
+                freshness,
+            });
+        }
+        let Some(refresh_token) = current.refresh_token.clone() else {
+            return still_valid_or(current, now_ms, || AuthError::SessionExpired {
+                reason: "the access token expired and there is no refresh token".into(),
+            });
+        };
+        let endpoints = match discover(&self.http, &self.api_url).await {
+            Ok(endpoints) => endpoints,
+            Err(err @ AuthError::Unreachable { .. }) => {
+                return still_valid_or(current, now_ms, || err)
+            }
+            Err(err) => return Err(err),
+        };
+        let outcome = token_endpoint::refresh(
+            &self.http,
+            &endpoints.token,
+            &refresh_token,
+            current.scope.as_deref(),
+            &self.api_url,
+        )
+        .await;
+        match outcome {
+            Ok(response) => {
+                let mut fresh =
+                    response.into_stored(now_ms, Some(refresh_token), current.scope.clone());
+                fresh.extra = current.extra.clone();
+                config.auth = Some(fresh.clone());
+                config.api_url = Some(self.api_url.clone());
+                self.store.save(&config)?;
+                tracing::debug!("access token refreshed");
+                Ok(FreshAuth {
+                    auth: fresh,
+                    freshness: Freshness::Refreshed,
+                })
+            }
+            Err(TokenFailure::Rejected {
+                status,
+                error,
+                description,
+            }) => {
+                // The stored tokens are left in place: deleting them could throw away a
+                // token another process is about to need, and login overwrites them anyway.
+                let reason = match description {
+                    Some(d) => format!("the authorization server answered {status} {error}: {d}"),
+                    None => format!("the authorization server answered {status} {error}"),
+                };
+                Err(AuthError::SessionExpired { reason })
+            }
+            Err(failure) => {
+                let url = endpoints.token.clone();
+                still_valid_or(current, now_ms, || AuthError::Unreachable {
+                    url,
+                    cause: failure.to_string(),
+                })
+            }
+        }
+    }
+}
+
+/// After a transient failure: the current token if it has not expired yet, else the error.
+fn still_valid_or(
+    auth: StoredAuth,
+    now_ms: i64,
+    error: impl FnOnce() -> AuthError,
+) -> Result<FreshAuth, AuthError> {
+    if auth.expires_at > now_ms {
+        let warning = error().to_string();
+        tracing::warn!(
+            "could not refresh the access token, using the current one until it expires: {warning}"
+        );
+        Ok(FreshAuth {
+            auth,
+            freshness: Freshness::StillValid { warning },
+        })
+    } else {
+        Err(error())
+    }
+}

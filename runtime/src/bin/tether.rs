@@ -1,0 +1,41 @@
+//! `tether`: the CLI. Parses arguments, runs the command, maps errors to exit codes.
+
+use clap::Parser;
+use tether::auth::AuthError;
+use tether::cli::{self, AuthCommand, Cli, Command};
+use tether::settings::Settings;
+
+fn main() {
+    let args = Cli::parse();
+    cli::logging::init();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    let settings = Settings::from_env(args.api_key.clone());
+    let result = runtime.block_on(run(args.command, &settings));
+    if let Err(err) = result {
+        eprintln!("error: {err:#}");
+        let code = err
+            .downcast_ref::<AuthError>()
+            .map(AuthError::exit_code)
+            .unwrap_or(1);
+        std::process::exit(code);
+    }
+}
+
+async fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
+    match command {
+        Command::Auth(AuthCommand::Login { no_browser, json }) => {
+            cli::auth::login(settings, no_browser, json).await
+        }
+        Command::Auth(AuthCommand::Logout) => cli::auth::logout(settings).await,
+        Command::Auth(AuthCommand::Status { json }) => cli::auth::status(settings, json).await,
+    }
+}

@@ -1,0 +1,223 @@
+//! `tether auth login | logout | status`.
+
+use serde::Serialize;
+
+use crate::auth::config_store::ConfigStore;
+use crate::auth::credential::Credential;
+use crate::auth::discovery::discover;
+use crate::auth::error::ConfigError;
+use crate::auth::jwt::held_claims;
+use crate::auth::login::login as browser_login;
+use crate::auth::refresh::{OAuthAccount, CLI_REFRESH_WINDOW_MS};
+use crate::auth::relay_token::{CredentialSource, RelayTokenProvider};
+use crate::auth::retry::RetryPolicy;
+use crate::auth::session::{get_session, SessionUser};
+use crate::auth::token_endpoint::revoke;
+use crate::auth::{http_client, now_ms, AuthError};
+use crate::settings::Settings;
+
+/// What `auth status --json` (and `auth login --json`) prints: no secrets, ever.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusReport {
+    /// `oauth`, `api_key` or `session`.
+    pub method: &'static str,
+    /// Who.
+    pub user: SessionUser,
+    /// The organization commands act in; for an API key, its bound org.
+    pub organization_id: Option<String>,
+    /// Every organization the credential may act in.
+    pub organization_ids: Vec<String>,
+    /// When the stored access token expires (unix ms); `null` for API keys.
+    pub expires_at: Option<i64>,
+}
+
+fn account(settings: &Settings) -> OAuthAccount {
+    OAuthAccount {
+        store: ConfigStore::new(&settings.home),
+        api_url: settings.api_url.clone(),
+        http: http_client(),
+    }
+}
+
+/// Works out who the current credential is, refreshing stored tokens if they are close to expiry.
+pub async fn current_status(settings: &Settings) -> Result<StatusReport, AuthError> {
+    let http = http_client();
+    if let Some(key) = &settings.api_key {
+        let credential = Credential::classify(key.clone());
+        let session = get_session(&http, &settings.api_url, &credential).await?;
+        // The bound organization is what a minted token may act in; a 403 here means the
+        // key's owner has left that organization.
+        let provider = RelayTokenProvider::new(
+            http.clone(),
+            settings.api_url.clone(),
+            CredentialSource::Given(credential.clone()),
+            RetryPolicy::default(),
+        );
+        let minted = provider.relay_jwt().await?;
+        let minted_orgs = held_claims(minted.expose())
+            .map(|c| c.organization_ids)
+            .unwrap_or_default();
+        let bound = match minted_orgs.as_slice() {
+            [only] => Some(only.clone()),
+            _ => session.session.active_organization_id.clone(),
+        };
+        return Ok(StatusReport {
+            method: credential.method(),
+            user: session.user,
+            organization_id: bound,
+            organization_ids: minted_orgs,
+            expires_at: None,
+        });
+    }
+    let account = account(settings);
+    let fresh = account
+        .ensure_fresh(CLI_REFRESH_WINDOW_MS, now_ms())
+        .await?;
+    let credential = Credential::classify(fresh.auth.access_token.clone());
+    let session = get_session(&http, &settings.api_url, &credential).await?;
+    let config = account.store.load()?;
+    Ok(StatusReport {
+        method: if matches!(credential, Credential::ApiKey(_)) {
+            "api_key"
+        } else {
+            credential.method()
+        },
+        user: session.user,
+        organization_id: config
+            .organization_id
+            .or(session.session.active_organization_id),
+        organization_ids: session.organization_ids,
+        expires_at: Some(fresh.auth.expires_at),
+    })
+}
+
+/// `tether auth status [--json]`.
+pub async fn status(settings: &Settings, json: bool) -> anyhow::Result<()> {
+    let report = current_status(settings).await?;
+    print_report(&report, json, "Signed in");
+    Ok(())
+}
+
+fn print_report(report: &StatusReport, json: bool, headline: &str) {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(report).unwrap_or_else(|_| "{}".into())
+        );
+        return;
+    }
+    let who = report.user.email.as_deref().unwrap_or(&report.user.id);
+    println!("{headline} as {who} (user {})", report.user.id);
+    println!("  method:        {}", report.method);
+    println!(
+        "  organization:  {}",
+        report.organization_id.as_deref().unwrap_or("(none)")
+    );
+    println!("  organizations: {}", report.organization_ids.join(", "));
+    match report.expires_at {
+        Some(ms) => {
+            let left = (ms - now_ms()) / 1000;
+            println!(
+                "  expires:       in {}m{:02}s (unix ms {ms})",
+                left.max(0) / 60,
+                left.max(0) % 60
+            );
+        }
+        None => println!("  expires:       never (API key)"),
+    }
+}
+
+/// `tether auth login [--no-browser] [--json]`.
+pub async fn login(settings: &Settings, no_browser: bool, json: bool) -> anyhow::Result<()> {
+    let store = ConfigStore::new(&settings.home);
+    let mut config = match store.load() {
+        Ok(config) => config,
+        Err(ConfigError::Corrupt { path, cause }) => {
+            let aside = store.move_aside(now_ms())?;
+            eprintln!(
+                "{} was corrupt ({cause}); moved it to {}",
+                path.display(),
+                aside.display()
+            );
+            Default::default()
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let http = http_client();
+    let endpoints = discover(&http, &settings.api_url).await?;
+    let show = |url: &str| {
+        if no_browser {
+            eprintln!("Open this URL in a browser to sign in:\n\n  {url}\n");
+        } else {
+            eprintln!("Opening your browser to sign in. If it does not open, visit:\n\n  {url}\n");
+        }
+    };
+    let auth = browser_login(
+        &http,
+        &settings.api_url,
+        &endpoints,
+        !no_browser,
+        show,
+        now_ms,
+    )
+    .await?;
+    let credential = Credential::classify(auth.access_token.clone());
+    {
+        let _lock = store.lock_async().await?;
+        config.auth = Some(auth.clone());
+        config.api_url = Some(settings.api_url.clone());
+        store.save(&config)?;
+    }
+    let session = get_session(&http, &settings.api_url, &credential).await?;
+    if let Some(org) = &session.session.active_organization_id {
+        let _lock = store.lock_async().await?;
+        let mut latest = store.load()?;
+        latest.organization_id = Some(org.clone());
+        store.save(&latest)?;
+    }
+    let report = StatusReport {
+        method: credential.method(),
+        user: session.user,
+        organization_id: session.session.active_organization_id,
+        organization_ids: session.organization_ids,
+        expires_at: Some(auth.expires_at),
+    };
+    print_report(&report, json, "Signed in");
+    Ok(())
+}
+
+/// `tether auth logout`: revoke the refresh token (best effort), then forget the tokens.
+pub async fn logout(settings: &Settings) -> anyhow::Result<()> {
+    let store = ConfigStore::new(&settings.home);
+    let _lock = store.lock_async().await?;
+    let mut config = store.load()?;
+    let Some(auth) = config.auth.take() else {
+        eprintln!("Not signed in.");
+        return Ok(());
+    };
+    if let Some(refresh_token) = &auth.refresh_token {
+        let api = config
+            .api_url
+            .clone()
+            .unwrap_or_else(|| settings.api_url.clone());
+        let http = http_client();
+        let outcome = match discover(&http, &api).await {
+            Ok(endpoints) => match endpoints.revocation {
+                Some(url) => revoke(&http, &url, refresh_token)
+                    .await
+                    .map_err(|e| format!("{url}: {e}")),
+                None => Err("the server advertises no revocation endpoint".into()),
+            },
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(why) = outcome {
+            eprintln!(
+                "warning: could not revoke the refresh token ({why}); it was forgotten locally"
+            );
+        }
+    }
+    store.save(&config)?;
+    eprintln!("Signed out.");
+    Ok(())
+}

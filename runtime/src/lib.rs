@@ -1,0 +1,10 @@
+//! The tether runtime: the `tether` CLI, the `tether-host` service and the
+//! `tether-ptyd` pty daemon, with the auth core they share.
+//!
+//! The binaries in `src/bin/` are thin: they parse arguments, call into this
+//! library and map errors to the exit codes of the contract (section 1).
+
+pub mod auth;
+pub mod cli;
+pub mod settings;
+pub mod version;

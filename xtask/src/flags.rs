@@ -1,0 +1,35 @@
+//! Every xtask command line, in one place.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// tether's build-and-release toolchain.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", bin_name = "cargo xtask")]
+pub struct Xtask {
+    /// The command to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// xtask commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// The test command: fmt check, clippy with -D warnings, and every test in the workspace.
+    Ci(CiArgs),
+}
+
+/// `cargo xtask ci`
+#[derive(Debug, Args)]
+pub struct CiArgs {
+    /// Skip `cargo fmt --check` and clippy (tests only).
+    #[arg(long)]
+    pub tests_only: bool,
+}
+
+/// The workspace root (the parent of `xtask/`).
+pub fn project_root() -> PathBuf {
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().map(PathBuf::from).unwrap_or_else(|| manifest.to_path_buf())
+}
