@@ -10,12 +10,25 @@ use crate::flags::CiArgs;
 /// Runs the checks in order, stopping at the first failure.
 pub fn run(sh: &Shell, args: &CiArgs) -> anyhow::Result<()> {
     if !args.tests_only {
-        step("fmt", || cmd!(sh, "cargo fmt --all -- --check").run().context("cargo fmt found unformatted code: run `cargo fmt --all`"))?;
+        step("fmt", || {
+            cmd!(sh, "cargo fmt --all -- --check")
+                .run()
+                .context("cargo fmt found unformatted code: run `cargo fmt --all`")
+        })?;
         step("clippy", || {
-            cmd!(sh, "cargo clippy --workspace --all-targets --locked -- -D warnings").run().context("clippy found warnings")
+            cmd!(
+                sh,
+                "cargo clippy --workspace --all-targets --locked -- -D warnings"
+            )
+            .run()
+            .context("clippy found warnings")
         })?;
     }
-    step("test", || cmd!(sh, "cargo test --workspace --locked").run().context("tests failed"))?;
+    step("test", || {
+        cmd!(sh, "cargo test --workspace --locked")
+            .run()
+            .context("tests failed")
+    })?;
     Ok(())
 }
 

@@ -18,6 +18,32 @@ pub struct Xtask {
 pub enum Command {
     /// The test command: fmt check, clippy with -D warnings, and every test in the workspace.
     Ci(CiArgs),
+    /// Build per-target release bundles and verify them.
+    Dist(DistArgs),
+    /// Check finished archives: complete, untampered, right machine, stripped, in budget.
+    Verify(VerifyArgs),
+}
+
+/// `cargo xtask dist`
+#[derive(Debug, Args)]
+pub struct DistArgs {
+    /// Target name: linux-x64, linux-arm64, darwin-arm64, darwin-x64 (repeatable).
+    #[arg(long)]
+    pub target: Vec<String>,
+    /// Every target.
+    #[arg(long, conflicts_with = "target")]
+    pub all: bool,
+    /// Where archives go (default: `dist/` at the project root).
+    #[arg(long)]
+    pub out_dir: Option<PathBuf>,
+}
+
+/// `cargo xtask verify`
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// Archives to check; each needs its `.sha256` beside it.
+    #[arg(required = true)]
+    pub archives: Vec<PathBuf>,
 }
 
 /// `cargo xtask ci`
@@ -31,5 +57,8 @@ pub struct CiArgs {
 /// The workspace root (the parent of `xtask/`).
 pub fn project_root() -> PathBuf {
     let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    manifest.parent().map(PathBuf::from).unwrap_or_else(|| manifest.to_path_buf())
+    manifest
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_else(|| manifest.to_path_buf())
 }

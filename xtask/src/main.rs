@@ -1,7 +1,17 @@
 //! `cargo xtask …`: tether's build-and-release toolchain.
 
+mod archive;
+mod binary;
 mod ci;
+mod dist;
+#[cfg(test)]
+mod fixtures;
 mod flags;
+mod manifest;
+mod targets;
+mod verify;
+#[cfg(test)]
+mod workflows;
 
 use clap::Parser;
 
@@ -11,5 +21,7 @@ fn main() -> anyhow::Result<()> {
     sh.change_dir(flags::project_root());
     match flags.command {
         flags::Command::Ci(args) => ci::run(&sh, &args),
+        flags::Command::Dist(args) => dist::run(&sh, &args),
+        flags::Command::Verify(args) => verify::run(&args.archives),
     }
 }

@@ -1,0 +1,252 @@
+//! `cargo xtask dist`: build the binaries for a target, stage the bundle layout,
+//! write `manifest.json`, pack deterministically, write the `.sha256`, and verify the
+//! archive itself before calling it done.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use xshell::{cmd, Shell};
+
+use crate::archive::{self, BundleFile};
+use crate::flags::DistArgs;
+use crate::manifest::{bundle_stem, describe};
+use crate::targets::{self, Os, Target};
+use crate::verify;
+
+const BUNDLE_README: &str = include_str!("bundle_readme.md");
+
+/// Runs `dist` for every requested target.
+pub fn run(sh: &Shell, args: &DistArgs) -> anyhow::Result<()> {
+    let targets: Vec<Target> = if args.all {
+        targets::TARGETS.to_vec()
+    } else if args.target.is_empty() {
+        bail!("name a target with --target <name> (linux-x64, linux-arm64, darwin-arm64, darwin-x64) or pass --all");
+    } else {
+        args.target
+            .iter()
+            .map(|t| targets::by_name(t))
+            .collect::<anyhow::Result<_>>()?
+    };
+    let out_dir = args
+        .out_dir
+        .clone()
+        .unwrap_or_else(|| crate::flags::project_root().join("dist"));
+    for target in targets {
+        let archive = dist_one(sh, &target, &out_dir)?;
+        println!("{}", archive.display());
+    }
+    Ok(())
+}
+
+fn step<T>(
+    name: &str,
+    target: &Target,
+    f: impl FnOnce() -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let started = Instant::now();
+    eprintln!("==> {name} {}", target.name);
+    let value = f().with_context(|| format!("{name} {} failed", target.name))?;
+    eprintln!("    {name} done in {:.1}s", started.elapsed().as_secs_f64());
+    Ok(value)
+}
+
+/// Builds, packs and verifies one target's bundle; returns the archive path.
+pub fn dist_one(sh: &Shell, target: &Target, out_dir: &Path) -> anyhow::Result<PathBuf> {
+    let root = crate::flags::project_root();
+    let (version, target_dir) = workspace_facts(sh)?;
+    let git_sha = cmd!(sh, "git rev-parse --short=12 HEAD")
+        .read()
+        .unwrap_or_else(|_| "unknown".into());
+    let mtime = source_date_epoch(sh);
+
+    let bin_dir = step("build", target, || {
+        build(sh, target, &root, &git_sha, mtime)
+    })?;
+    let bin_dir = target_dir.join(bin_dir);
+    let stem = bundle_stem(&version, target.name);
+    let files = step("stage", target, || stage(&bin_dir, &root))?;
+    let bytes = step("pack", target, || {
+        let manifest = describe(&version, target, &git_sha, &files);
+        let mut all = files.clone();
+        all.push(BundleFile {
+            path: "manifest.json".into(),
+            bytes: serde_json::to_vec_pretty(&manifest)?,
+            executable: false,
+        });
+        archive::pack(&stem, &all, mtime)
+    })?;
+    std::fs::create_dir_all(out_dir)
+        .with_context(|| format!("cannot create {}", out_dir.display()))?;
+    let name = format!("{stem}.tar.gz");
+    let archive_path = out_dir.join(&name);
+    std::fs::write(&archive_path, &bytes)
+        .with_context(|| format!("cannot write {}", archive_path.display()))?;
+    std::fs::write(
+        out_dir.join(format!("{name}.sha256")),
+        archive::sidecar_line(&bytes, &name),
+    )?;
+
+    let report = step("verify", target, || verify::verify_path(&archive_path))?;
+    if !report.problems.is_empty() {
+        for line in &report.problems {
+            eprintln!("{line}");
+        }
+        std::fs::remove_file(&archive_path).ok();
+        std::fs::remove_file(out_dir.join(format!("{name}.sha256"))).ok();
+        bail!("{name} failed verification and was removed: a bundle that is not right never reaches a user");
+    }
+    eprintln!(
+        "\n{name}: {} (budget {})",
+        verify::mib(report.size),
+        verify::mib(targets::size_budget(target))
+    );
+    verify::print_table(&report);
+    Ok(archive_path)
+}
+
+/// The `tether` package's version and cargo's target directory.
+fn workspace_facts(sh: &Shell) -> anyhow::Result<(String, PathBuf)> {
+    let metadata = cmd!(sh, "cargo metadata --format-version 1 --no-deps --locked").read()?;
+    let value: serde_json::Value = serde_json::from_str(&metadata)?;
+    let version = value["packages"]
+        .as_array()
+        .and_then(|packages| packages.iter().find(|p| p["name"] == "tether"))
+        .and_then(|p| p["version"].as_str())
+        .map(str::to_string)
+        .context("cargo metadata has no `tether` package")?;
+    let target_dir = value["target_directory"]
+        .as_str()
+        .map(PathBuf::from)
+        .context("cargo metadata has no target_directory")?;
+    Ok((version, target_dir))
+}
+
+/// `SOURCE_DATE_EPOCH` if set, else the commit time, else 1 (some tools read 0 as "missing").
+fn source_date_epoch(sh: &Shell) -> u64 {
+    std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .or_else(|| {
+            cmd!(sh, "git log -1 --format=%ct")
+                .read()
+                .ok()
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(1)
+}
+
+/// Checks the toolchain for `target` and explains in one line what to install if it is absent.
+fn toolchain_env(sh: &Shell, target: &Target) -> anyhow::Result<Vec<(String, String)>> {
+    let installed = cmd!(sh, "rustup target list --installed")
+        .read()
+        .unwrap_or_default();
+    if !installed.lines().any(|l| l.trim() == target.triple) {
+        bail!(
+            "the Rust target {} is not installed: run `rustup target add {}` (or `bash .ci/setup`)",
+            target.triple,
+            target.triple
+        );
+    }
+    let have = on_path;
+    match (target.os, target.arch, std::env::consts::OS) {
+        (Os::Linux, crate::targets::Arch::X86_64, "linux") if std::env::consts::ARCH == "x86_64" => {
+            if !have("musl-gcc") {
+                bail!("{} needs musl-gcc: run `apt-get install musl-tools` (or `bash .ci/setup`)", target.name);
+            }
+            Ok(vec![])
+        }
+        (Os::Linux, crate::targets::Arch::Aarch64, "linux") => {
+            if !have("aarch64-linux-gnu-gcc") {
+                bail!("{} needs aarch64-linux-gnu-gcc: run `apt-get install gcc-aarch64-linux-gnu` (or `bash .ci/setup`)", target.name);
+            }
+            Ok(vec![
+                ("CC_aarch64_unknown_linux_musl".into(), "aarch64-linux-gnu-gcc".into()),
+                ("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER".into(), "aarch64-linux-gnu-gcc".into()),
+            ])
+        }
+        (Os::Darwin, _, "macos") => Ok(vec![]),
+        (Os::Darwin, _, _) => bail!(
+            "{} is built on a macOS runner (the release workflow does that): linking Mach-O here needs the macOS SDK, which no registry this machine reaches provides",
+            target.name
+        ),
+        _ => bail!("{} cannot be built on this host ({} {})", target.name, std::env::consts::OS, std::env::consts::ARCH),
+    }
+}
+
+/// True when an executable named `tool` is on `PATH`.
+fn on_path(tool: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()))
+        .unwrap_or(false)
+}
+
+/// Builds the three binaries in release mode; returns their directory relative to cargo's target directory.
+fn build(
+    sh: &Shell,
+    target: &Target,
+    root: &Path,
+    git_sha: &str,
+    mtime: u64,
+) -> anyhow::Result<PathBuf> {
+    let env = toolchain_env(sh, target)?;
+    let _envs: Vec<_> = env.iter().map(|(k, v)| sh.push_env(k, v)).collect();
+    let _sha = sh.push_env("TETHER_GIT_SHA", git_sha);
+    let _epoch = sh.push_env("SOURCE_DATE_EPOCH", mtime.to_string());
+    // Paths of this checkout and of the cargo home must not end up in the binaries.
+    let cargo_home = std::env::var("CARGO_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cargo")
+        });
+    let rustflags = [
+        format!("--remap-path-prefix={}=/tether", root.display()),
+        format!("--remap-path-prefix={}=/cargo", cargo_home.display()),
+    ]
+    .join("\u{1f}");
+    let _flags = sh.push_env("CARGO_ENCODED_RUSTFLAGS", rustflags);
+    let triple = target.triple;
+    cmd!(
+        sh,
+        "cargo build --release --locked --target {triple} --package tether --bins"
+    )
+    .run()?;
+    Ok(PathBuf::from(triple).join("release"))
+}
+
+/// Reads the built binaries and the bundle's text files.
+fn stage(bin_dir: &Path, root: &Path) -> anyhow::Result<Vec<BundleFile>> {
+    let read = |name: &str| -> anyhow::Result<Vec<u8>> {
+        let path = bin_dir.join(name);
+        std::fs::read(&path)
+            .with_context(|| format!("{} was not built at {}", name, path.display()))
+    };
+    Ok(vec![
+        BundleFile {
+            path: "bin/tether".into(),
+            bytes: read("tether")?,
+            executable: true,
+        },
+        BundleFile {
+            path: "lib/tether-host".into(),
+            bytes: read("tether-host")?,
+            executable: true,
+        },
+        BundleFile {
+            path: "lib/tether-ptyd".into(),
+            bytes: read("tether-ptyd")?,
+            executable: true,
+        },
+        BundleFile {
+            path: "README.md".into(),
+            bytes: BUNDLE_README.as_bytes().to_vec(),
+            executable: false,
+        },
+        BundleFile {
+            path: "LICENSE".into(),
+            bytes: std::fs::read(root.join("LICENSE"))
+                .context("LICENSE is missing at the project root")?,
+            executable: false,
+        },
+    ])
+}

@@ -1,0 +1,93 @@
+//! `manifest.json`: what a bundle holds, written once by `dist` and read by `verify`.
+
+use serde::{Deserialize, Serialize};
+
+/// The bundle manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Manifest {
+    /// Always `tether`.
+    pub name: String,
+    /// The workspace version.
+    pub version: String,
+    /// The `--target` name, e.g. `linux-x64`.
+    pub target: String,
+    /// The Rust target triple.
+    pub triple: String,
+    /// The commit the bundle was built from.
+    pub git_sha: String,
+    /// Every file in the bundle but the manifest itself, sorted by path.
+    pub files: Vec<ManifestFile>,
+}
+
+/// One file of the bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestFile {
+    /// Path inside the bundle's top directory, e.g. `lib/tether-ptyd`.
+    pub path: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Lowercase hex SHA-256 of the bytes.
+    pub sha256: String,
+    /// `elf`, `mach-o` or `text`.
+    pub format: String,
+    /// `x86_64` / `aarch64` for binaries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arch: Option<String>,
+    /// `static` or `dynamic` for binaries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linkage: Option<String>,
+}
+
+/// The name of the bundle's top directory and archive stem: `tether-<version>-<target>`.
+pub fn bundle_stem(version: &str, target: &str) -> String {
+    format!("tether-{version}-{target}")
+}
+
+/// Lowercase hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Builds the manifest of `files` for `target`, reading each binary's facts from its bytes.
+pub fn describe(
+    version: &str,
+    target: &crate::targets::Target,
+    git_sha: &str,
+    files: &[crate::archive::BundleFile],
+) -> Manifest {
+    let mut described: Vec<ManifestFile> = files
+        .iter()
+        .map(|file| {
+            let facts = crate::binary::inspect(&file.bytes);
+            ManifestFile {
+                path: file.path.clone(),
+                size: file.bytes.len() as u64,
+                sha256: sha256_hex(&file.bytes),
+                format: facts
+                    .as_ref()
+                    .map(|f| f.format.name())
+                    .unwrap_or("text")
+                    .to_string(),
+                arch: facts
+                    .as_ref()
+                    .and_then(|f| f.arch)
+                    .map(|a| a.name().to_string()),
+                linkage: facts.as_ref().map(|f| f.linkage().to_string()),
+            }
+        })
+        .collect();
+    described.sort_by(|a, b| a.path.cmp(&b.path));
+    Manifest {
+        name: "tether".into(),
+        version: version.into(),
+        target: target.name.into(),
+        triple: target.triple.into(),
+        git_sha: git_sha.into(),
+        files: described,
+    }
+}

@@ -1,0 +1,134 @@
+//! The release targets and their Rust triples (contract section 8).
+
+/// Operating system of a target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Os {
+    /// Linux: ELF binaries.
+    Linux,
+    /// macOS: Mach-O binaries.
+    Darwin,
+}
+
+/// CPU architecture of a target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arch {
+    /// x86-64.
+    X86_64,
+    /// AArch64 / arm64.
+    Aarch64,
+}
+
+impl Arch {
+    /// The name used in the manifest and the summary table.
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64",
+            Arch::Aarch64 => "aarch64",
+        }
+    }
+}
+
+/// One release target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Target {
+    /// The `--target` name, e.g. `linux-x64`.
+    pub name: &'static str,
+    /// The Rust target triple.
+    pub triple: &'static str,
+    /// Operating system.
+    pub os: Os,
+    /// Architecture.
+    pub arch: Arch,
+}
+
+/// Every target tether ships.
+pub const TARGETS: [Target; 4] = [
+    Target {
+        name: "linux-x64",
+        triple: "x86_64-unknown-linux-musl",
+        os: Os::Linux,
+        arch: Arch::X86_64,
+    },
+    Target {
+        name: "linux-arm64",
+        triple: "aarch64-unknown-linux-musl",
+        os: Os::Linux,
+        arch: Arch::Aarch64,
+    },
+    Target {
+        name: "darwin-arm64",
+        triple: "aarch64-apple-darwin",
+        os: Os::Darwin,
+        arch: Arch::Aarch64,
+    },
+    Target {
+        name: "darwin-x64",
+        triple: "x86_64-apple-darwin",
+        os: Os::Darwin,
+        arch: Arch::X86_64,
+    },
+];
+
+/// Looks a target up by its `--target` name.
+pub fn by_name(name: &str) -> anyhow::Result<Target> {
+    TARGETS
+        .iter()
+        .copied()
+        .find(|t| t.name == name)
+        .ok_or_else(|| {
+            let known: Vec<_> = TARGETS.iter().map(|t| t.name).collect();
+            anyhow::anyhow!(
+                "unknown target {name:?}: choose one of {}",
+                known.join(", ")
+            )
+        })
+}
+
+/// Highest `GLIBC_x.y` a gnu-linked Linux binary may require: bullseye's glibc.
+pub const GLIBC_FLOOR: (u32, u32) = (2, 31);
+
+/// Shared libraries a gnu-linked Linux binary may need: glibc's own.
+pub const ALLOWED_LIBRARIES: [&str; 7] = [
+    "libc.so.6",
+    "libm.so.6",
+    "libpthread.so.0",
+    "libdl.so.2",
+    "librt.so.1",
+    "libgcc_s.so.1",
+    "ld-linux-x86-64.so.2",
+];
+
+/// Largest archive accepted, in bytes: the first good build of each target plus 20 %.
+/// Raise it on purpose, in its own commit, when a change is worth the bytes.
+pub fn size_budget(target: &Target) -> u64 {
+    const MIB: f64 = 1024.0 * 1024.0;
+    let measured_mib = match target.name {
+        "linux-x64" => 2.40,
+        "linux-arm64" => 2.24,
+        // Not built here (no macOS SDK): measured on the first macOS release run.
+        _ => 4.0,
+    };
+    (measured_mib * 1.2 * MIB) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn linux_x64_is_static_musl() {
+        assert_eq!(
+            by_name("linux-x64").expect("known").triple,
+            "x86_64-unknown-linux-musl"
+        );
+    }
+
+    #[test]
+    fn unknown_targets_list_the_known_ones() {
+        let err = by_name("windows-x64").expect_err("unknown").to_string();
+        assert!(
+            err.contains("linux-arm64") && err.contains("darwin-x64"),
+            "{err}"
+        );
+    }
+}
