@@ -6,5 +6,6 @@
 
 pub mod auth;
 pub mod cli;
+pub mod ptyd;
 pub mod settings;
 pub mod version;

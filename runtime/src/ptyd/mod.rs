@@ -1,0 +1,9 @@
+//! `tether-ptyd`: terminals that outlive their clients, served over a Unix socket
+//! with length-prefixed frames (contract section 6).
+
+pub mod client;
+pub mod frame;
+pub mod protocol;
+pub mod scrollback;
+pub mod server;
+pub mod session;

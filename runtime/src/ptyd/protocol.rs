@@ -1,0 +1,143 @@
+//! The ptyd messages: the JSON part of each frame (contract section 6).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// The one protocol version this daemon speaks.
+pub const PROTOCOL: u32 = 1;
+
+/// Messages from a client to the daemon.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Request {
+    /// First message: the protocol versions the client speaks.
+    Hello { protocols: Vec<u32> },
+    /// Start a terminal named `id`.
+    Open {
+        id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        command: Option<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        args: Vec<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cwd: Option<String>,
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+        env: BTreeMap<String, String>,
+        cols: u16,
+        rows: u16,
+    },
+    /// Keystrokes for `id`, in the payload.
+    Input { id: String },
+    /// New window size.
+    Resize { id: String, cols: u16, rows: u16 },
+    /// End a terminal with `signal` (default `SIGHUP`).
+    Close {
+        id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signal: Option<String>,
+    },
+    /// Every terminal the daemon holds.
+    List,
+    /// Receive `id`'s output, after the buffered scrollback when `replay`.
+    Subscribe { id: String, replay: bool },
+    /// Stop receiving `id`'s output.
+    Unsubscribe { id: String },
+}
+
+/// One terminal in a `list-reply`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    /// The client's name for it.
+    pub id: String,
+    /// The child process id.
+    pub pid: u32,
+    /// Width.
+    pub cols: u16,
+    /// Height.
+    pub rows: u16,
+    /// False once the child has exited.
+    pub alive: bool,
+}
+
+/// Messages from the daemon to a client.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Event {
+    /// Answer to `hello`.
+    HelloAck {
+        protocol: u32,
+        #[serde(rename = "daemonVersion")]
+        daemon_version: String,
+        #[serde(rename = "daemonPid")]
+        daemon_pid: u32,
+    },
+    /// The terminal started.
+    OpenOk { id: String, pid: u32 },
+    /// The terminal was closed on request.
+    Closed { id: String },
+    /// Answer to `list`.
+    ListReply { sessions: Vec<SessionInfo> },
+    /// Terminal output, in the payload.
+    Output { id: String },
+    /// The child exited.
+    Exit {
+        id: String,
+        code: Option<u32>,
+        signal: Option<String>,
+    },
+    /// A request failed.
+    Error {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        code: String,
+        message: String,
+    },
+}
+
+impl Event {
+    /// An `error` event.
+    pub fn error(id: Option<&str>, code: &str, message: impl Into<String>) -> Self {
+        Event::Error {
+            id: id.map(str::to_string),
+            code: code.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Encodes a message and payload as one frame.
+pub fn encode<T: Serialize>(message: &T, payload: &[u8]) -> Vec<u8> {
+    let json = serde_json::to_vec(message).unwrap_or_else(|_| b"{}".to_vec());
+    super::frame::encode(&json, payload)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_names_follow_the_contract() {
+        let ack = Event::HelloAck {
+            protocol: 1,
+            daemon_version: "0.1.0".into(),
+            daemon_pid: 7,
+        };
+        assert_eq!(
+            serde_json::to_string(&ack).expect("json"),
+            r#"{"type":"hello-ack","protocol":1,"daemonVersion":"0.1.0","daemonPid":7}"#
+        );
+        let open: Request =
+            serde_json::from_str(r#"{"type":"open","id":"s1","cols":80,"rows":24}"#).expect("open");
+        assert!(matches!(
+            open,
+            Request::Open {
+                cols: 80,
+                rows: 24,
+                ..
+            }
+        ));
+        let reply = serde_json::to_string(&Event::ListReply { sessions: vec![] }).expect("json");
+        assert_eq!(reply, r#"{"type":"list-reply","sessions":[]}"#);
+    }
+}

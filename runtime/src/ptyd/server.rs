@@ -1,0 +1,286 @@
+//! The daemon: a `0600` Unix socket, one task per client, sessions shared by all.
+//! A bad frame closes that client only; nothing a client sends can stop the daemon.
+
+use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{UnixListener, UnixStream};
+
+use super::frame::{read_frame, Frame};
+use super::protocol::{Event, Request, PROTOCOL};
+use super::session::{ClientHandle, Session, Spawn};
+use crate::version::VERSION;
+
+/// Every terminal the daemon holds, by id.
+#[derive(Default)]
+pub struct Sessions {
+    map: Mutex<HashMap<String, Arc<Session>>>,
+}
+
+impl Sessions {
+    fn get(&self, id: &str) -> Option<Arc<Session>> {
+        self.map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .cloned()
+    }
+    fn all(&self) -> Vec<Arc<Session>> {
+        let mut all: Vec<_> = self
+            .map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        all.sort_by(|a, b| a.id.cmp(&b.id));
+        all
+    }
+}
+
+/// Binds `socket` (removing a stale file first) and serves clients until the process ends.
+pub async fn serve(socket: &Path) -> anyhow::Result<()> {
+    let listener = bind(socket).await?;
+    tracing::info!(socket = %socket.display(), pid = std::process::id(), "tether-ptyd listening");
+    let sessions = Arc::new(Sessions::default());
+    let next_id = AtomicU64::new(1);
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(conn) => conn,
+            Err(e) => {
+                tracing::warn!("accept failed: {e}");
+                continue;
+            }
+        };
+        let id = next_id.fetch_add(1, Ordering::Relaxed);
+        tokio::spawn(serve_client(stream, id, sessions.clone()));
+    }
+}
+
+/// Binds the socket with mode `0600`; a stale file is removed, a live daemon is not displaced.
+pub async fn bind(socket: &Path) -> anyhow::Result<UnixListener> {
+    if let Some(dir) = socket.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    if socket.exists() {
+        if UnixStream::connect(socket).await.is_ok() {
+            anyhow::bail!(
+                "another tether-ptyd is already serving {}",
+                socket.display()
+            );
+        }
+        std::fs::remove_file(socket)
+            .with_context(|| format!("cannot remove stale socket {}", socket.display()))?;
+    }
+    let listener = UnixListener::bind(socket)
+        .with_context(|| format!("cannot listen on {}", socket.display()))?;
+    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600))
+        .with_context(|| format!("cannot restrict {}", socket.display()))?;
+    Ok(listener)
+}
+
+async fn serve_client(stream: UnixStream, id: u64, sessions: Arc<Sessions>) {
+    let (mut reader, mut writer) = stream.into_split();
+    let (client, mut rx) = ClientHandle::new(id);
+    let pending = client.pending_counter();
+    let writer_task = tokio::spawn(async move {
+        while let Some(frame) = rx.recv().await {
+            if writer.write_all(&frame).await.is_err() {
+                break;
+            }
+            pending.fetch_sub(frame.len(), Ordering::Relaxed);
+        }
+        let _ = writer.shutdown().await;
+    });
+
+    let mut greeted = false;
+    loop {
+        let frame = tokio::select! {
+            frame = read_frame(&mut reader) => frame,
+            _ = client.kicked() => break,
+        };
+        let frame = match frame {
+            Ok(frame) => frame,
+            Err(super::frame::FrameError::Closed) => break,
+            Err(e) => {
+                reject(&client, None, &e.to_string());
+                break;
+            }
+        };
+        let request: Request = match serde_json::from_slice(&frame.json) {
+            Ok(request) => request,
+            Err(e) => {
+                reject(&client, None, &format!("malformed message: {e}"));
+                break;
+            }
+        };
+        if !greeted {
+            match request {
+                Request::Hello { protocols } if protocols.contains(&PROTOCOL) => {
+                    client.send(
+                        &Event::HelloAck {
+                            protocol: PROTOCOL,
+                            daemon_version: VERSION.into(),
+                            daemon_pid: std::process::id(),
+                        },
+                        &[],
+                    );
+                    greeted = true;
+                    continue;
+                }
+                Request::Hello { protocols } => {
+                    client.send(&Event::error(None, "EVERSION", format!("no common protocol: daemon speaks {PROTOCOL}, client {protocols:?}")), &[]);
+                    break;
+                }
+                _ => {
+                    reject(&client, None, "the first message must be hello");
+                    break;
+                }
+            }
+        }
+        handle(&client, &sessions, request, frame);
+    }
+
+    for session in sessions.all() {
+        session.unsubscribe(id);
+    }
+    drop(client);
+    let _ = writer_task.await;
+}
+
+fn reject(client: &ClientHandle, id: Option<&str>, message: &str) {
+    tracing::warn!(client = client.id, "closing client: {message}");
+    client.send(&Event::error(id, "EPROTO", message), &[]);
+}
+
+fn handle(client: &ClientHandle, sessions: &Sessions, request: Request, frame: Frame) {
+    let missing = |id: &str| Event::error(Some(id), "ENOENT", format!("no session {id:?}"));
+    match request {
+        Request::Hello { .. } => {
+            client.send(&Event::error(None, "EPROTO", "hello was already said"), &[])
+        }
+        Request::Open {
+            id,
+            command,
+            args,
+            cwd,
+            env,
+            cols,
+            rows,
+        } => {
+            if sessions.get(&id).is_some_and(|s| s.alive()) {
+                client.send(
+                    &Event::error(
+                        Some(&id),
+                        "EEXIST",
+                        format!("session {id:?} already exists"),
+                    ),
+                    &[],
+                );
+                return;
+            }
+            let spec = Spawn {
+                command,
+                args,
+                cwd,
+                env: env.into_iter().collect(),
+                cols,
+                rows,
+            };
+            match Session::spawn(id.clone(), spec) {
+                Ok(session) => {
+                    let pid = session.pid;
+                    sessions
+                        .map
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(id.clone(), session);
+                    tracing::info!(session = %id, pid, "terminal opened");
+                    client.send(&Event::OpenOk { id, pid }, &[]);
+                }
+                Err(e) => client.send(
+                    &Event::error(
+                        Some(&id),
+                        "ESPAWN",
+                        format!("cannot start the terminal: {e:#}"),
+                    ),
+                    &[],
+                ),
+            }
+        }
+        Request::Input { id } => match sessions.get(&id) {
+            Some(session) => {
+                if let Err(e) = session.input(&frame.payload) {
+                    client.send(
+                        &Event::error(
+                            Some(&id),
+                            "EIO",
+                            format!("cannot write to the terminal: {e}"),
+                        ),
+                        &[],
+                    );
+                }
+            }
+            None => client.send(&missing(&id), &[]),
+        },
+        Request::Resize { id, cols, rows } => match sessions.get(&id) {
+            Some(session) => {
+                if let Err(e) = session.resize(cols, rows) {
+                    client.send(
+                        &Event::error(Some(&id), "EIO", format!("cannot resize: {e:#}")),
+                        &[],
+                    );
+                }
+            }
+            None => client.send(&missing(&id), &[]),
+        },
+        Request::Close { id, signal } => {
+            let Some(session) = sessions.get(&id) else {
+                client.send(&missing(&id), &[]);
+                return;
+            };
+            let name = signal.unwrap_or_else(|| "SIGHUP".into());
+            let Ok(signal) = nix::sys::signal::Signal::from_str(&name) else {
+                client.send(
+                    &Event::error(Some(&id), "EPROTO", format!("unknown signal {name:?}")),
+                    &[],
+                );
+                return;
+            };
+            if session.alive() {
+                if let Err(e) = session.signal(signal) {
+                    tracing::debug!(session = %id, "signal failed: {e}");
+                }
+            }
+            sessions
+                .map
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&id);
+            client.send(&Event::Closed { id }, &[]);
+        }
+        Request::List => {
+            let list = sessions.all().iter().map(|s| s.info()).collect();
+            client.send(&Event::ListReply { sessions: list }, &[]);
+        }
+        Request::Subscribe { id, replay } => match sessions.get(&id) {
+            Some(session) => session.subscribe(client, replay),
+            None => client.send(&missing(&id), &[]),
+        },
+        Request::Unsubscribe { id } => match sessions.get(&id) {
+            Some(session) => session.unsubscribe(client.id),
+            None => client.send(&missing(&id), &[]),
+        },
+    }
+}
+
+/// The default socket path for an org: `$TETHER_HOME/run/ptyd-<org>.sock`.
+pub fn socket_path(home: &Path, org: &str) -> PathBuf {
+    home.join("run").join(format!("ptyd-{org}.sock"))
+}

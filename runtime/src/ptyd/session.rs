@@ -1,0 +1,322 @@
+//! One terminal: a child on a pty, its scrollback, and the clients subscribed to it.
+
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use portable_pty::{native_pty_system, Child, CommandBuilder, MasterPty, PtySize};
+use tokio::sync::{mpsc, Notify};
+
+use super::protocol::{encode, Event, SessionInfo};
+use super::scrollback::{Scrollback, SCROLLBACK_BYTES};
+
+/// Unsent bytes at which a subscriber makes the pty pause (contract: 1 MiB).
+pub const PAUSE_AT: usize = 1024 * 1024;
+/// Unsent bytes at which a subscriber is disconnected (contract: 8 MiB).
+pub const DISCONNECT_AT: usize = 8 * 1024 * 1024;
+/// How long a pty waits for a slow subscriber before disconnecting it.
+pub const PAUSE_LIMIT: Duration = Duration::from_secs(10);
+
+/// The daemon's side of one connected client: where its frames go.
+#[derive(Debug, Clone)]
+pub struct ClientHandle {
+    /// Unique per connection.
+    pub id: u64,
+    tx: mpsc::UnboundedSender<Vec<u8>>,
+    pending: Arc<AtomicUsize>,
+    kicked: Arc<AtomicBool>,
+    kick: Arc<Notify>,
+}
+
+impl ClientHandle {
+    /// A handle and the receiving end its writer task drains.
+    pub fn new(id: u64) -> (Self, mpsc::UnboundedReceiver<Vec<u8>>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let handle = ClientHandle {
+            id,
+            tx,
+            pending: Arc::new(AtomicUsize::new(0)),
+            kicked: Arc::new(AtomicBool::new(false)),
+            kick: Arc::new(Notify::new()),
+        };
+        (handle, rx)
+    }
+
+    /// Queues an encoded frame; a client too far behind is disconnected instead.
+    pub fn send_frame(&self, frame: Vec<u8>) {
+        if self.kicked.load(Ordering::Relaxed) {
+            return;
+        }
+        let queued = self.pending.fetch_add(frame.len(), Ordering::Relaxed) + frame.len();
+        if queued > DISCONNECT_AT {
+            tracing::warn!(
+                client = self.id,
+                queued,
+                "client is more than 8 MiB behind: disconnecting it"
+            );
+            self.disconnect();
+            return;
+        }
+        let _ = self.tx.send(frame);
+    }
+
+    /// Queues an event with a payload.
+    pub fn send(&self, event: &Event, payload: &[u8]) {
+        self.send_frame(encode(event, payload));
+    }
+
+    /// The counter the writer task decrements after writing; holding it keeps no sender alive.
+    pub fn pending_counter(&self) -> Arc<AtomicUsize> {
+        self.pending.clone()
+    }
+
+    /// Bytes queued but not yet written.
+    pub fn pending(&self) -> usize {
+        self.pending.load(Ordering::Relaxed)
+    }
+
+    /// Asks the connection to close.
+    pub fn disconnect(&self) {
+        self.kicked.store(true, Ordering::Relaxed);
+        self.kick.notify_one();
+    }
+
+    /// Resolves when the connection was asked to close.
+    pub async fn kicked(&self) {
+        if !self.kicked.load(Ordering::Relaxed) {
+            self.kick.notified().await;
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Shared {
+    scrollback: Scrollback,
+    subscribers: Vec<ClientHandle>,
+    alive: bool,
+    size: (u16, u16),
+}
+
+/// A running (or exited) terminal.
+pub struct Session {
+    /// The client's name for it.
+    pub id: String,
+    /// The child's process id.
+    pub pid: u32,
+    master: Mutex<Box<dyn MasterPty + Send>>,
+    writer: Mutex<Box<dyn Write + Send>>,
+    shared: Mutex<Shared>,
+}
+
+/// What to start.
+#[derive(Debug, Clone, Default)]
+pub struct Spawn {
+    /// Program; `None` is the user's login shell.
+    pub command: Option<String>,
+    /// Arguments.
+    pub args: Vec<String>,
+    /// Working directory.
+    pub cwd: Option<String>,
+    /// Extra environment.
+    pub env: Vec<(String, String)>,
+    /// Width.
+    pub cols: u16,
+    /// Height.
+    pub rows: u16,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Session {
+    /// Starts the child on a new pty and the thread that pumps its output.
+    pub fn spawn(id: String, spec: Spawn) -> anyhow::Result<Arc<Session>> {
+        let pair = native_pty_system().openpty(PtySize {
+            rows: spec.rows.max(1),
+            cols: spec.cols.max(1),
+            pixel_width: 0,
+            pixel_height: 0,
+        })?;
+        let mut cmd = match &spec.command {
+            Some(program) => {
+                let mut cmd = CommandBuilder::new(program);
+                cmd.args(&spec.args);
+                cmd
+            }
+            None => CommandBuilder::new_default_prog(),
+        };
+        if cmd.get_env("TERM").is_none() {
+            cmd.env("TERM", "xterm-256color");
+        }
+        for (key, value) in &spec.env {
+            cmd.env(key, value);
+        }
+        match &spec.cwd {
+            Some(cwd) => cmd.cwd(cwd),
+            None => {
+                if let Some(home) = std::env::var_os("HOME") {
+                    cmd.cwd(home);
+                }
+            }
+        }
+        let child = pair.slave.spawn_command(cmd)?;
+        drop(pair.slave);
+        let pid = child.process_id().unwrap_or(0);
+        let reader = pair.master.try_clone_reader()?;
+        let writer = pair.master.take_writer()?;
+        let session = Arc::new(Session {
+            id,
+            pid,
+            master: Mutex::new(pair.master),
+            writer: Mutex::new(writer),
+            shared: Mutex::new(Shared {
+                scrollback: Scrollback::new(SCROLLBACK_BYTES),
+                subscribers: Vec::new(),
+                alive: true,
+                size: (spec.cols, spec.rows),
+            }),
+        });
+        let pump = session.clone();
+        std::thread::Builder::new()
+            .name(format!("pty-{}", session.id))
+            .spawn(move || pump.pump_output(reader, child))?;
+        Ok(session)
+    }
+
+    /// Reads the pty until the child is gone, fanning output out, then reports the exit.
+    fn pump_output(
+        self: Arc<Self>,
+        mut reader: Box<dyn Read + Send>,
+        mut child: Box<dyn Child + Send + Sync>,
+    ) {
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            self.wait_for_slow_subscribers();
+            match reader.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => self.broadcast_output(&buf[..n]),
+            }
+        }
+        let status = child.wait().ok();
+        let (code, signal) = match &status {
+            Some(s) => (Some(s.exit_code()), s.signal().map(str::to_string)),
+            None => (None, None),
+        };
+        let event = Event::Exit {
+            id: self.id.clone(),
+            code,
+            signal,
+        };
+        let mut shared = lock(&self.shared);
+        shared.alive = false;
+        for sub in &shared.subscribers {
+            sub.send(&event, &[]);
+        }
+        tracing::info!(session = %self.id, pid = self.pid, ?code, "terminal exited");
+    }
+
+    /// Flow control: while a subscriber has more than 1 MiB unsent, stop reading the pty.
+    fn wait_for_slow_subscribers(&self) {
+        let started = Instant::now();
+        loop {
+            let slow: Vec<ClientHandle> = lock(&self.shared)
+                .subscribers
+                .iter()
+                .filter(|s| s.pending() > PAUSE_AT)
+                .cloned()
+                .collect();
+            if slow.is_empty() {
+                return;
+            }
+            if started.elapsed() > PAUSE_LIMIT {
+                for sub in slow {
+                    tracing::warn!(client = sub.id, session = %self.id, "subscriber did not drain for 10 s: disconnecting it");
+                    sub.disconnect();
+                    self.unsubscribe(sub.id);
+                }
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+
+    fn broadcast_output(&self, chunk: &[u8]) {
+        let mut shared = lock(&self.shared);
+        shared.scrollback.push(chunk);
+        if shared.subscribers.is_empty() {
+            return;
+        }
+        let frame = encode(
+            &Event::Output {
+                id: self.id.clone(),
+            },
+            chunk,
+        );
+        for sub in &shared.subscribers {
+            sub.send_frame(frame.clone());
+        }
+    }
+
+    /// Adds a subscriber; with `replay`, it first gets one `output` with the scrollback.
+    pub fn subscribe(&self, client: &ClientHandle, replay: bool) {
+        let mut shared = lock(&self.shared);
+        shared.subscribers.retain(|s| s.id != client.id);
+        if replay {
+            client.send(
+                &Event::Output {
+                    id: self.id.clone(),
+                },
+                &shared.scrollback.snapshot(),
+            );
+        }
+        shared.subscribers.push(client.clone());
+    }
+
+    /// Removes a subscriber.
+    pub fn unsubscribe(&self, client_id: u64) {
+        lock(&self.shared).subscribers.retain(|s| s.id != client_id);
+    }
+
+    /// Writes keystrokes to the pty.
+    pub fn input(&self, bytes: &[u8]) -> std::io::Result<()> {
+        let mut writer = lock(&self.writer);
+        writer.write_all(bytes)?;
+        writer.flush()
+    }
+
+    /// Changes the window size.
+    pub fn resize(&self, cols: u16, rows: u16) -> anyhow::Result<()> {
+        lock(&self.master).resize(PtySize {
+            rows: rows.max(1),
+            cols: cols.max(1),
+            pixel_width: 0,
+            pixel_height: 0,
+        })?;
+        lock(&self.shared).size = (cols, rows);
+        Ok(())
+    }
+
+    /// Sends `signal` to the child.
+    pub fn signal(&self, signal: nix::sys::signal::Signal) -> nix::Result<()> {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid as i32), signal)
+    }
+
+    /// The `list-reply` entry.
+    pub fn info(&self) -> SessionInfo {
+        let shared = lock(&self.shared);
+        SessionInfo {
+            id: self.id.clone(),
+            pid: self.pid,
+            cols: shared.size.0,
+            rows: shared.size.1,
+            alive: shared.alive,
+        }
+    }
+
+    /// True until the child has exited.
+    pub fn alive(&self) -> bool {
+        lock(&self.shared).alive
+    }
+}
