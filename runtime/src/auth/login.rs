@@ -13,9 +13,11 @@ use axum::Router;
 use oauth2::{CsrfToken, PkceCodeChallenge};
 use tokio::sync::oneshot;
 
-use super::config_store::StoredAuth;
+use super::config_store::{ConfigStore, StoredAuth};
+use super::credential::Credential;
 use super::discovery::Endpoints;
 use super::error::AuthError;
+use super::session::{get_session, Session};
 use super::token_endpoint::{self, TokenFailure};
 use super::{CLIENT_ID, LOGIN_SCOPE};
 
@@ -193,4 +195,30 @@ async fn callback(
             )
         }
     }
+}
+
+/// Stores a fresh sign-in: tokens and API under the config lock, then the active
+/// organization from `get-session`. Returns the session.
+pub async fn save_sign_in(
+    store: &ConfigStore,
+    api: &str,
+    auth: &StoredAuth,
+    http: &reqwest::Client,
+) -> Result<Session, AuthError> {
+    {
+        let _lock = store.lock_async().await?;
+        let mut config = store.load()?;
+        config.auth = Some(auth.clone());
+        config.api_url = Some(api.to_string());
+        store.save(&config)?;
+    }
+    let credential = Credential::classify(auth.access_token.clone());
+    let session = get_session(http, api, &credential).await?;
+    if let Some(org) = &session.session.active_organization_id {
+        let _lock = store.lock_async().await?;
+        let mut config = store.load()?;
+        config.organization_id = Some(org.clone());
+        store.save(&config)?;
+    }
+    Ok(session)
 }

@@ -5,6 +5,7 @@
 use super::config_store::{Config, ConfigStore, StoredAuth};
 use super::discovery::discover;
 use super::error::AuthError;
+use super::secret::Secret;
 use super::token_endpoint::{self, TokenFailure};
 
 /// The CLI refreshes when the access token has less than this left (contract section 7).
@@ -63,8 +64,22 @@ impl OAuthAccount {
 
     /// Returns tokens with more than `window_ms` left, refreshing under the cross-process lock if needed.
     pub async fn ensure_fresh(&self, window_ms: i64, now_ms: i64) -> Result<FreshAuth, AuthError> {
+        self.ensure_fresh_rejecting(window_ms, now_ms, None).await
+    }
+
+    /// Like [`Self::ensure_fresh`], but an access token equal to `rejected` (one the relay
+    /// just called expired) is refreshed whatever its `exp` says.
+    pub async fn ensure_fresh_rejecting(
+        &self,
+        window_ms: i64,
+        now_ms: i64,
+        rejected: Option<&Secret>,
+    ) -> Result<FreshAuth, AuthError> {
+        let usable = |auth: &StoredAuth| {
+            auth.expires_at - now_ms > window_ms && Some(&auth.access_token) != rejected
+        };
         let (_, auth) = self.stored()?;
-        if auth.expires_at - now_ms > window_ms {
+        if usable(&auth) {
             return Ok(FreshAuth {
                 auth,
                 freshness: Freshness::Fresh,
@@ -73,7 +88,7 @@ impl OAuthAccount {
         let _lock = self.store.lock_async().await?;
         // Another process may have refreshed while we waited: re-read before spending the refresh token.
         let (mut config, current) = self.stored()?;
-        if current.expires_at - now_ms > window_ms {
+        if usable(&current) {
             let freshness = if current == auth {
                 Freshness::Fresh
             } else {

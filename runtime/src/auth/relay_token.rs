@@ -39,6 +39,7 @@ pub struct RelayTokenProvider {
     source: CredentialSource,
     retry: RetryPolicy,
     minted: Mutex<Option<Minted>>,
+    rejected: Mutex<Option<Secret>>,
 }
 
 #[derive(Deserialize)]
@@ -60,6 +61,7 @@ impl RelayTokenProvider {
             source,
             retry,
             minted: Mutex::new(None),
+            rejected: Mutex::new(None),
         }
     }
 
@@ -68,8 +70,13 @@ impl RelayTokenProvider {
         let credential = match &self.source {
             CredentialSource::Given(credential) => credential.clone(),
             CredentialSource::Stored(account) => {
+                let rejected = self.rejected.lock().await.clone();
                 let fresh = account
-                    .ensure_fresh(RELAY_PASS_THROUGH_MARGIN_MS, now_ms())
+                    .ensure_fresh_rejecting(
+                        RELAY_PASS_THROUGH_MARGIN_MS,
+                        now_ms(),
+                        rejected.as_ref(),
+                    )
                     .await?;
                 match Credential::classify(fresh.auth.access_token) {
                     Credential::OAuthJwt(jwt) => return pass_through(jwt, &account.api_url),
@@ -80,9 +87,13 @@ impl RelayTokenProvider {
         self.mint(&credential).await
     }
 
-    /// Forgets the cached JWT, e.g. after the relay said `tokenExpired`.
-    pub async fn invalidate(&self) {
-        *self.minted.lock().await = None;
+    /// The relay called `token` expired: never hand it out again; mint or refresh instead.
+    pub async fn reject(&self, token: &Secret) {
+        let mut minted = self.minted.lock().await;
+        if minted.as_ref().is_some_and(|m| &m.token == token) {
+            *minted = None;
+        }
+        *self.rejected.lock().await = Some(token.clone());
     }
 
     async fn mint(&self, credential: &Credential) -> Result<Secret, AuthError> {

@@ -1,15 +1,39 @@
-//! `tether-host`: the host service. The relay client, supervisor and control API land
-//! with issue 3; until then the binary only reports its version so bundles can be checked.
+//! `tether-host`: the host service. Started by `tether host start`; runs until stopped.
 
 use clap::Parser;
+use tether::settings::Settings;
 
-/// tether host service.
+/// tether host service: dials out to the relay and serves terminals from tether-ptyd.
 #[derive(Debug, Parser)]
 #[command(name = "tether-host", version = tether::version::LONG_VERSION, about)]
-struct Args {}
+struct Args {
+    /// Organization to serve.
+    #[arg(long)]
+    org: String,
+    /// Port for /health on 127.0.0.1 (0 picks a free one).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+}
 
 fn main() {
-    Args::parse();
-    eprintln!("tether-host: the host service is not built yet (see issue 3)");
-    std::process::exit(1);
+    let args = Args::parse();
+    tether::cli::logging::init();
+    // The API key comes only from the environment, never argv, so `ps` cannot show it.
+    let settings = Settings::from_env(std::env::var("TETHER_API_KEY").ok());
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("tether-host: cannot start the async runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(e) = runtime.block_on(tether::host::service::run(settings, args.org, args.port)) {
+        tracing::error!("{e:#}");
+        eprintln!("tether-host: {e:#}");
+        std::process::exit(1);
+    }
 }

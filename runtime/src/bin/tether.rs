@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use tether::auth::AuthError;
-use tether::cli::{self, AuthCommand, Cli, Command};
+use tether::cli::{self, AuthCommand, Cli, Command, HostCommand};
 use tether::settings::Settings;
 
 fn main() {
@@ -32,10 +32,29 @@ fn main() {
 
 async fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
     match command {
-        Command::Auth(AuthCommand::Login { no_browser, json }) => {
-            cli::auth::login(settings, no_browser, json).await
+        Command::Auth(AuthCommand::Login {
+            no_browser,
+            via_host,
+            json,
+        }) => {
+            if via_host {
+                cli::auth::login_via_host(settings, no_browser, json).await
+            } else {
+                cli::auth::login(settings, no_browser, json).await
+            }
         }
         Command::Auth(AuthCommand::Logout) => cli::auth::logout(settings).await,
         Command::Auth(AuthCommand::Status { json }) => cli::auth::status(settings, json).await,
+        Command::Host(HostCommand::Start { daemon, port, org }) => {
+            cli::host::start(settings, daemon, port, org).await
+        }
+        Command::Host(HostCommand::Stop { org }) => cli::host::stop(settings, org).await,
+        Command::Host(HostCommand::Status { json, org }) => {
+            cli::host::status(settings, json, org).await
+        }
+        Command::Host(HostCommand::Logs { follow, org }) => {
+            cli::host::logs(settings, follow, org).await
+        }
+        Command::Doctor { json } => cli::doctor::run(settings, json).await,
     }
 }

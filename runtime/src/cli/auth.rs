@@ -7,7 +7,7 @@ use crate::auth::credential::Credential;
 use crate::auth::discovery::discover;
 use crate::auth::error::ConfigError;
 use crate::auth::jwt::held_claims;
-use crate::auth::login::login as browser_login;
+use crate::auth::login::{login as browser_login, save_sign_in};
 use crate::auth::refresh::{OAuthAccount, CLI_REFRESH_WINDOW_MS};
 use crate::auth::relay_token::{CredentialSource, RelayTokenProvider};
 use crate::auth::retry::RetryPolicy;
@@ -131,8 +131,8 @@ fn print_report(report: &StatusReport, json: bool, headline: &str) {
 /// `tether auth login [--no-browser] [--json]`.
 pub async fn login(settings: &Settings, no_browser: bool, json: bool) -> anyhow::Result<()> {
     let store = ConfigStore::new(&settings.home);
-    let mut config = match store.load() {
-        Ok(config) => config,
+    match store.load() {
+        Ok(_) => {}
         Err(ConfigError::Corrupt { path, cause }) => {
             let aside = store.move_aside(now_ms())?;
             eprintln!(
@@ -162,22 +162,9 @@ pub async fn login(settings: &Settings, no_browser: bool, json: bool) -> anyhow:
         now_ms,
     )
     .await?;
-    let credential = Credential::classify(auth.access_token.clone());
-    {
-        let _lock = store.lock_async().await?;
-        config.auth = Some(auth.clone());
-        config.api_url = Some(settings.api_url.clone());
-        store.save(&config)?;
-    }
-    let session = get_session(&http, &settings.api_url, &credential).await?;
-    if let Some(org) = &session.session.active_organization_id {
-        let _lock = store.lock_async().await?;
-        let mut latest = store.load()?;
-        latest.organization_id = Some(org.clone());
-        store.save(&latest)?;
-    }
+    let session = save_sign_in(&store, &settings.api_url, &auth, &http).await?;
     let report = StatusReport {
-        method: credential.method(),
+        method: Credential::classify(auth.access_token.clone()).method(),
         user: session.user,
         organization_id: session.session.active_organization_id,
         organization_ids: session.organization_ids,
@@ -220,4 +207,83 @@ pub async fn logout(settings: &Settings) -> anyhow::Result<()> {
     store.save(&config)?;
     eprintln!("Signed out.");
     Ok(())
+}
+
+/// `tether auth login --via-host`: the running host service keeps the flow and receives
+/// the callback through the relay; this process opens the URL and polls until it ends.
+pub async fn login_via_host(
+    settings: &Settings,
+    no_browser: bool,
+    json: bool,
+) -> anyhow::Result<()> {
+    use crate::host::control::FlowStarted;
+    use crate::host::control_client::call;
+    use crate::host::instance::{is_running, InstancePaths};
+
+    let org = super::host::resolve_org(settings, None).await?;
+    let paths = InstancePaths::new(&settings.home, &org);
+    if !is_running(&paths) {
+        anyhow::bail!(
+            "no host service is running for {org}: start one with `tether host start --daemon`"
+        );
+    }
+    let (status, started): (u16, serde_json::Value) = call(
+        &paths.control_socket,
+        "POST",
+        "/internal/oauth/connect/start",
+        None,
+    )
+    .await?;
+    if status != 200 {
+        anyhow::bail!(
+            "the host service could not start the login ({status}): {}",
+            started["error"]
+        );
+    }
+    let started: FlowStarted = serde_json::from_value(started)?;
+    if no_browser {
+        eprintln!(
+            "Open this URL in a browser to sign in:\n\n  {}\n",
+            started.url
+        );
+    } else {
+        eprintln!(
+            "Opening your browser to sign in. If it does not open, visit:\n\n  {}\n",
+            started.url
+        );
+        if let Err(e) = webbrowser::open(&started.url) {
+            eprintln!("could not open a browser ({e}); open the URL above by hand");
+        }
+    }
+    let path = format!("/internal/oauth/connect/status/{}", started.state);
+    let outcome: serde_json::Value = loop {
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        let (_, doc): (u16, serde_json::Value) =
+            call(&paths.control_socket, "GET", &path, None).await?;
+        match doc["status"].as_str() {
+            Some("pending") => continue,
+            _ => break doc,
+        }
+    };
+    match outcome["status"].as_str() {
+        Some("complete") => {
+            let report = current_status(settings).await?;
+            print_report(&report, json, "Signed in");
+            Ok(())
+        }
+        other => {
+            let status = other.unwrap_or("unknown");
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({"status": status, "error": outcome["error"]})
+                );
+            }
+            let why = outcome["error"]
+                .as_str()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default();
+            anyhow::bail!("login via the host service ended {status}{why}")
+        }
+    }
 }

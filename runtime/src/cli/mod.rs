@@ -1,6 +1,9 @@
 //! The `tether` command line: clap definitions and one module per command group.
 
 pub mod auth;
+pub mod bundle;
+pub mod doctor;
+pub mod host;
 pub mod logging;
 
 use clap::{Parser, Subcommand};
@@ -32,6 +35,56 @@ pub enum Command {
     /// Sign in, sign out, and show who you are.
     #[command(subcommand)]
     Auth(AuthCommand),
+    /// Run the host service that lets remote clients open terminals here.
+    #[command(subcommand)]
+    Host(HostCommand),
+    /// Check the installation, the configuration, the sign-in and the servers.
+    Doctor {
+        /// Print exactly one JSON document on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `tether host …`
+#[derive(Debug, Subcommand)]
+pub enum HostCommand {
+    /// Start the host service for an organization.
+    Start {
+        /// Run in the background; output goes to $TETHER_HOME/logs/host-<org>.log.
+        #[arg(long)]
+        daemon: bool,
+        /// Port for /health on 127.0.0.1 (0 picks a free one).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Organization to serve (default: the signed-in one).
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// Stop the host service and its terminals.
+    Stop {
+        /// Organization (default: the signed-in one).
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// Show each organization's host service: running or not, relay and pty daemon state.
+    Status {
+        /// Print exactly one JSON document on stdout.
+        #[arg(long)]
+        json: bool,
+        /// Only this organization.
+        #[arg(long)]
+        org: Option<String>,
+    },
+    /// Print the host service's log.
+    Logs {
+        /// Keep printing as the log grows.
+        #[arg(short, long)]
+        follow: bool,
+        /// Organization (default: the signed-in one).
+        #[arg(long)]
+        org: Option<String>,
+    },
 }
 
 /// `tether auth …`
@@ -42,6 +95,9 @@ pub enum AuthCommand {
         /// Print the sign-in URL instead of opening a browser.
         #[arg(long)]
         no_browser: bool,
+        /// Let the running host service receive the browser's callback through the relay.
+        #[arg(long)]
+        via_host: bool,
         /// Print exactly one JSON document on stdout.
         #[arg(long)]
         json: bool,

@@ -1,0 +1,55 @@
+//! Where the CLI finds the rest of the bundle: `tether-host` in `../lib/` relative to the
+//! CLI's real path (symlinks resolved), or beside it in a development build.
+
+use std::path::{Path, PathBuf};
+
+/// The host service's file name.
+pub const HOST_NAME: &str = "tether-host";
+
+/// The places `tether-host` may be, in order, for a CLI at `cli` (already resolved).
+pub fn host_candidates(cli: &Path) -> Vec<PathBuf> {
+    let Some(bin_dir) = cli.parent() else {
+        return vec![];
+    };
+    let mut out = Vec::new();
+    if let Some(root) = bin_dir.parent() {
+        out.push(root.join("lib").join(HOST_NAME));
+    }
+    out.push(bin_dir.join(HOST_NAME));
+    out
+}
+
+/// Finds `tether-host` for this CLI; the error names every path looked at.
+pub fn find_host() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let exe = exe.canonicalize().unwrap_or(exe);
+    let candidates = host_candidates(&exe);
+    candidates
+        .iter()
+        .find(|p| p.is_file())
+        .cloned()
+        .ok_or_else(|| {
+            let looked: Vec<_> = candidates.iter().map(|p| p.display().to_string()).collect();
+            anyhow::anyhow!(
+                "host service not found at {}: the bundle is incomplete",
+                looked.join(" or ")
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bundle_layout_comes_first_then_the_dev_layout() {
+        let found = host_candidates(Path::new("/opt/tether/bin/tether"));
+        assert_eq!(
+            found,
+            [
+                PathBuf::from("/opt/tether/lib/tether-host"),
+                PathBuf::from("/opt/tether/bin/tether-host")
+            ]
+        );
+    }
+}

@@ -1,0 +1,206 @@
+//! `tether doctor [--json]`: is the bundle whole and consistent, is the state directory
+//! private, is the sign-in valid, are the API and the relay reachable.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::bundle::find_host;
+use crate::auth::discovery::discover;
+use crate::auth::http_client;
+use crate::host::supervisor::ptyd_path_beside;
+use crate::settings::Settings;
+use crate::version::LONG_VERSION;
+
+/// One check's verdict.
+#[derive(Debug, Serialize)]
+pub struct Check {
+    /// What was checked.
+    pub name: &'static str,
+    /// Whether it passed.
+    pub ok: bool,
+    /// What was found.
+    pub detail: String,
+}
+
+fn check(name: &'static str, result: Result<String, String>) -> Check {
+    match result {
+        Ok(detail) => Check {
+            name,
+            ok: true,
+            detail,
+        },
+        Err(detail) => Check {
+            name,
+            ok: false,
+            detail,
+        },
+    }
+}
+
+fn version_of(binary: &Path) -> Result<String, String> {
+    let out = std::process::Command::new(binary)
+        .arg("--version")
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", binary.display()))?;
+    let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let version = text
+        .split_once(' ')
+        .map(|(_, v)| v.to_string())
+        .unwrap_or_default();
+    if version == LONG_VERSION {
+        Ok(format!("{} ({version})", binary.display()))
+    } else {
+        Err(format!(
+            "{} is {version:?}, but tether is {LONG_VERSION:?}: reinstall the whole bundle",
+            binary.display()
+        ))
+    }
+}
+
+fn mode(path: &Path) -> Option<u32> {
+    std::fs::metadata(path)
+        .ok()
+        .map(|m| m.permissions().mode() & 0o777)
+}
+
+async fn reachable(url: &str) -> Result<String, String> {
+    let without_scheme = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    let host_port = without_scheme.split('/').next().unwrap_or_default();
+    let addr = if host_port.contains(':') {
+        host_port.to_string()
+    } else if url.starts_with("https") || url.starts_with("wss") {
+        format!("{host_port}:443")
+    } else {
+        format!("{host_port}:80")
+    };
+    match tokio::time::timeout(
+        Duration::from_secs(3),
+        tokio::net::TcpStream::connect(&addr),
+    )
+    .await
+    {
+        Ok(Ok(_)) => Ok(format!("{url} accepts connections")),
+        Ok(Err(e)) => Err(format!("cannot connect to {url}: {e}")),
+        Err(_) => Err(format!("cannot connect to {url}: timed out")),
+    }
+}
+
+/// Runs every check.
+pub async fn checks(settings: &Settings) -> Vec<Check> {
+    let mut out = Vec::new();
+    let host = find_host().map_err(|e| e.to_string());
+    out.push(check(
+        "bundle: tether-host",
+        host.as_ref()
+            .map(|p| p.display().to_string())
+            .map_err(Clone::clone),
+    ));
+    match &host {
+        Ok(host) => {
+            let ptyd = ptyd_path_beside(host);
+            let found = if ptyd.is_file() {
+                Ok(ptyd.display().to_string())
+            } else {
+                Err(format!(
+                    "pty daemon not found at {}: the bundle is incomplete",
+                    ptyd.display()
+                ))
+            };
+            out.push(check("bundle: tether-ptyd", found));
+            out.push(check("versions: tether-host", version_of(host)));
+            if ptyd.is_file() {
+                out.push(check("versions: tether-ptyd", version_of(&ptyd)));
+            }
+        }
+        Err(_) => out.push(check(
+            "bundle: tether-ptyd",
+            Err("not checked: tether-host is missing".into()),
+        )),
+    }
+
+    let home = &settings.home;
+    out.push(check(
+        "config: state directory",
+        match mode(home) {
+            None => Ok(format!("{} does not exist yet", home.display())),
+            Some(0o700) => Ok(format!("{} is 0700", home.display())),
+            Some(m) => Err(format!(
+                "{} is {m:04o}; run: chmod 700 {}",
+                home.display(),
+                home.display()
+            )),
+        },
+    ));
+    let config = home.join("config.json");
+    out.push(check(
+        "config: config.json",
+        match (
+            mode(&config),
+            crate::auth::config_store::ConfigStore::new(home).load(),
+        ) {
+            (None, _) => Ok("no config.json (not signed in)".into()),
+            (Some(_), Err(e)) => Err(e.to_string()),
+            (Some(0o600), Ok(_)) => Ok(format!("{} is 0600 and valid", config.display())),
+            (Some(m), Ok(_)) => Err(format!(
+                "{} is {m:04o}; run: chmod 600 {}",
+                config.display(),
+                config.display()
+            )),
+        },
+    ));
+    out.push(check(
+        "auth: session",
+        match super::auth::current_status(settings).await {
+            Ok(report) => Ok(format!(
+                "{} via {} in {}",
+                report.user.email.unwrap_or(report.user.id),
+                report.method,
+                report
+                    .organization_id
+                    .unwrap_or_else(|| "(no organization)".into())
+            )),
+            Err(e) => Err(e.to_string()),
+        },
+    ));
+    out.push(check(
+        "server: API",
+        discover(&http_client(), &settings.api_url)
+            .await
+            .map(|_| format!("{} answers", settings.api_url))
+            .map_err(|e| e.to_string()),
+    ));
+    out.push(check("server: relay", reachable(&settings.relay_url).await));
+    out
+}
+
+/// `tether doctor [--json]`: exits 1 when any check fails.
+pub async fn run(settings: &Settings, json: bool) -> anyhow::Result<()> {
+    let checks = checks(settings).await;
+    let ok = checks.iter().all(|c| c.ok);
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({"ok": ok, "checks": checks}))?
+        );
+    } else {
+        for c in &checks {
+            println!(
+                "{} {:<24} {}",
+                if c.ok { "ok  " } else { "FAIL" },
+                c.name,
+                c.detail
+            );
+        }
+    }
+    if !ok {
+        anyhow::bail!(
+            "{} of {} checks failed",
+            checks.iter().filter(|c| !c.ok).count(),
+            checks.len()
+        );
+    }
+    Ok(())
+}

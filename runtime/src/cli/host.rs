@@ -1,0 +1,302 @@
+//! `tether host start | stop | status | logs`.
+
+use std::io::{BufRead, Seek, SeekFrom};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use serde::Serialize;
+
+use super::bundle::find_host;
+use crate::auth::config_store::ConfigStore;
+use crate::host::control::StatusDocument;
+use crate::host::control_client;
+use crate::host::instance::{self, InstancePaths};
+use crate::host::state::Health;
+use crate::settings::Settings;
+
+/// How long `host start --daemon` waits for `/health`.
+pub const HEALTH_WAIT: Duration = Duration::from_secs(10);
+
+/// The org to act for: the flag, else the stored one, else an API key's bound org.
+pub async fn resolve_org(settings: &Settings, flag: Option<String>) -> anyhow::Result<String> {
+    if let Some(org) = flag {
+        return Ok(org);
+    }
+    if settings.api_key.is_none() {
+        if let Some(org) = ConfigStore::new(&settings.home).load()?.organization_id {
+            return Ok(org);
+        }
+    }
+    let running: Vec<String> = instance::known_orgs(&settings.home)
+        .into_iter()
+        .filter(|org| instance::is_running(&InstancePaths::new(&settings.home, org)))
+        .collect();
+    if let [only] = running.as_slice() {
+        return Ok(only.clone());
+    }
+    let report = super::auth::current_status(settings).await?;
+    report
+        .organization_id
+        .context("no organization is known: pass --org ORG")
+}
+
+/// `tether host start`.
+pub async fn start(
+    settings: &Settings,
+    daemon: bool,
+    port: u16,
+    org: Option<String>,
+) -> anyhow::Result<()> {
+    let org = resolve_org(settings, org).await?;
+    let paths = InstancePaths::new(&settings.home, &org);
+    if instance::is_running(&paths) {
+        let pid = instance::running_pid(&paths)
+            .map(|p| p.to_string())
+            .unwrap_or_else(|| "unknown".into());
+        bail!("a host service for {org} is already running (pid {pid})");
+    }
+    let host = find_host()?;
+    let mut command = Command::new(&host);
+    command
+        .args(["--org", &org, "--port", &port.to_string()])
+        .env("TETHER_HOME", &settings.home)
+        .env("TETHER_API_URL", &settings.api_url)
+        .env("TETHER_RELAY_URL", &settings.relay_url);
+    match &settings.api_key {
+        Some(key) => command.env("TETHER_API_KEY", key.expose()),
+        None => command.env_remove("TETHER_API_KEY"),
+    };
+    if !daemon {
+        let err = command.exec();
+        bail!("cannot run {}: {err}", host.display());
+    }
+
+    ConfigStore::new(&settings.home).ensure_home()?;
+    if let Some(dir) = paths.log.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&paths.log)
+        .with_context(|| format!("cannot open {}", paths.log.display()))?;
+    let log_start = log.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .process_group(0)
+        .spawn()
+        .with_context(|| format!("cannot run {}", host.display()))?;
+
+    let started = Instant::now();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(1))
+        .build()?;
+    let failure = loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            break format!("tether-host exited ({status}) before it was healthy");
+        }
+        if let Some(info) = instance::read_info(&paths).filter(|i| i.pid == child.id()) {
+            let url = format!("http://127.0.0.1:{}/health", info.port);
+            if let Ok(response) = http.get(&url).send().await {
+                if let Ok(health) = response.json::<Health>().await {
+                    println!(
+                        "tether-host is running for {org} (pid {}, {url}, relay {:?}, ptyd {:?})",
+                        info.pid, health.relay, health.ptyd
+                    );
+                    println!("log: {}", paths.log.display());
+                    return Ok(());
+                }
+            }
+        }
+        if started.elapsed() > HEALTH_WAIT {
+            break format!(
+                "tether-host was not healthy within {} s",
+                HEALTH_WAIT.as_secs()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    };
+    eprintln!("{failure}. Last lines of {}:", paths.log.display());
+    for line in tail_lines(&paths.log, log_start, 20) {
+        eprintln!("  {line}");
+    }
+    bail!("host start failed for {org}")
+}
+
+/// The last `n` lines written to `path` after byte `from`.
+fn tail_lines(path: &Path, from: u64, n: usize) -> Vec<String> {
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return vec![];
+    };
+    let _ = file.seek(SeekFrom::Start(from));
+    let lines: Vec<String> = std::io::BufReader::new(file)
+        .lines()
+        .map_while(Result::ok)
+        .collect();
+    lines[lines.len().saturating_sub(n)..].to_vec()
+}
+
+/// `tether host stop`: shuts the service and its pty daemon down; leaves no process behind.
+pub async fn stop(settings: &Settings, org: Option<String>) -> anyhow::Result<()> {
+    let org = resolve_org(settings, org).await?;
+    let paths = InstancePaths::new(&settings.home, &org);
+    if !instance::is_running(&paths) {
+        println!("tether-host is not running for {org}");
+        return Ok(());
+    }
+    let status: Option<StatusDocument> =
+        control_client::call(&paths.control_socket, "GET", "/status", None)
+            .await
+            .ok()
+            .map(|(_, s)| s);
+    let asked = control_client::call::<serde_json::Value>(
+        &paths.control_socket,
+        "POST",
+        "/internal/shutdown",
+        Some(serde_json::json!({"stopPtyd": true})),
+    )
+    .await;
+    if asked.is_err() {
+        if let Some(pid) = instance::running_pid(&paths) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while instance::is_running(&paths) {
+        if Instant::now() > deadline {
+            bail!("tether-host for {org} did not stop within 10 s");
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    if let Some(pid) = status.and_then(|s| s.ptyd_pid) {
+        wait_gone(pid, Duration::from_secs(5)).await;
+    }
+    println!("tether-host stopped for {org}");
+    Ok(())
+}
+
+async fn wait_gone(pid: u32, limit: Duration) {
+    let pid = nix::unistd::Pid::from_raw(pid as i32);
+    let deadline = Instant::now() + limit;
+    while nix::sys::signal::kill(pid, None).is_ok() {
+        if Instant::now() > deadline {
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// One org's line in `host status`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HostStatus {
+    /// Organization.
+    pub organization_id: String,
+    /// `running` or `stopped`.
+    pub state: &'static str,
+    /// Service pid.
+    pub pid: Option<u32>,
+    /// Health port.
+    pub port: Option<u16>,
+    /// Relay state.
+    pub relay: Option<String>,
+    /// Why the relay is in that state.
+    pub relay_detail: Option<String>,
+    /// Pty daemon state.
+    pub ptyd: Option<String>,
+}
+
+/// `tether host status [--json]`.
+pub async fn status(settings: &Settings, json: bool, org: Option<String>) -> anyhow::Result<()> {
+    let orgs = match org {
+        Some(org) => vec![org],
+        None => instance::known_orgs(&settings.home),
+    };
+    let mut hosts = Vec::new();
+    for org in orgs {
+        let paths = InstancePaths::new(&settings.home, &org);
+        let mut line = HostStatus {
+            organization_id: org.clone(),
+            state: "stopped",
+            pid: None,
+            port: None,
+            relay: None,
+            relay_detail: None,
+            ptyd: None,
+        };
+        if instance::is_running(&paths) {
+            line.state = "running";
+            line.pid = instance::running_pid(&paths);
+            if let Ok((_, doc)) = control_client::call::<StatusDocument>(
+                &paths.control_socket,
+                "GET",
+                "/status",
+                None,
+            )
+            .await
+            {
+                line.port = Some(doc.port);
+                line.relay = serde_json::to_value(doc.state.relay)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string));
+                line.ptyd = serde_json::to_value(doc.state.ptyd)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string));
+                line.relay_detail = doc.state.relay_detail;
+            }
+        }
+        hosts.push(line);
+    }
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({ "hosts": hosts }))?
+        );
+        return Ok(());
+    }
+    if hosts.is_empty() {
+        println!("no host service has been started here");
+    }
+    for h in &hosts {
+        let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+        println!(
+            "{}: {} pid {} port {} relay {} ptyd {}",
+            h.organization_id,
+            h.state,
+            h.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+            h.port.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
+            dash(&h.relay),
+            dash(&h.ptyd)
+        );
+        if let Some(detail) = &h.relay_detail {
+            println!("  relay: {detail}");
+        }
+    }
+    Ok(())
+}
+
+/// `tether host logs [-f]`.
+pub async fn logs(settings: &Settings, follow: bool, org: Option<String>) -> anyhow::Result<()> {
+    let org = resolve_org(settings, org).await?;
+    let path = InstancePaths::new(&settings.home, &org).log;
+    let mut file =
+        std::fs::File::open(&path).with_context(|| format!("no log at {}", path.display()))?;
+    let mut out = std::io::stdout();
+    std::io::copy(&mut file, &mut out)?;
+    if !follow {
+        return Ok(());
+    }
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        std::io::copy(&mut file, &mut out)?;
+    }
+}

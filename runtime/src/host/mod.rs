@@ -1,0 +1,15 @@
+//! `tether-host`: the relay client, the pty daemon's supervisor, the health endpoint and
+//! the local control API (contract sections 4 and 5).
+
+pub mod control;
+pub mod control_client;
+pub mod hub;
+pub mod instance;
+pub mod oauth_flows;
+pub mod relay_client;
+pub mod relay_protocol;
+pub mod routes;
+pub mod service;
+pub mod state;
+pub mod supervisor;
+pub mod terminals;

@@ -1,0 +1,221 @@
+//! What the host service and the relay say to each other over the WebSocket
+//! (contract section 4): JSON control messages in text frames, terminal bytes in
+//! binary frames. Shared by the runtime and the harness's reference relay.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// A terminal the host already has, announced in `hello`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HelloSession {
+    /// The relay's session id.
+    pub session_id: String,
+    /// The shell's process id.
+    pub pid: u32,
+    /// Width.
+    pub cols: u16,
+    /// Height.
+    pub rows: u16,
+}
+
+/// A JSON control message, in either direction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum Control {
+    /// host → relay, first on every connection.
+    #[serde(rename = "hello", rename_all = "camelCase")]
+    Hello {
+        host_id: String,
+        version: String,
+        organization_id: String,
+        sessions: Vec<HelloSession>,
+    },
+    /// Either way: something went wrong; `tokenExpired` from the relay asks for rotation.
+    #[serde(rename = "error", rename_all = "camelCase")]
+    Error {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        session_id: Option<String>,
+        error: String,
+    },
+    /// relay → host: open a terminal (no `command`: the login shell).
+    #[serde(rename = "session.open", rename_all = "camelCase")]
+    SessionOpen {
+        session_id: String,
+        cols: u16,
+        rows: u16,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        command: Option<String>,
+    },
+    /// relay → host: new window size.
+    #[serde(rename = "session.resize", rename_all = "camelCase")]
+    SessionResize {
+        session_id: String,
+        cols: u16,
+        rows: u16,
+    },
+    /// relay → host: end a terminal.
+    #[serde(rename = "session.close", rename_all = "camelCase")]
+    SessionClose { session_id: String },
+    /// host → relay: the terminal started.
+    #[serde(rename = "session.opened", rename_all = "camelCase")]
+    SessionOpened { session_id: String, pid: u32 },
+    /// host → relay: the terminal's process ended.
+    #[serde(rename = "session.exit", rename_all = "camelCase")]
+    SessionExit {
+        session_id: String,
+        code: Option<i32>,
+    },
+    /// relay → host: an HTTP request for the host's public routes.
+    #[serde(rename = "http.request")]
+    HttpRequest {
+        id: String,
+        method: String,
+        path: String,
+        #[serde(default)]
+        headers: BTreeMap<String, String>,
+        #[serde(default)]
+        body: Option<String>,
+    },
+    /// host → relay: the answer to an `http.request`.
+    #[serde(rename = "http.response")]
+    HttpResponse {
+        id: String,
+        status: u16,
+        headers: BTreeMap<String, String>,
+        body: String,
+    },
+    /// relay → host: the browser came back from the authorization server.
+    #[serde(rename = "oauth.callback")]
+    OAuthCallback {
+        state: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        code: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<String>,
+    },
+    /// relay → host: liveness probe.
+    #[serde(rename = "ping")]
+    Ping,
+    /// host → relay: liveness answer.
+    #[serde(rename = "pong")]
+    Pong,
+}
+
+/// The `error` the relay sends when a connection's JWT has expired.
+pub const TOKEN_EXPIRED: &str = "tokenExpired";
+/// WebSocket close code meaning "drain: reconnect now, no backoff".
+pub const CLOSE_DRAIN: u16 = 4001;
+/// Binary frame kind: terminal output, host → relay.
+pub const KIND_OUTPUT: u8 = 0x01;
+/// Binary frame kind: keystrokes, relay → host.
+pub const KIND_INPUT: u8 = 0x02;
+
+/// Parses a text frame; `Ok(None)` for a well-formed message of a type this version does not know.
+pub fn parse_control(text: &str) -> Result<Option<Control>, serde_json::Error> {
+    match serde_json::from_str::<Control>(text) {
+        Ok(control) => Ok(Some(control)),
+        Err(e) => {
+            let value: serde_json::Value = serde_json::from_str(text)?;
+            if value.get("type").and_then(|t| t.as_str()).is_some() {
+                let known = [
+                    "hello",
+                    "error",
+                    "session.open",
+                    "session.resize",
+                    "session.close",
+                    "session.opened",
+                    "session.exit",
+                    "http.request",
+                    "http.response",
+                    "oauth.callback",
+                    "ping",
+                    "pong",
+                ];
+                if !known.contains(&value["type"].as_str().unwrap_or_default()) {
+                    return Ok(None);
+                }
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Encodes a binary frame: kind, session id length, session id, payload.
+pub fn encode_binary(kind: u8, session_id: &str, payload: &[u8]) -> Option<Vec<u8>> {
+    let id = session_id.as_bytes();
+    let len = u8::try_from(id.len()).ok()?;
+    let mut out = Vec::with_capacity(2 + id.len() + payload.len());
+    out.push(kind);
+    out.push(len);
+    out.extend_from_slice(id);
+    out.extend_from_slice(payload);
+    Some(out)
+}
+
+/// Decodes a binary frame into kind, session id and payload.
+pub fn decode_binary(frame: &[u8]) -> Option<(u8, &str, &[u8])> {
+    let (&kind, rest) = frame.split_first()?;
+    let (&len, rest) = rest.split_first()?;
+    let len = len as usize;
+    if rest.len() < len {
+        return None;
+    }
+    let id = std::str::from_utf8(&rest[..len]).ok()?;
+    Some((kind, id, &rest[len..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binary_frames_round_trip() {
+        let frame = encode_binary(KIND_OUTPUT, "s-1", b"hello").expect("encode");
+        assert_eq!(&frame[..5], &[1, 3, b's', b'-', b'1']);
+        assert_eq!(
+            decode_binary(&frame),
+            Some((KIND_OUTPUT, "s-1", &b"hello"[..]))
+        );
+        assert_eq!(decode_binary(&[2, 10, b'a']), None);
+        assert_eq!(decode_binary(&[]), None);
+    }
+
+    #[test]
+    fn control_messages_use_the_contract_names() {
+        let open = parse_control(r#"{"type":"session.open","sessionId":"a","cols":80,"rows":24}"#)
+            .expect("json");
+        assert_eq!(
+            open,
+            Some(Control::SessionOpen {
+                session_id: "a".into(),
+                cols: 80,
+                rows: 24,
+                command: None
+            })
+        );
+        let expired = parse_control(r#"{"type":"error","error":"tokenExpired"}"#).expect("json");
+        assert_eq!(
+            expired,
+            Some(Control::Error {
+                session_id: None,
+                error: TOKEN_EXPIRED.into()
+            })
+        );
+        assert_eq!(
+            serde_json::to_string(&Control::Pong).expect("json"),
+            r#"{"type":"pong"}"#
+        );
+    }
+
+    #[test]
+    fn unknown_types_are_not_errors_but_malformed_known_ones_are() {
+        assert_eq!(
+            parse_control(r#"{"type":"future.thing","x":1}"#).expect("ignored"),
+            None
+        );
+        assert!(parse_control(r#"{"type":"session.open"}"#).is_err());
+        assert!(parse_control("not json").is_err());
+    }
+}

@@ -1,0 +1,154 @@
+//! Keeps one `tether-ptyd` running beside this service: found next to our own executable
+//! and nowhere else, adopted if already running (shells outlive the host service),
+//! restarted with backoff when it crashes, given up after more than 3 crashes in 60 s.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::hub::Hub;
+use super::state::PtydState;
+use crate::ptyd::client::PtydClient;
+use crate::ptyd::protocol::Request;
+
+/// The pty daemon's file name.
+pub const PTYD_NAME: &str = "tether-ptyd";
+
+/// The one place the pty daemon may be: beside `exe`.
+pub fn ptyd_path_beside(exe: &Path) -> PathBuf {
+    exe.parent()
+        .map(|dir| dir.join(PTYD_NAME))
+        .unwrap_or_else(|| PathBuf::from(PTYD_NAME))
+}
+
+/// Why the pty daemon cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SupervisorError {
+    /// Not beside the host service.
+    #[error("pty daemon not found at {0}: the bundle is incomplete (tether-host and tether-ptyd must be in the same directory)")]
+    Missing(PathBuf),
+    /// The path of this executable is unknown.
+    #[error("cannot find this executable's path: {0}")]
+    NoExe(std::io::Error),
+}
+
+/// Resolves the pty daemon next to this executable; errors name the exact path looked at.
+pub fn resolve_ptyd() -> Result<PathBuf, SupervisorError> {
+    let exe = std::env::current_exe().map_err(SupervisorError::NoExe)?;
+    let exe = exe.canonicalize().unwrap_or(exe);
+    let path = ptyd_path_beside(&exe);
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(SupervisorError::Missing(path))
+    }
+}
+
+/// Crashes tolerated in the window before giving up.
+const MAX_CRASHES: usize = 3;
+const CRASH_WINDOW: Duration = Duration::from_secs(60);
+
+/// Runs forever (or until the daemon crash-loops): connect or start, pump events, repeat.
+pub async fn supervise(hub: Arc<Hub>, ptyd: PathBuf, socket: PathBuf) {
+    let mut crashes: VecDeque<Instant> = VecDeque::new();
+    let mut first = true;
+    loop {
+        hub.state.set_ptyd(PtydState::Restarting);
+        let connected = match PtydClient::connect(&socket).await {
+            Ok(conn) => {
+                if first {
+                    tracing::info!(pid = conn.0.daemon_pid, "adopted the running tether-ptyd");
+                }
+                Ok(conn)
+            }
+            Err(_) => start(&ptyd, &socket).await,
+        };
+        first = false;
+        match connected {
+            Ok((client, mut events)) => {
+                tracing::info!(pid = client.daemon_pid, "tether-ptyd connected");
+                hub.set_ptyd(Some(client));
+                hub.state.set_ptyd(PtydState::Running);
+                resubscribe(hub.clone());
+                while let Some((event, payload)) = events.recv().await {
+                    hub.from_ptyd(event, payload);
+                }
+                hub.set_ptyd(None);
+                tracing::warn!("lost tether-ptyd");
+            }
+            Err(e) => tracing::error!("cannot start tether-ptyd: {e:#}"),
+        }
+        let now = Instant::now();
+        crashes.push_back(now);
+        while crashes
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > CRASH_WINDOW)
+        {
+            crashes.pop_front();
+        }
+        if crashes.len() > MAX_CRASHES {
+            hub.state.set_ptyd(PtydState::Failed);
+            tracing::error!("tether-ptyd crashed more than {MAX_CRASHES} times in 60 s: not restarting it again");
+            return;
+        }
+        hub.state.count_ptyd_restart();
+        let delay = Duration::from_millis(200 * (1 << (crashes.len() - 1)));
+        tracing::info!("restarting tether-ptyd in {} ms", delay.as_millis());
+        tokio::time::sleep(delay).await;
+    }
+}
+
+/// After (re)connecting, follow every live terminal again; the scrollback is replayed
+/// once a relay connection is there to receive it.
+fn resubscribe(hub: Arc<Hub>) {
+    tokio::spawn(async move {
+        let sessions = hub.sessions().await;
+        for session in &sessions {
+            let request = Request::Subscribe {
+                id: session.session_id.clone(),
+                replay: false,
+            };
+            if hub.to_ptyd(&request, &[]).is_err() {
+                return;
+            }
+            tracing::info!(session = %session.session_id, "re-attached to terminal");
+        }
+        if !sessions.is_empty() {
+            hub.request_replay();
+        }
+    });
+}
+
+/// Starts the daemon in its own process group (so shells outlive us) and connects to it.
+async fn start(
+    ptyd: &Path,
+    socket: &Path,
+) -> anyhow::Result<(
+    PtydClient,
+    tokio::sync::mpsc::UnboundedReceiver<crate::ptyd::client::Incoming>,
+)> {
+    let mut child = tokio::process::Command::new(ptyd)
+        .arg("--socket")
+        .arg(socket)
+        .stdin(Stdio::null())
+        .process_group(0)
+        .kill_on_drop(false)
+        .spawn()
+        .map_err(|e| anyhow::anyhow!("cannot run {}: {e}", ptyd.display()))?;
+    let pid = child.id();
+    tokio::spawn(async move {
+        if let Ok(status) = child.wait().await {
+            tracing::warn!(?pid, %status, "tether-ptyd exited");
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match PtydClient::connect(socket).await {
+            Ok(conn) => return Ok(conn),
+            Err(e) if Instant::now() > deadline => return Err(e),
+            Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}

@@ -1,0 +1,218 @@
+//! `tether host start | status | stop` and `auth login --via-host` as a user runs them.
+
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, ResponseTemplate};
+
+use crate::support::*;
+
+fn unreachable_relay() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    format!("ws://127.0.0.1:{port}")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_daemon_against_an_unreachable_relay_then_refuse_a_second_start_then_stop() {
+    let api = Api::start().await;
+    let host = Host::new(&api.server.uri(), &unreachable_relay());
+    let start = host
+        .command(&bin("tether"))
+        .args(["host", "start", "--daemon", "--org", ORG])
+        .output()
+        .expect("start");
+    let out = String::from_utf8_lossy(&start.stdout).into_owned();
+    assert!(
+        start.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&start.stderr)
+    );
+    assert!(out.contains("tether-host is running for org_a"), "{out}");
+
+    let status = host
+        .command(&bin("tether"))
+        .args(["host", "status", "--json"])
+        .output()
+        .expect("status");
+    let doc: Value = serde_json::from_slice(&status.stdout).expect("one JSON document");
+    let line = &doc["hosts"][0];
+    assert_eq!(
+        (line["organizationId"].as_str(), line["state"].as_str()),
+        (Some(ORG), Some("running"))
+    );
+    assert_eq!(line["relay"], "connecting");
+    assert!(
+        line["relayDetail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("127.0.0.1"),
+        "{doc}"
+    );
+    assert_eq!(line["ptyd"], "running");
+    let host_pid = line["pid"].as_u64().expect("pid") as u32;
+
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let log = std::fs::read_to_string(host.paths().log).expect("log");
+    assert!(log.contains("cannot reach the relay"), "{log}");
+    assert!(!log.contains(API_KEY), "the API key reached the log");
+
+    let again = host
+        .command(&bin("tether"))
+        .args(["host", "start", "--daemon", "--org", ORG])
+        .output()
+        .expect("start");
+    assert_eq!(again.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        err.contains(&format!("already running (pid {host_pid})")),
+        "{err}"
+    );
+
+    let ptyd_pid = host.status().await["ptydPid"].as_u64().expect("ptyd pid") as u32;
+    let stop = host
+        .command(&bin("tether"))
+        .args(["host", "stop", "--org", ORG])
+        .output()
+        .expect("stop");
+    assert!(
+        stop.status.success(),
+        "{}",
+        String::from_utf8_lossy(&stop.stderr)
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!alive(host_pid), "tether-host {host_pid} is still running");
+    assert!(!alive(ptyd_pid), "tether-ptyd {ptyd_pid} is still running");
+    let status = host
+        .command(&bin("tether"))
+        .args(["host", "status", "--json"])
+        .output()
+        .expect("status");
+    let doc: Value = serde_json::from_slice(&status.stdout).expect("json");
+    assert_eq!(doc["hosts"][0]["state"], "stopped");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_lock_of_a_dead_host_is_reclaimed() {
+    let api = Api::start().await;
+    let mut relay = MiniRelay::start().await;
+    let mut host = Host::new(&api.server.uri(), &relay.url);
+    host.start();
+    relay.accept().await;
+    host.kill9();
+    let start = host
+        .command(&bin("tether"))
+        .args(["host", "start", "--daemon", "--org", ORG])
+        .output()
+        .expect("start");
+    assert!(
+        start.status.success(),
+        "{}",
+        String::from_utf8_lossy(&start.stderr)
+    );
+    let stop = host
+        .command(&bin("tether"))
+        .args(["host", "stop", "--org", ORG])
+        .output()
+        .expect("stop");
+    assert!(stop.status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_that_cannot_start_prints_its_log_tail() {
+    let api = Api::start().await;
+    let host = Host::new(&api.server.uri(), "ws://127.0.0.1:9");
+    // Occupy the health port so tether-host fails at startup.
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = busy.local_addr().expect("addr").port().to_string();
+    let start = host
+        .command(&bin("tether"))
+        .args(["host", "start", "--daemon", "--org", ORG, "--port", &port])
+        .output()
+        .expect("start");
+    assert_eq!(start.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&start.stderr);
+    assert!(err.contains("Last lines of"), "{err}");
+    assert!(
+        err.contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn login_via_host_completes_through_the_relay_callback() {
+    let api = Api::start().await;
+    Mock::given(method("POST"))
+        .and(path("/oauth2/token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "access_token": jwt(3600, 99), "token_type": "Bearer", "expires_in": 3600,
+            "refresh_token": "rt_via_host", "scope": "openid profile email offline_access",
+        })))
+        .mount(&api.server)
+        .await;
+    let mut relay = MiniRelay::start().await;
+    let mut host = Host::new(&api.server.uri(), &relay.url);
+    host.start();
+    let mut conn = relay.accept().await;
+    conn.expect_type("hello").await;
+
+    let mut login = host
+        .command(&bin("tether"))
+        .env_remove("TETHER_API_KEY")
+        .args(["auth", "login", "--via-host", "--no-browser", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("login");
+    let mut lines = BufReader::new(login.stderr.take().expect("stderr")).lines();
+    let url = loop {
+        let line = lines.next().expect("a URL").expect("line");
+        if let Some(rest) = line.trim().strip_prefix("http") {
+            break format!("http{rest}");
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    let url = url::Url::parse(&url).expect("url");
+    let query: std::collections::HashMap<String, String> = url.query_pairs().into_owned().collect();
+    assert!(
+        query["redirect_uri"].starts_with(&relay.url.replace("ws://", "http://")),
+        "{}",
+        query["redirect_uri"]
+    );
+    assert_eq!(query["code_challenge_method"], "S256");
+
+    conn.send_json(
+        json!({"type": "oauth.callback", "state": query["state"], "code": "code-from-browser"}),
+    )
+    .await;
+    let out = tokio::task::spawn_blocking(move || login.wait_with_output())
+        .await
+        .expect("join")
+        .expect("wait");
+    assert!(out.status.success());
+    let doc: Value =
+        serde_json::from_slice(&out.stdout).expect("stdout is exactly one JSON document");
+    assert_eq!(doc["user"]["email"], "alice@example.com");
+    let exchange = api
+        .server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .find(|r| r.url.path() == "/oauth2/token")
+        .expect("exchange");
+    let form: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(&exchange.body)
+            .into_owned()
+            .collect();
+    assert_eq!(form["code"], "code-from-browser");
+    assert_eq!(form["redirect_uri"], query["redirect_uri"]);
+    let config: Value = serde_json::from_slice(
+        &std::fs::read(host.home.path().join("config.json")).expect("config"),
+    )
+    .expect("json");
+    assert_eq!(config["auth"]["refreshToken"], "rt_via_host");
+}

@@ -1,0 +1,8 @@
+//! Integration tests of the real `tether-host` and `tether-ptyd` on loopback, against
+//! a small in-test relay and a wiremock API.
+
+mod support;
+
+mod cli_host;
+mod relay;
+mod supervisor;

@@ -1,0 +1,380 @@
+//! A small in-test relay, a wiremock authorization server that mints relay JWTs, and
+//! helpers to run the real `tether-host` (with `tether-ptyd` beside it) against them.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU16, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tether::host::instance::{read_info, InstancePaths};
+use tether::host::relay_protocol::{decode_binary, encode_binary, KIND_INPUT, KIND_OUTPUT};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Respond, ResponseTemplate};
+
+pub const API_KEY: &str = "sk_live_HOSTTESTabcdefghijklmnopqrstuvwxyz";
+pub const ORG: &str = "org_a";
+const WAIT: Duration = Duration::from_secs(10);
+
+/// One accepted host connection.
+pub struct RelayConn {
+    pub authorization: String,
+    pub uri: String,
+    pub ws: WebSocketStream<TcpStream>,
+}
+
+impl RelayConn {
+    /// The next JSON control message (skipping binary frames).
+    pub async fn next_json(&mut self) -> Value {
+        loop {
+            match tokio::time::timeout(WAIT, self.ws.next())
+                .await
+                .expect("relay message in time")
+            {
+                Some(Ok(Message::Text(text))) => {
+                    return serde_json::from_str(text.as_str()).expect("json")
+                }
+                Some(Ok(_)) => continue,
+                other => panic!("connection ended: {other:?}"),
+            }
+        }
+    }
+
+    /// Waits for a control message of `kind`.
+    pub async fn expect_type(&mut self, kind: &str) -> Value {
+        loop {
+            let message = self.next_json().await;
+            if message["type"] == kind {
+                return message;
+            }
+        }
+    }
+
+    pub async fn send_json(&mut self, value: Value) {
+        self.ws
+            .send(Message::text(value.to_string()))
+            .await
+            .expect("send");
+    }
+
+    pub async fn input(&mut self, session: &str, bytes: &[u8]) {
+        let frame = encode_binary(KIND_INPUT, session, bytes).expect("frame");
+        self.ws
+            .send(Message::binary(frame))
+            .await
+            .expect("send input");
+    }
+
+    /// Reads output frames of `session` until they contain `needle`.
+    pub async fn output_until(&mut self, session: &str, needle: &str) -> String {
+        let mut seen = Vec::new();
+        let deadline = Instant::now() + WAIT;
+        while !String::from_utf8_lossy(&seen).contains(needle) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match tokio::time::timeout(left, self.ws.next())
+                .await
+                .unwrap_or_else(|_| {
+                    panic!(
+                        "no {needle:?} in output; saw {:?}",
+                        String::from_utf8_lossy(&seen)
+                    )
+                }) {
+                Some(Ok(Message::Binary(bytes))) => {
+                    if let Some((KIND_OUTPUT, id, payload)) = decode_binary(&bytes) {
+                        if id == session {
+                            seen.extend_from_slice(payload);
+                        }
+                    }
+                }
+                Some(Ok(_)) => {}
+                other => panic!("connection ended: {other:?}"),
+            }
+        }
+        String::from_utf8_lossy(&seen).into_owned()
+    }
+
+    /// Opens a shell and waits for `session.opened`.
+    pub async fn open_shell(&mut self, session: &str) {
+        self.send_json(
+            json!({"type": "session.open", "sessionId": session, "cols": 80, "rows": 24}),
+        )
+        .await;
+        let opened = self.expect_type("session.opened").await;
+        assert_eq!(opened["sessionId"], session);
+    }
+}
+
+/// A relay that hands every host connection to the test; `refuse` answers handshakes with that status instead.
+pub struct MiniRelay {
+    pub url: String,
+    pub conns: mpsc::UnboundedReceiver<RelayConn>,
+    pub refuse: Arc<AtomicU16>,
+}
+
+impl MiniRelay {
+    pub async fn start() -> Self {
+        Self::start_on(TcpListener::bind("127.0.0.1:0").await.expect("bind")).await
+    }
+
+    // The handshake callback's signature is tungstenite's, large error type included.
+    #[allow(clippy::result_large_err)]
+    pub async fn start_on(listener: TcpListener) -> Self {
+        let url = format!("ws://{}", listener.local_addr().expect("addr"));
+        let (tx, conns) = mpsc::unbounded_channel();
+        let refuse = Arc::new(AtomicU16::new(0));
+        let refuse2 = refuse.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let tx = tx.clone();
+                let refuse = refuse2.clone();
+                tokio::spawn(async move {
+                    let mut seen = (String::new(), String::new());
+                    let callback =
+                        |req: &Request, resp: Response| -> Result<Response, ErrorResponse> {
+                            seen.0 = req
+                                .headers()
+                                .get("authorization")
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or("")
+                                .to_string();
+                            seen.1 = req.uri().to_string();
+                            match refuse.load(Ordering::SeqCst) {
+                                0 => Ok(resp),
+                                status => {
+                                    let mut error = ErrorResponse::new(None);
+                                    *error.status_mut() =
+                                        tokio_tungstenite::tungstenite::http::StatusCode::from_u16(
+                                            status,
+                                        )
+                                        .expect("status");
+                                    Err(error)
+                                }
+                            }
+                        };
+                    if let Ok(ws) = tokio_tungstenite::accept_hdr_async(stream, callback).await {
+                        let _ = tx.send(RelayConn {
+                            authorization: seen.0,
+                            uri: seen.1,
+                            ws,
+                        });
+                    }
+                });
+            }
+        });
+        MiniRelay { url, conns, refuse }
+    }
+
+    /// The next host connection.
+    pub async fn accept(&mut self) -> RelayConn {
+        tokio::time::timeout(WAIT, self.conns.recv())
+            .await
+            .expect("a host connection in time")
+            .expect("relay running")
+    }
+
+    /// Asserts no host connection arrives within `quiet`.
+    pub async fn assert_no_connection(&mut self, quiet: Duration) {
+        if let Ok(Some(conn)) = tokio::time::timeout(quiet, self.conns.recv()).await {
+            panic!("unexpected connection with {}", conn.authorization);
+        }
+    }
+}
+
+/// A wiremock API that mints a new JWT on every `/api/auth/token`.
+pub struct Api {
+    pub server: MockServer,
+    pub mints: Arc<AtomicU32>,
+}
+
+struct Mint(Arc<AtomicU32>);
+
+impl Respond for Mint {
+    fn respond(&self, _: &wiremock::Request) -> ResponseTemplate {
+        let n = self.0.fetch_add(1, Ordering::SeqCst);
+        ResponseTemplate::new(200).set_body_json(json!({"token": jwt(600, n)}))
+    }
+}
+
+/// An unsigned-looking but well-formed JWT with `exp` and a serial in `jti`.
+pub fn jwt(ttl_s: i64, serial: u32) -> String {
+    use base64::Engine;
+    let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    let exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64
+        + ttl_s;
+    format!(
+        "{}.{}.c2ln",
+        b64(&json!({"alg": "RS256", "kid": "k"})),
+        b64(&json!({"exp": exp, "organizationIds": [ORG], "jti": serial, "sub": "user_alice"}))
+    )
+}
+
+impl Api {
+    pub async fn start() -> Self {
+        let server = MockServer::start().await;
+        let mints = Arc::new(AtomicU32::new(0));
+        Mock::given(method("GET"))
+            .and(path("/api/auth/token"))
+            .respond_with(Mint(mints.clone()))
+            .mount(&server)
+            .await;
+        Mock::given(method("GET"))
+            .and(path("/api/auth/get-session"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "user": {"id": "user_alice", "email": "alice@example.com"},
+                "session": {"activeOrganizationId": ORG},
+                "organizationIds": [ORG],
+            })))
+            .mount(&server)
+            .await;
+        Api { server, mints }
+    }
+    pub fn mints(&self) -> u32 {
+        self.mints.load(Ordering::SeqCst)
+    }
+}
+
+/// A `TETHER_HOME` and the host service running in it.
+pub struct Host {
+    pub home: tempfile::TempDir,
+    pub child: Option<Child>,
+    pub api: String,
+    pub relay: String,
+}
+
+pub fn bin(name: &str) -> PathBuf {
+    PathBuf::from(match name {
+        "tether" => env!("CARGO_BIN_EXE_tether"),
+        "tether-host" => env!("CARGO_BIN_EXE_tether-host"),
+        _ => env!("CARGO_BIN_EXE_tether-ptyd"),
+    })
+}
+
+impl Host {
+    pub fn new(api: &str, relay: &str) -> Self {
+        Host {
+            home: tempfile::tempdir().expect("tempdir"),
+            child: None,
+            api: api.into(),
+            relay: relay.into(),
+        }
+    }
+
+    pub fn paths(&self) -> InstancePaths {
+        InstancePaths::new(self.home.path(), ORG)
+    }
+
+    pub fn command(&self, program: &std::path::Path) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.env("TETHER_HOME", self.home.path())
+            .env("TETHER_API_URL", &self.api)
+            .env("TETHER_RELAY_URL", &self.relay)
+            .env("TETHER_API_KEY", API_KEY)
+            .env("TETHER_LOG", "info,tether=debug")
+            .env("HOME", self.home.path());
+        cmd
+    }
+
+    /// Starts `tether-host` in the foreground of this test and waits for its state file.
+    pub fn start(&mut self) -> u32 {
+        let child = self
+            .command(&bin("tether-host"))
+            .args(["--org", ORG])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn tether-host");
+        let pid = child.id();
+        self.child = Some(child);
+        let deadline = Instant::now() + WAIT;
+        while read_info(&self.paths()).is_none_or(|i| i.pid != pid) {
+            assert!(
+                Instant::now() < deadline,
+                "tether-host did not write its state file"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        pid
+    }
+
+    /// `GET /health`.
+    pub async fn health(&self) -> Value {
+        let port = read_info(&self.paths()).expect("state file").port;
+        reqwest::get(format!("http://127.0.0.1:{port}/health"))
+            .await
+            .expect("health")
+            .json()
+            .await
+            .expect("json")
+    }
+
+    /// Polls `/health` until `field` equals `want`.
+    pub async fn wait_health(&self, field: &str, want: &str) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let health = self.health().await;
+            if health[field] == want {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "health never had {field}={want}: {health}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The control API's `/status`.
+    pub async fn status(&self) -> Value {
+        let (_, doc): (u16, Value) = tether::host::control_client::call(
+            &self.paths().control_socket,
+            "GET",
+            "/status",
+            None,
+        )
+        .await
+        .expect("status");
+        doc
+    }
+
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+pub fn alive(pid: u32) -> bool {
+    // A zombie still answers kill(0): look at its state too.
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    !stat.is_empty() && !stat.contains(") Z ")
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        self.kill9();
+        // Stop the pty daemon this test's host started (found by its socket's owner).
+        let socket = self.paths().ptyd_socket;
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            if String::from_utf8_lossy(&cmdline).contains(&*socket.to_string_lossy()) {
+                if let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
+            }
+        }
+    }
+}
