@@ -1,1 +1,9 @@
-//! placeholder
+//! The tether conformance harness: a strict reference authorization server (on
+//! `wiremock`) and relay, and end-to-end scenarios that run the real `tether`,
+//! `tether-host` and `tether-ptyd` binaries against them (contract sections 2–5).
+
+pub mod authserver;
+pub mod keys;
+pub mod relay;
+pub mod report;
+pub mod scenarios;

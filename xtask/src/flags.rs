@@ -22,6 +22,25 @@ pub enum Command {
     Dist(DistArgs),
     /// Check finished archives: complete, untampered, right machine, stripped, in budget.
     Verify(VerifyArgs),
+    /// Run the end-to-end conformance scenarios on the real binaries.
+    E2e(E2eArgs),
+}
+
+/// `cargo xtask e2e`
+#[derive(Debug, Args)]
+pub struct E2eArgs {
+    /// Only scenarios whose id contains this.
+    #[arg(long)]
+    pub filter: Option<String>,
+    /// Write a JUnit XML report here.
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
+    /// Run the black-box scenarios against this API instead of the reference server.
+    #[arg(long, requires = "relay_url")]
+    pub api_url: Option<String>,
+    /// The deployment's relay, with --api-url.
+    #[arg(long, requires = "api_url")]
+    pub relay_url: Option<String>,
 }
 
 /// `cargo xtask dist`

@@ -4,6 +4,7 @@ mod archive;
 mod binary;
 mod ci;
 mod dist;
+mod e2e;
 #[cfg(test)]
 mod fixtures;
 mod flags;
@@ -23,5 +24,6 @@ fn main() -> anyhow::Result<()> {
         flags::Command::Ci(args) => ci::run(&sh, &args),
         flags::Command::Dist(args) => dist::run(&sh, &args),
         flags::Command::Verify(args) => verify::run(&args.archives),
+        flags::Command::E2e(args) => e2e::run(&sh, &args),
     }
 }

@@ -39,12 +39,32 @@ pub struct Flow {
 }
 
 /// The flows of this host service, by `state`.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct PendingFlows {
     map: Mutex<HashMap<String, Flow>>,
+    ttl_ms: i64,
+}
+
+impl Default for PendingFlows {
+    fn default() -> Self {
+        Self::with_ttl(FLOW_TTL_MS)
+    }
 }
 
 impl PendingFlows {
+    /// Flows that expire `ttl_ms` after they start.
+    pub fn with_ttl(ttl_ms: i64) -> Self {
+        PendingFlows {
+            map: Mutex::new(HashMap::new()),
+            ttl_ms,
+        }
+    }
+
+    /// How long a flow lives.
+    pub fn ttl_ms(&self) -> i64 {
+        self.ttl_ms
+    }
+
     fn with<T>(&self, f: impl FnOnce(&mut HashMap<String, Flow>) -> T) -> T {
         f(&mut self.map.lock().unwrap_or_else(|p| p.into_inner()))
     }
@@ -58,7 +78,7 @@ impl PendingFlows {
                 Flow {
                     verifier,
                     redirect_uri,
-                    deadline_ms: now_ms + FLOW_TTL_MS,
+                    deadline_ms: now_ms + self.ttl_ms,
                     status: FlowStatus::Pending,
                     claimed: false,
                 },

@@ -14,6 +14,9 @@ use super::control::{control_router, health_router, FlowStarted, StatusDocument}
 use super::hub::{Hub, OAuthCallback};
 use super::instance::{self, InstanceInfo, InstancePaths};
 use super::oauth_flows::{FlowStatus, PendingFlows, FLOW_TTL_MS};
+
+/// Overrides the 5-minute lifetime of `--via-host` logins, in seconds (for tests and slow setups).
+pub const FLOW_TTL_ENV: &str = "TETHER_HOST_FLOW_TTL_SECS";
 use super::relay_client::{self, RelayTarget};
 use super::state::HostState;
 use super::supervisor;
@@ -99,7 +102,7 @@ impl Service {
         Ok(FlowStarted {
             state,
             url,
-            expires_at: now + FLOW_TTL_MS,
+            expires_at: now + self.flows.ttl_ms(),
         })
     }
 
@@ -218,7 +221,13 @@ pub async fn run(settings: Settings, org: String, port: u16) -> anyhow::Result<(
         host_id: host_id.clone(),
         port,
         hub: hub.clone(),
-        flows: PendingFlows::default(),
+        flows: PendingFlows::with_ttl(
+            std::env::var(FLOW_TTL_ENV)
+                .ok()
+                .and_then(|v| v.parse::<i64>().ok())
+                .map(|s| s * 1000)
+                .unwrap_or(FLOW_TTL_MS),
+        ),
         shutdown: Notify::new(),
         stop_ptyd: AtomicBool::new(false),
         http,

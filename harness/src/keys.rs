@@ -1,0 +1,50 @@
+//! Signing keys from `fixtures/keys/`: the authorization server signs with them and
+//! publishes their public halves as a JWKS.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use jsonwebtoken::jwk::Jwk;
+use jsonwebtoken::{Algorithm, EncodingKey};
+
+/// One signing key and its `kid`.
+#[derive(Clone)]
+pub struct SigningKey {
+    /// Key id, the fixture's file stem.
+    pub kid: String,
+    /// Signature algorithm.
+    pub alg: Algorithm,
+    /// Private key.
+    pub encoding: EncodingKey,
+    /// Public key as a JWK with `kid`.
+    pub jwk: Jwk,
+}
+
+/// `fixtures/` at the workspace root.
+pub fn fixtures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
+}
+
+/// Loads `fixtures/keys/<kid>.pem`.
+pub fn load(kid: &str) -> anyhow::Result<SigningKey> {
+    let path = fixtures_dir().join("keys").join(format!("{kid}.pem"));
+    let pem = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let (alg, encoding) = if kid.starts_with("ed25519") {
+        (Algorithm::EdDSA, EncodingKey::from_ed_pem(&pem)?)
+    } else {
+        (Algorithm::RS256, EncodingKey::from_rsa_pem(&pem)?)
+    };
+    let mut jwk = Jwk::from_encoding_key(&encoding, alg)?;
+    jwk.common.key_id = Some(kid.to_string());
+    Ok(SigningKey {
+        kid: kid.to_string(),
+        alg,
+        encoding,
+        jwk,
+    })
+}
+
+/// The first RSA key: what the server signs with unless a test rotates keys.
+pub const PRIMARY: &str = "rs256-2026a";
+/// The key a rotation switches to.
+pub const NEXT: &str = "rs256-2026b";

@@ -1,0 +1,515 @@
+//! The reference relay: hosts dial in at `/hosts/connect` with a JWT it verifies against
+//! the authorization server's JWKS; it tells a connection `tokenExpired` when its JWT
+//! expires, forwards terminals, `http.request` and `oauth.callback`, and gives tests a
+//! client side ([`Relay::open_terminal`]) to use a host through it (contract section 4).
+
+pub mod terminal;
+pub mod verify;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{anyhow, Context};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use tether::host::relay_protocol::{
+    decode_binary, encode_binary, parse_control, Control, KIND_INPUT, KIND_OUTPUT, TOKEN_EXPIRED,
+};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
+
+pub use terminal::{Terminal, TerminalEvent};
+use verify::{Refusal, Verifier};
+
+/// One handshake the relay saw.
+#[derive(Debug, Clone)]
+pub struct ConnRecord {
+    /// Connection number, in arrival order.
+    pub id: u64,
+    /// `organizationId` asked for.
+    pub org: String,
+    /// `hostId` announced.
+    pub host_id: String,
+    /// The bearer token presented.
+    pub token: String,
+    /// `101` accepted, or the refusal status.
+    pub status: u16,
+}
+
+#[derive(Default)]
+struct HostEntry {
+    current: Option<(u64, mpsc::UnboundedSender<Message>)>,
+    hello: Option<Value>,
+    terminals: HashMap<String, mpsc::UnboundedSender<TerminalEvent>>,
+    http: HashMap<String, oneshot::Sender<Value>>,
+}
+
+pub(crate) struct Shared {
+    verifier: Verifier,
+    hosts: Mutex<HashMap<(String, String), HostEntry>>,
+    connections: Mutex<Vec<ConnRecord>>,
+    changed: Notify,
+    next_conn: AtomicU64,
+    stop: watch::Receiver<bool>,
+    /// How long a connection told `tokenExpired` may stay open.
+    expiry_grace: Duration,
+    ping_every: Duration,
+}
+
+impl Shared {
+    fn hosts(&self) -> MutexGuard<'_, HashMap<(String, String), HostEntry>> {
+        self.hosts.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Sends a message to a host's current connection.
+    pub(crate) fn to_host(&self, org: &str, host: &str, message: Message) -> anyhow::Result<()> {
+        let hosts = self.hosts();
+        let (_, tx) = hosts
+            .get(&(org.to_string(), host.to_string()))
+            .and_then(|e| e.current.as_ref())
+            .ok_or_else(|| anyhow!("host {host} of {org} is not connected"))?;
+        tx.send(message)
+            .map_err(|_| anyhow!("host {host} of {org} just disconnected"))
+    }
+
+    pub(crate) fn to_host_json(
+        &self,
+        org: &str,
+        host: &str,
+        control: &Control,
+    ) -> anyhow::Result<()> {
+        self.to_host(org, host, Message::text(serde_json::to_string(control)?))
+    }
+
+    pub(crate) fn register_terminal(
+        &self,
+        org: &str,
+        host: &str,
+        session: &str,
+    ) -> mpsc::UnboundedReceiver<TerminalEvent> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.hosts()
+            .entry((org.into(), host.into()))
+            .or_default()
+            .terminals
+            .insert(session.into(), tx);
+        rx
+    }
+}
+
+/// A running relay.
+pub struct Relay {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+fn now_s() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+impl Relay {
+    /// Starts on a free loopback port, trusting tokens from the API at `api_url`.
+    pub async fn start(api_url: &str) -> anyhow::Result<Relay> {
+        Self::start_on(std::net::TcpListener::bind("127.0.0.1:0")?, api_url).await
+    }
+
+    /// Starts on `listener` (a fixed port, or the same port again after [`Relay::stop`]).
+    pub async fn start_on(listener: std::net::TcpListener, api_url: &str) -> anyhow::Result<Relay> {
+        listener.set_nonblocking(true)?;
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        let addr = listener.local_addr()?;
+        let (stop, stop_rx) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            verifier: Verifier::new(api_url),
+            hosts: Mutex::new(HashMap::new()),
+            connections: Mutex::new(Vec::new()),
+            changed: Notify::new(),
+            next_conn: AtomicU64::new(1),
+            stop: stop_rx.clone(),
+            expiry_grace: Duration::from_secs(30),
+            ping_every: Duration::from_secs(30),
+        });
+        let app = Router::new()
+            .route("/hosts/connect", get(connect))
+            .route("/oauth/callback/{org}/{host}", get(oauth_callback))
+            .route("/health", get(|| async { "ok" }))
+            .with_state(shared.clone());
+        let mut stopped = stop_rx;
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.wait_for(|s| *s).await;
+                })
+                .await;
+        });
+        Ok(Relay {
+            addr,
+            shared,
+            stop,
+            task: Some(task),
+        })
+    }
+
+    /// `ws://127.0.0.1:PORT`: the `TETHER_RELAY_URL`.
+    pub fn url(&self) -> String {
+        format!("ws://{}", self.addr)
+    }
+
+    /// Stops listening and drops every connection, as a crashed relay would.
+    pub async fn stop(&mut self) {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+        }
+    }
+
+    /// Every handshake so far.
+    pub fn connections(&self) -> Vec<ConnRecord> {
+        self.shared
+            .connections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Waits until a host of `org` is connected and has said hello; returns its id and hello.
+    pub async fn wait_host(&self, org: &str, limit: Duration) -> anyhow::Result<(String, Value)> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let notified = self.shared.changed.notified();
+            let found = self.shared.hosts().iter().find_map(|((o, h), e)| {
+                (o == org && e.current.is_some())
+                    .then(|| e.hello.clone().map(|hello| (h.clone(), hello)))
+                    .flatten()
+            });
+            if let Some(found) = found {
+                return Ok(found);
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                anyhow::bail!("no host of {org} connected to the relay within {limit:?}");
+            }
+        }
+    }
+
+    /// Waits until `(org, host)` has a current connection numbered above `after`.
+    pub async fn wait_reconnect(
+        &self,
+        org: &str,
+        host: &str,
+        after: u64,
+        limit: Duration,
+    ) -> anyhow::Result<(u64, Value)> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let notified = self.shared.changed.notified();
+            let found = self
+                .shared
+                .hosts()
+                .get(&(org.to_string(), host.to_string()))
+                .and_then(|e| {
+                    let (id, _) = e.current.as_ref()?;
+                    (*id > after)
+                        .then(|| e.hello.clone().map(|h| (*id, h)))
+                        .flatten()
+                });
+            if let Some(found) = found {
+                return Ok(found);
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                anyhow::bail!("host {host} of {org} did not reconnect within {limit:?}");
+            }
+        }
+    }
+
+    /// The number of the current connection of `(org, host)`.
+    pub fn current_connection(&self, org: &str, host: &str) -> Option<u64> {
+        self.shared
+            .hosts()
+            .get(&(org.to_string(), host.to_string()))
+            .and_then(|e| e.current.as_ref().map(|(id, _)| *id))
+    }
+
+    /// Opens a terminal on a host (no `command`: the login shell) and waits for `session.opened`.
+    pub async fn open_terminal(
+        &self,
+        org: &str,
+        host: &str,
+        command: Option<&str>,
+    ) -> anyhow::Result<Terminal> {
+        let session = format!(
+            "term_{}",
+            self.shared.next_conn.fetch_add(1, Ordering::SeqCst)
+        );
+        let rx = self.shared.register_terminal(org, host, &session);
+        let open = Control::SessionOpen {
+            session_id: session.clone(),
+            cols: 80,
+            rows: 24,
+            command: command.map(str::to_string),
+        };
+        self.shared.to_host_json(org, host, &open)?;
+        let mut terminal = Terminal::new(self.shared.clone(), org, host, &session, rx);
+        terminal.wait_opened(Duration::from_secs(10)).await?;
+        Ok(terminal)
+    }
+
+    /// Attaches to a terminal that already exists on the host (after a reconnect).
+    pub fn attach(&self, org: &str, host: &str, session: &str) -> Terminal {
+        let rx = self.shared.register_terminal(org, host, session);
+        Terminal::new(self.shared.clone(), org, host, session, rx)
+    }
+
+    /// Sends an `http.request` to a host and returns its `http.response`.
+    pub async fn http_request(
+        &self,
+        org: &str,
+        host: &str,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> anyhow::Result<Value> {
+        let id = format!(
+            "req_{}",
+            self.shared.next_conn.fetch_add(1, Ordering::SeqCst)
+        );
+        let (tx, rx) = oneshot::channel();
+        self.shared
+            .hosts()
+            .entry((org.into(), host.into()))
+            .or_default()
+            .http
+            .insert(id.clone(), tx);
+        let request = Control::HttpRequest {
+            id,
+            method: method.into(),
+            path: path.into(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            body: None,
+        };
+        self.shared.to_host_json(org, host, &request)?;
+        tokio::time::timeout(Duration::from_secs(10), rx)
+            .await
+            .context("no http.response within 10 s")?
+            .context("host went away")
+    }
+
+    /// Tells a host's current connection `tokenExpired` now.
+    pub fn expire_now(&self, org: &str, host: &str) -> anyhow::Result<()> {
+        self.shared.to_host_json(
+            org,
+            host,
+            &Control::Error {
+                session_id: None,
+                error: TOKEN_EXPIRED.into(),
+            },
+        )
+    }
+
+    /// How many times the relay fetched the JWKS.
+    pub fn jwks_fetches(&self) -> u32 {
+        self.shared.verifier.fetches.load(Ordering::SeqCst)
+    }
+}
+
+fn record(shared: &Shared, org: &str, host: &str, token: &str, status: u16) -> u64 {
+    let id = shared.next_conn.fetch_add(1, Ordering::SeqCst);
+    shared
+        .connections
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(ConnRecord {
+            id,
+            org: org.into(),
+            host_id: host.into(),
+            token: token.into(),
+            status,
+        });
+    id
+}
+
+async fn connect(
+    State(shared): State<Arc<Shared>>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let (Some(org), Some(host)) = (
+        query.get("organizationId").cloned(),
+        query.get("hostId").cloned(),
+    ) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "organizationId and hostId are required",
+        )
+            .into_response();
+    };
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default()
+        .to_string();
+    let claims = match shared.verifier.verify(&token, &org).await {
+        Ok(claims) => claims,
+        Err(Refusal::Unauthorized(why)) => {
+            record(&shared, &org, &host, &token, 401);
+            return (StatusCode::UNAUTHORIZED, why).into_response();
+        }
+        Err(Refusal::Forbidden(why)) => {
+            record(&shared, &org, &host, &token, 403);
+            return (StatusCode::FORBIDDEN, why).into_response();
+        }
+    };
+    let id = record(&shared, &org, &host, &token, 101);
+    ws.on_upgrade(move |socket| serve_host(shared, socket, org, host, claims.exp, id))
+}
+
+async fn serve_host(
+    shared: Arc<Shared>,
+    socket: WebSocket,
+    org: String,
+    host: String,
+    exp: i64,
+    id: u64,
+) {
+    let (mut sink, mut stream) = socket.split();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Message>();
+    {
+        let mut hosts = shared.hosts();
+        let entry = hosts.entry((org.clone(), host.clone())).or_default();
+        entry.current = Some((id, tx.clone()));
+        entry.hello = None;
+    }
+    let key = (org.clone(), host.clone());
+    let until_exp = Duration::from_secs((exp - now_s()).max(0) as u64);
+    let expiry = tokio::time::sleep(until_exp);
+    tokio::pin!(expiry);
+    let mut expired_at: Option<tokio::time::Instant> = None;
+    let mut ping = tokio::time::interval(shared.ping_every);
+    ping.tick().await;
+    let mut stop = shared.stop.clone();
+    loop {
+        let grace = async {
+            match expired_at {
+                Some(at) => tokio::time::sleep_until(at + shared.expiry_grace).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            out = rx.recv() => match out {
+                Some(message) => if sink.send(message).await.is_err() { break },
+                None => break,
+            },
+            incoming = stream.next() => match incoming {
+                Some(Ok(Message::Text(text))) => from_host(&shared, &key, text.as_str()),
+                Some(Ok(Message::Binary(bytes))) => {
+                    if let Some((KIND_OUTPUT, session, payload)) = decode_binary(&bytes) {
+                        let hosts = shared.hosts();
+                        if let Some(tx) = hosts.get(&key).and_then(|e| e.terminals.get(session)) {
+                            let _ = tx.send(TerminalEvent::Output(payload.to_vec()));
+                        }
+                    }
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => {}
+            },
+            _ = &mut expiry, if expired_at.is_none() => {
+                let text = serde_json::to_string(&Control::Error { session_id: None, error: TOKEN_EXPIRED.into() }).unwrap_or_default();
+                if sink.send(Message::text(text)).await.is_err() { break }
+                expired_at = Some(tokio::time::Instant::now());
+            }
+            _ = grace => break,
+            _ = ping.tick() => {
+                if sink.send(Message::text(r#"{"type":"ping"}"#)).await.is_err() { break }
+            }
+            _ = stop.changed() => break,
+        }
+    }
+    let _ = sink.close().await;
+    let mut hosts = shared.hosts();
+    if let Some(entry) = hosts.get_mut(&key) {
+        if entry
+            .current
+            .as_ref()
+            .is_some_and(|(current, _)| *current == id)
+        {
+            entry.current = None;
+        }
+    }
+    drop(hosts);
+    shared.changed.notify_waiters();
+}
+
+fn from_host(shared: &Shared, key: &(String, String), text: &str) {
+    let Ok(Some(control)) = parse_control(text) else {
+        return;
+    };
+    let mut hosts = shared.hosts();
+    let entry = hosts.entry(key.clone()).or_default();
+    let to_terminal = |entry: &HostEntry, session: &str, event: TerminalEvent| {
+        if let Some(tx) = entry.terminals.get(session) {
+            let _ = tx.send(event);
+        }
+    };
+    match control {
+        Control::Hello { .. } => {
+            entry.hello = serde_json::from_str(text).ok();
+            drop(hosts);
+            shared.changed.notify_waiters();
+        }
+        Control::SessionOpened { session_id, pid } => {
+            to_terminal(entry, &session_id, TerminalEvent::Opened(pid))
+        }
+        Control::SessionExit { session_id, code } => {
+            to_terminal(entry, &session_id, TerminalEvent::Exit(code))
+        }
+        Control::Error {
+            session_id: Some(session_id),
+            error,
+        } => to_terminal(entry, &session_id, TerminalEvent::Error(error)),
+        Control::HttpResponse { ref id, .. } => {
+            if let Some(tx) = entry.http.remove(id) {
+                let _ = tx.send(serde_json::from_str(text).unwrap_or_default());
+            }
+        }
+        _ => {}
+    }
+}
+
+async fn oauth_callback(
+    State(shared): State<Arc<Shared>>,
+    Path((org, host)): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let callback = Control::OAuthCallback {
+        state: query.get("state").cloned().unwrap_or_default(),
+        code: query.get("code").cloned(),
+        error: query.get("error").cloned(),
+    };
+    match shared.to_host_json(&org, &host, &callback) {
+        Ok(()) => Html("Signed in to tether. You can close this window.").into_response(),
+        Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+    }
+}
+
+/// Encodes keystrokes for a terminal.
+pub(crate) fn input_frame(session: &str, bytes: &[u8]) -> Option<Message> {
+    encode_binary(KIND_INPUT, session, bytes).map(Message::binary)
+}

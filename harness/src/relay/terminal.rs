@@ -1,0 +1,167 @@
+//! The client side of the relay: a terminal on a host, as a test or benchmark uses it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail};
+use tether::host::relay_protocol::Control;
+use tokio::sync::mpsc;
+
+use super::{input_frame, Shared};
+
+/// What the host said about a terminal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TerminalEvent {
+    /// `session.opened` with the shell's pid.
+    Opened(u32),
+    /// Output bytes.
+    Output(Vec<u8>),
+    /// `session.exit` with the code.
+    Exit(Option<i32>),
+    /// An `error` about this terminal.
+    Error(String),
+}
+
+/// A terminal on a host, reached through the relay.
+pub struct Terminal {
+    /// The relay's session id.
+    pub session_id: String,
+    /// The shell's pid, once opened.
+    pub pid: Option<u32>,
+    org: String,
+    host: String,
+    shared: Arc<Shared>,
+    rx: mpsc::UnboundedReceiver<TerminalEvent>,
+    /// Output received and not yet consumed by [`Terminal::read_until`].
+    pub buffer: Vec<u8>,
+}
+
+impl Terminal {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        org: &str,
+        host: &str,
+        session: &str,
+        rx: mpsc::UnboundedReceiver<TerminalEvent>,
+    ) -> Self {
+        Terminal {
+            session_id: session.into(),
+            pid: None,
+            org: org.into(),
+            host: host.into(),
+            shared,
+            rx,
+            buffer: Vec::new(),
+        }
+    }
+
+    pub(crate) async fn wait_opened(&mut self, limit: Duration) -> anyhow::Result<()> {
+        let wait = async {
+            loop {
+                match self.rx.recv().await {
+                    Some(TerminalEvent::Opened(pid)) => return Ok(pid),
+                    Some(TerminalEvent::Error(e)) => {
+                        bail!("the host could not open the terminal: {e}")
+                    }
+                    Some(TerminalEvent::Output(bytes)) => self.buffer.extend(bytes),
+                    Some(TerminalEvent::Exit(code)) => {
+                        bail!("the terminal exited at once ({code:?})")
+                    }
+                    None => bail!("the relay dropped the terminal"),
+                }
+            }
+        };
+        self.pid = Some(
+            tokio::time::timeout(limit, wait)
+                .await
+                .map_err(|_| anyhow!("no session.opened within {limit:?}"))??,
+        );
+        Ok(())
+    }
+
+    /// Types `bytes` into the terminal.
+    pub fn send(&self, bytes: &[u8]) -> anyhow::Result<()> {
+        let frame =
+            input_frame(&self.session_id, bytes).ok_or_else(|| anyhow!("session id too long"))?;
+        self.shared.to_host(&self.org, &self.host, frame)
+    }
+
+    /// Changes the window size.
+    pub fn resize(&self, cols: u16, rows: u16) -> anyhow::Result<()> {
+        self.shared.to_host_json(
+            &self.org,
+            &self.host,
+            &Control::SessionResize {
+                session_id: self.session_id.clone(),
+                cols,
+                rows,
+            },
+        )
+    }
+
+    /// Asks the host to close the terminal.
+    pub fn close(&self) -> anyhow::Result<()> {
+        self.shared.to_host_json(
+            &self.org,
+            &self.host,
+            &Control::SessionClose {
+                session_id: self.session_id.clone(),
+            },
+        )
+    }
+
+    /// Reads output until it contains `needle`; returns everything read, and consumes it.
+    pub async fn read_until(&mut self, needle: &str, limit: Duration) -> anyhow::Result<String> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            if let Some(at) = find(&self.buffer, needle.as_bytes()) {
+                let taken: Vec<u8> = self.buffer.drain(..at + needle.len()).collect();
+                return Ok(String::from_utf8_lossy(&taken).into_owned());
+            }
+            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                Err(_) => bail!(
+                    "no {needle:?} within {limit:?}; saw {:?}",
+                    String::from_utf8_lossy(&self.buffer)
+                ),
+                Ok(None) => bail!("the relay dropped the terminal"),
+                Ok(Some(TerminalEvent::Output(bytes))) => self.buffer.extend(bytes),
+                Ok(Some(_)) => {}
+            }
+        }
+    }
+
+    /// Counts output bytes until at least `n` arrived; returns how many.
+    pub async fn read_bytes(&mut self, n: usize, limit: Duration) -> anyhow::Result<usize> {
+        let deadline = tokio::time::Instant::now() + limit;
+        let mut total = std::mem::take(&mut self.buffer).len();
+        while total < n {
+            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                Err(_) => bail!("only {total} of {n} bytes within {limit:?}"),
+                Ok(None) => bail!("the relay dropped the terminal"),
+                Ok(Some(TerminalEvent::Output(bytes))) => total += bytes.len(),
+                Ok(Some(_)) => {}
+            }
+        }
+        Ok(total)
+    }
+
+    /// Waits for `session.exit`.
+    pub async fn exit_code(&mut self, limit: Duration) -> anyhow::Result<Option<i32>> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                Err(_) => bail!("no session.exit within {limit:?}"),
+                Ok(None) => bail!("the relay dropped the terminal"),
+                Ok(Some(TerminalEvent::Exit(code))) => return Ok(code),
+                Ok(Some(TerminalEvent::Output(bytes))) => self.buffer.extend(bytes),
+                Ok(Some(_)) => {}
+            }
+        }
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack
+        .windows(needle.len().max(1))
+        .position(|w| w == needle)
+}

@@ -1,0 +1,120 @@
+//! How the relay checks a host's JWT (contract section 4): signature by `kid` against the
+//! authorization server's JWKS (refetched on an unknown `kid`), `iss`, `aud`, `exp` with
+//! at most 30 s leeway, an algorithm allow-list, and the org in `organizationIds`.
+
+use std::collections::HashMap;
+
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use tokio::sync::Mutex;
+
+/// Algorithms a host token may use: never `none`, never HS* (a public key is no secret).
+pub const ALLOWED_ALGS: [Algorithm; 2] = [Algorithm::RS256, Algorithm::EdDSA];
+/// Clock leeway on `exp`.
+pub const LEEWAY_S: u64 = 30;
+
+/// The claims the relay uses.
+#[derive(Debug, Clone, Deserialize)]
+pub struct HostClaims {
+    /// User id.
+    pub sub: String,
+    /// Expiry, seconds since the epoch.
+    pub exp: i64,
+    /// Organizations the token may act in.
+    #[serde(rename = "organizationIds", default)]
+    pub organization_ids: Vec<String>,
+}
+
+/// Why a handshake is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// 401: missing, malformed, badly signed or expired token.
+    Unauthorized(String),
+    /// 403: the token may not act in the requested org.
+    Forbidden(String),
+}
+
+/// A JWKS cache that refetches when it meets an unknown `kid`.
+pub struct Verifier {
+    issuer: String,
+    jwks_url: String,
+    http: reqwest::Client,
+    keys: Mutex<HashMap<String, (Algorithm, DecodingKey)>>,
+    /// How many times the JWKS was fetched (for tests of the refetch rule).
+    pub fetches: std::sync::atomic::AtomicU32,
+}
+
+impl Verifier {
+    /// A verifier for tokens issued by `issuer`, whose keys are at `{issuer}/api/auth/jwks`.
+    pub fn new(issuer: &str) -> Self {
+        Verifier {
+            issuer: issuer.to_string(),
+            jwks_url: format!("{issuer}/api/auth/jwks"),
+            http: reqwest::Client::new(),
+            keys: Mutex::new(HashMap::new()),
+            fetches: std::sync::atomic::AtomicU32::new(0),
+        }
+    }
+
+    async fn refetch(&self) -> Result<(), String> {
+        self.fetches
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let set: JwkSet = self
+            .http
+            .get(&self.jwks_url)
+            .send()
+            .await
+            .map_err(|e| format!("cannot fetch the JWKS: {e}"))?
+            .json()
+            .await
+            .map_err(|e| format!("invalid JWKS: {e}"))?;
+        let mut keys = HashMap::new();
+        for jwk in &set.keys {
+            let (Some(kid), Ok(key)) = (jwk.common.key_id.clone(), DecodingKey::from_jwk(jwk))
+            else {
+                continue;
+            };
+            let alg = match jwk.common.key_algorithm.map(|a| a.to_string()).as_deref() {
+                Some("EdDSA") => Algorithm::EdDSA,
+                _ => Algorithm::RS256,
+            };
+            keys.insert(kid, (alg, key));
+        }
+        *self.keys.lock().await = keys;
+        Ok(())
+    }
+
+    /// Verifies `token` for `org`.
+    pub async fn verify(&self, token: &str, org: &str) -> Result<HostClaims, Refusal> {
+        let unauthorized = |why: &str| Refusal::Unauthorized(why.to_string());
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|_| unauthorized("malformed token"))?;
+        if !ALLOWED_ALGS.contains(&header.alg) {
+            return Err(unauthorized("algorithm not allowed"));
+        }
+        let kid = header.kid.ok_or_else(|| unauthorized("token has no kid"))?;
+        let mut found = self.keys.lock().await.get(&kid).cloned();
+        if found.is_none() {
+            self.refetch().await.map_err(Refusal::Unauthorized)?;
+            found = self.keys.lock().await.get(&kid).cloned();
+        }
+        let (alg, key) = found.ok_or_else(|| unauthorized("unknown kid"))?;
+        if alg != header.alg {
+            return Err(unauthorized("algorithm does not match the key"));
+        }
+        let mut validation = Validation::new(alg);
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.issuer]);
+        validation.leeway = LEEWAY_S;
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        let data = jsonwebtoken::decode::<HostClaims>(token, &key, &validation)
+            .map_err(|e| Refusal::Unauthorized(format!("invalid token: {e}")))?;
+        if !data.claims.organization_ids.iter().any(|o| o == org) {
+            return Err(Refusal::Forbidden(format!(
+                "organization {org} is not in the token"
+            )));
+        }
+        Ok(data.claims)
+    }
+}

@@ -1,0 +1,150 @@
+//! Running scenarios outside `cargo test`: a verdict table for people and JUnit XML for CI.
+
+use std::time::{Duration, Instant};
+
+use futures_util::stream::{self, StreamExt};
+
+use crate::scenarios::Scenario;
+
+/// How one scenario went.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// Scenario id.
+    pub id: &'static str,
+    /// Its statement.
+    pub statement: &'static str,
+    /// Its source.
+    pub source: &'static str,
+    /// `None` when it passed, else why it failed.
+    pub failure: Option<String>,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+/// Runs `scenarios`, `parallel` at a time, in the order given.
+pub async fn run_all(scenarios: Vec<Scenario>, parallel: usize) -> Vec<Outcome> {
+    stream::iter(scenarios)
+        .map(|s| async move {
+            let started = Instant::now();
+            let result = tokio::spawn((s.run)()).await;
+            let failure = match result {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(format!("{e:#}")),
+                Err(e) => Some(format!("panicked: {e}")),
+            };
+            Outcome {
+                id: s.id,
+                statement: s.statement,
+                source: s.source,
+                failure,
+                elapsed: started.elapsed(),
+            }
+        })
+        .buffered(parallel.max(1))
+        .collect()
+        .await
+}
+
+/// The verdict table.
+pub fn table(outcomes: &[Outcome]) -> String {
+    let mut out = format!(
+        "{:<34} {:<7} {:>8}  {}\n",
+        "scenario", "verdict", "time", "source"
+    );
+    for o in outcomes {
+        let verdict = if o.failure.is_none() { "pass" } else { "FAIL" };
+        out.push_str(&format!(
+            "{:<34} {:<7} {:>7.2}s  {}\n",
+            o.id,
+            verdict,
+            o.elapsed.as_secs_f64(),
+            o.source
+        ));
+        if let Some(why) = &o.failure {
+            out.push_str(&format!("    {why}\n"));
+        }
+    }
+    let failed = outcomes.iter().filter(|o| o.failure.is_some()).count();
+    out.push_str(&format!(
+        "{} passed, {} failed\n",
+        outcomes.len() - failed,
+        failed
+    ));
+    out
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// JUnit XML, one `testcase` per scenario.
+pub fn junit(outcomes: &[Outcome]) -> String {
+    let failed = outcomes.iter().filter(|o| o.failure.is_some()).count();
+    let total: f64 = outcomes.iter().map(|o| o.elapsed.as_secs_f64()).sum();
+    let mut xml = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n  <testsuite name=\"tether-conformance\" tests=\"{}\" failures=\"{failed}\" time=\"{total:.3}\">\n",
+        outcomes.len()
+    );
+    for o in outcomes {
+        let (family, _) = o.id.split_once('.').unwrap_or((o.id, ""));
+        xml.push_str(&format!(
+            "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\">\n      <properties><property name=\"statement\" value=\"{}\"/><property name=\"source\" value=\"{}\"/></properties>\n",
+            escape(family),
+            escape(o.id),
+            o.elapsed.as_secs_f64(),
+            escape(o.statement),
+            escape(o.source)
+        ));
+        if let Some(why) = &o.failure {
+            xml.push_str(&format!("      <failure message=\"{}\"/>\n", escape(why)));
+        }
+        xml.push_str("    </testcase>\n");
+    }
+    xml.push_str("  </testsuite>\n</testsuites>\n");
+    xml
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcomes() -> Vec<Outcome> {
+        vec![
+            Outcome {
+                id: "auth.a",
+                statement: "s <1>",
+                source: "RFC",
+                failure: None,
+                elapsed: Duration::from_millis(1500),
+            },
+            Outcome {
+                id: "auth.b",
+                statement: "t",
+                source: "c",
+                failure: Some("broke & \"died\"".into()),
+                elapsed: Duration::ZERO,
+            },
+        ]
+    }
+
+    #[test]
+    fn junit_counts_and_escapes() {
+        let xml = junit(&outcomes());
+        assert!(xml.contains("tests=\"2\" failures=\"1\""), "{xml}");
+        assert!(
+            xml.contains("<failure message=\"broke &amp; &quot;died&quot;\"/>"),
+            "{xml}"
+        );
+        assert!(xml.contains("value=\"s &lt;1&gt;\""), "{xml}");
+    }
+
+    #[test]
+    fn table_ends_with_the_counts() {
+        let text = table(&outcomes());
+        assert!(text.trim_end().ends_with("1 passed, 1 failed"), "{text}");
+        assert!(text.contains("auth.b") && text.contains("FAIL"));
+    }
+}

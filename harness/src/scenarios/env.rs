@@ -1,0 +1,294 @@
+//! What a scenario runs in: the reference servers ([`World`]) and a user's machine
+//! ([`Machine`]: its own `TETHER_HOME`, the real binaries, host services it started).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use serde_json::Value;
+
+use crate::authserver::AuthServer;
+use crate::relay::Relay;
+
+/// The reference authorization server and relay, wired together.
+pub struct World {
+    /// Authorization server (`TETHER_API_URL`).
+    pub auth: AuthServer,
+    /// Relay (`TETHER_RELAY_URL`).
+    pub relay: Relay,
+}
+
+impl World {
+    /// Starts both on free loopback ports.
+    pub async fn start() -> anyhow::Result<World> {
+        let auth = AuthServer::start().await?;
+        let relay = Relay::start(&auth.uri()).await?;
+        let callback = format!("http://{}/oauth/callback/", relay.addr);
+        auth.state().extra_redirect_prefixes.push(callback);
+        Ok(World { auth, relay })
+    }
+
+    /// A machine pointed at this world.
+    pub fn machine(&self) -> anyhow::Result<Machine> {
+        Machine::new(&self.auth.uri(), &self.relay.url())
+    }
+
+    /// Stops the relay (every connection drops), waits `down`, and starts it again on the same port.
+    pub async fn restart_relay(&mut self, down: Duration) -> anyhow::Result<()> {
+        let addr = self.relay.addr;
+        self.relay.stop().await;
+        tokio::time::sleep(down).await;
+        self.relay = Relay::start_on(bind_again(addr).await?, &self.auth.uri()).await?;
+        Ok(())
+    }
+}
+
+async fn bind_again(addr: std::net::SocketAddr) -> anyhow::Result<std::net::TcpListener> {
+    for _ in 0..100 {
+        if let Ok(listener) = std::net::TcpListener::bind(addr) {
+            return Ok(listener);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    bail!("cannot bind {addr} again")
+}
+
+/// Where the real binaries are: `TETHER_BIN_DIR`, else the workspace's `target/debug`.
+pub fn bin_dir() -> anyhow::Result<PathBuf> {
+    let dir = std::env::var_os("TETHER_BIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+            target.join("debug")
+        });
+    for name in ["tether", "tether-host", "tether-ptyd"] {
+        if !dir.join(name).is_file() {
+            bail!("{} is missing: build the runtime first (`cargo build -p tether --bins`, which `cargo xtask e2e` does) or set TETHER_BIN_DIR", dir.join(name).display());
+        }
+    }
+    Ok(dir)
+}
+
+/// One user's machine: a state directory and the processes started in it.
+pub struct Machine {
+    /// `TETHER_HOME`'s parent (also `HOME`).
+    pub dir: tempfile::TempDir,
+    /// The binaries.
+    pub bins: PathBuf,
+    /// `TETHER_API_URL`.
+    pub api: String,
+    /// `TETHER_RELAY_URL`.
+    pub relay: String,
+    /// API key passed as `TETHER_API_KEY`, if any.
+    pub api_key: Option<String>,
+    started_orgs: std::sync::Mutex<Vec<String>>,
+}
+
+impl Machine {
+    /// A fresh machine.
+    pub fn new(api: &str, relay: &str) -> anyhow::Result<Machine> {
+        Ok(Machine {
+            dir: tempfile::tempdir()?,
+            bins: bin_dir()?,
+            api: api.into(),
+            relay: relay.into(),
+            api_key: None,
+            started_orgs: std::sync::Mutex::new(Vec::new()),
+        })
+    }
+
+    /// `TETHER_HOME`.
+    pub fn home(&self) -> PathBuf {
+        self.dir.path().join("tether")
+    }
+
+    /// A command for one of the binaries with this machine's environment.
+    pub fn command(&self, binary: &str, args: &[&str]) -> Command {
+        let mut cmd = Command::new(self.bins.join(binary));
+        cmd.args(args)
+            .env("TETHER_HOME", self.home())
+            .env("HOME", self.dir.path())
+            .env("TETHER_API_URL", &self.api)
+            .env("TETHER_RELAY_URL", &self.relay)
+            .env("TETHER_LOG", "info")
+            .stdin(Stdio::null());
+        match &self.api_key {
+            Some(key) => cmd.env("TETHER_API_KEY", key),
+            None => cmd.env_remove("TETHER_API_KEY"),
+        };
+        cmd
+    }
+
+    /// Runs `tether ARGS` to completion.
+    pub fn tether(&self, args: &[&str]) -> anyhow::Result<Output> {
+        self.command("tether", args)
+            .output()
+            .context("cannot run tether")
+    }
+
+    /// Runs `tether ARGS` off the async runtime.
+    pub async fn tether_async(&self, args: &[&str]) -> anyhow::Result<Output> {
+        let mut cmd = self.command("tether", args);
+        tokio::task::spawn_blocking(move || cmd.output())
+            .await?
+            .context("cannot run tether")
+    }
+
+    /// Writes `config.json` as a signed-in CLI would have.
+    pub fn write_config(&self, config: &Value) -> anyhow::Result<()> {
+        std::fs::create_dir_all(self.home())?;
+        std::fs::write(
+            self.home().join("config.json"),
+            serde_json::to_vec_pretty(config)?,
+        )?;
+        Ok(())
+    }
+
+    /// Reads `config.json`.
+    pub fn read_config(&self) -> anyhow::Result<Value> {
+        Ok(serde_json::from_slice(&std::fs::read(
+            self.home().join("config.json"),
+        )?)?)
+    }
+
+    /// `tether host start --daemon --org ORG`; fails with the CLI's output.
+    pub async fn start_host(&self, org: &str) -> anyhow::Result<()> {
+        self.started_orgs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(org.to_string());
+        let out = self
+            .tether_async(&["host", "start", "--daemon", "--org", org])
+            .await?;
+        if !out.status.success() {
+            bail!(
+                "host start failed: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(())
+    }
+
+    /// `tether host status --json`'s line for `org`.
+    pub async fn host_status(&self, org: &str) -> anyhow::Result<Value> {
+        let out = self
+            .tether_async(&["host", "status", "--json", "--org", org])
+            .await?;
+        let doc: Value = serde_json::from_slice(&out.stdout)
+            .context("host status --json is not one JSON document")?;
+        Ok(doc["hosts"][0].clone())
+    }
+
+    /// Polls `host status` until the relay state is `want`.
+    pub async fn wait_relay_state(
+        &self,
+        org: &str,
+        want: &str,
+        limit: Duration,
+    ) -> anyhow::Result<Value> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let status = self.host_status(org).await?;
+            if status["relay"] == want {
+                return Ok(status);
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("relay never became {want}: {status}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Starts `tether ARGS` with piped output, returning it and the first `http…` URL it printed on stderr.
+    pub fn spawn_with_url(&self, args: &[&str]) -> anyhow::Result<(Child, String)> {
+        let mut child = self
+            .command("tether", args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        let mut lines = BufReader::new(child.stderr.take().context("stderr")?).lines();
+        let url = loop {
+            let line = lines
+                .next()
+                .context("tether exited without printing a URL")??;
+            if let Some(rest) = line.trim().strip_prefix("http") {
+                break format!("http{rest}");
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        Ok((child, url))
+    }
+}
+
+impl Drop for Machine {
+    fn drop(&mut self) {
+        let orgs =
+            std::mem::take(&mut *self.started_orgs.lock().unwrap_or_else(|p| p.into_inner()));
+        for org in orgs {
+            let _ = self
+                .command("tether", &["host", "stop", "--org", &org])
+                .output();
+        }
+        // Whatever is still running from this machine's binaries with this home goes too.
+        let home = self.home().to_string_lossy().into_owned();
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let environ = std::fs::read(entry.path().join("environ")).unwrap_or_default();
+            if String::from_utf8_lossy(&environ).contains(&format!("TETHER_HOME={home}\0")) {
+                if let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() {
+                    let _ = nix::sys::signal::kill(
+                        nix::unistd::Pid::from_raw(pid),
+                        nix::sys::signal::Signal::SIGKILL,
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Plays the browser: follows the authorize URL without redirects, then the redirect it
+/// answered (to the CLI's loopback or to the relay), optionally rewritten.
+pub async fn browse(url: &str, rewrite: impl Fn(String) -> String) -> anyhow::Result<u16> {
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let answer = client.get(url).send().await?;
+    if answer.status() != 302 {
+        bail!(
+            "authorize answered {} instead of a redirect: {}",
+            answer.status(),
+            answer.text().await.unwrap_or_default()
+        );
+    }
+    let location = answer.headers()["location"].to_str()?.to_string();
+    Ok(client
+        .get(rewrite(location))
+        .send()
+        .await?
+        .status()
+        .as_u16())
+}
+
+/// Waits for a child off the async runtime.
+pub async fn wait_output(child: Child) -> anyhow::Result<Output> {
+    Ok(tokio::task::spawn_blocking(move || child.wait_with_output()).await??)
+}
+
+/// Text of a process's stdout and stderr.
+pub fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// True while `pid` runs (a zombie waiting for its reaper counts as gone).
+pub fn process_alive(pid: u32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.rsplit_once(") ")
+        .is_some_and(|(_, rest)| !rest.starts_with('Z'))
+}

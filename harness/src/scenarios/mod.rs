@@ -1,0 +1,95 @@
+//! The conformance suite: each scenario has an id, a one-line statement, the RFC or
+//! contract section it comes from, and runs the real binaries against the reference
+//! servers, each in its own `TETHER_HOME` and ports so scenarios run in parallel.
+
+mod auth;
+mod blackbox;
+mod bundle;
+pub mod env;
+mod host_oauth;
+mod org_binding;
+mod refresh;
+mod rotation;
+
+use std::future::Future;
+use std::pin::Pin;
+
+/// A scenario's body.
+pub type Body = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
+
+/// One conformance scenario.
+pub struct Scenario {
+    /// Stable id, e.g. `refresh.concurrent_20`.
+    pub id: &'static str,
+    /// What it proves, in one line.
+    pub statement: &'static str,
+    /// Where the rule comes from.
+    pub source: &'static str,
+    /// True when it needs no server-side knobs, so it can run against a real deployment.
+    pub black_box: bool,
+    /// Runs it.
+    pub run: fn() -> Body,
+}
+
+/// Every scenario, in a stable order.
+pub fn all() -> Vec<Scenario> {
+    [
+        auth::scenarios(),
+        refresh::scenarios(),
+        rotation::scenarios(),
+        org_binding::scenarios(),
+        host_oauth::scenarios(),
+        bundle::scenarios(),
+        blackbox::scenarios(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+/// Runs the scenario `id`.
+pub async fn run(id: &str) -> anyhow::Result<()> {
+    let scenario = all()
+        .into_iter()
+        .find(|s| s.id == id)
+        .ok_or_else(|| anyhow::anyhow!("no scenario {id}"))?;
+    (scenario.run)().await
+}
+
+/// Shorthand for a scenario table entry.
+macro_rules! scenario {
+    ($id:literal, $statement:literal, $source:literal, $f:path) => {
+        $crate::scenarios::Scenario {
+            id: $id,
+            statement: $statement,
+            source: $source,
+            black_box: false,
+            run: || Box::pin($f()),
+        }
+    };
+    (black_box $id:literal, $statement:literal, $source:literal, $f:path) => {
+        $crate::scenarios::Scenario {
+            id: $id,
+            statement: $statement,
+            source: $source,
+            black_box: true,
+            run: || Box::pin($f()),
+        }
+    };
+}
+pub(crate) use scenario;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ids_are_unique_and_every_scenario_names_its_source() {
+        let all = super::all();
+        let mut ids: Vec<_> = all.iter().map(|s| s.id).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), all.len());
+        assert!(all
+            .iter()
+            .all(|s| !s.source.is_empty() && !s.statement.is_empty()));
+    }
+}

@@ -1,0 +1,210 @@
+//! refresh: proactive refresh, rotation, reuse detection, and what failures mean.
+
+use std::time::Duration;
+
+use anyhow::{ensure, Context};
+use serde_json::json;
+
+use super::auth::{now_ms, world_login_refresh_token};
+use super::env::{text, Machine, World};
+use super::scenario;
+use super::Scenario;
+use crate::authserver::Fault;
+
+pub fn scenarios() -> Vec<Scenario> {
+    vec![
+        scenario!("refresh.in_window", "a token with less than 5 minutes left is refreshed before use", "contract §7", in_window),
+        scenario!("refresh.rotation_persisted", "the rotated refresh token is stored and is the one used next", "RFC 9700 §4.14.2, contract §7", rotation_persisted),
+        scenario!("refresh.reuse_detected", "reusing a rotated refresh token revokes the family and surfaces as Session expired (exit 3)", "RFC 9700 §4.14.2, contract §1", reuse_detected),
+        scenario!("refresh.transient_5xx", "a 5xx on refresh is reported as such (exit 4), never Session expired; an unexpired token keeps working", "RFC 6749 §5.2, contract §7", transient_5xx),
+        scenario!("refresh.connection_refused", "an unreachable API is exit 4 naming the URL, never Session expired", "contract §1", connection_refused),
+        scenario!("refresh.concurrent_20", "20 concurrent `tether auth status` on an expiring token cause exactly one refresh request", "contract §7", concurrent_20),
+    ]
+}
+
+/// Signs alice in on `machine` with an access token that has `left_ms` to live.
+fn sign_in(world: &World, machine: &Machine, left_ms: i64) -> anyhow::Result<String> {
+    let refresh = world_login_refresh_token(world);
+    let access = world
+        .auth
+        .state()
+        .sign("user_alice", &["org_a".into(), "org_b".into()]);
+    machine.write_config(&json!({
+        "auth": {"accessToken": access, "refreshToken": refresh, "expiresAt": now_ms() + left_ms, "scope": "openid profile email offline_access"},
+        "apiUrl": world.auth.uri(), "organizationId": "org_a",
+    }))?;
+    Ok(refresh)
+}
+
+async fn in_window() -> anyhow::Result<()> {
+    let world = World::start().await?;
+    let machine = world.machine()?;
+    sign_in(&world, &machine, 10 * 60_000)?;
+    let out = machine.tether_async(&["auth", "status"]).await?;
+    ensure!(
+        out.status.success() && world.auth.refresh_requests().await == 0,
+        "refreshed a token with 10 minutes left"
+    );
+    sign_in(&world, &machine, 2 * 60_000)?;
+    let out = machine.tether_async(&["auth", "status"]).await?;
+    ensure!(out.status.success(), "{}", text(&out).1);
+    ensure!(
+        world.auth.refresh_requests().await == 1,
+        "no refresh inside the window"
+    );
+    Ok(())
+}
+
+async fn rotation_persisted() -> anyhow::Result<()> {
+    let world = World::start().await?;
+    let machine = world.machine()?;
+    let original = sign_in(&world, &machine, 60_000)?;
+    let out = machine.tether_async(&["auth", "status"]).await?;
+    ensure!(out.status.success(), "{}", text(&out).1);
+    let mut config = machine.read_config()?;
+    let rotated = config["auth"]["refreshToken"]
+        .as_str()
+        .context("no refresh token")?
+        .to_string();
+    ensure!(
+        rotated != original,
+        "the rotated refresh token was not stored"
+    );
+    // Expire the stored access token again: the next refresh must use the rotated token,
+    // which the strict server accepts only if it is the newest of its family.
+    config["auth"]["expiresAt"] = json!(now_ms() + 60_000);
+    machine.write_config(&config)?;
+    let out = machine.tether_async(&["auth", "status"]).await?;
+    ensure!(
+        out.status.success(),
+        "second refresh failed: {}",
+        text(&out).1
+    );
+    ensure!(
+        world.auth.refresh_requests().await == 2,
+        "expected two refreshes"
+    );
+    Ok(())
+}
+
+async fn reuse_detected() -> anyhow::Result<()> {
+    let world = World::start().await?;
+    let machine = world.machine()?;
+    sign_in(&world, &machine, 60_000)?;
+    let stale = machine.read_config()?;
+    let out = machine.tether_async(&["auth", "status"]).await?;
+    ensure!(out.status.success(), "{}", text(&out).1);
+    // Another copy of the old config (a restored backup) presents the rotated-away token.
+    let mut replay = stale.clone();
+    replay["auth"]["expiresAt"] = json!(now_ms() - 1000);
+    machine.write_config(&replay)?;
+    let out = machine.tether_async(&["auth", "status"]).await?;
+    let (_, stderr) = text(&out);
+    ensure!(
+        out.status.code() == Some(3),
+        "reuse should be exit 3, got {:?}: {stderr}",
+        out.status.code()
+    );
+    ensure!(
+        stderr.contains("Session expired") && stderr.trim_end().ends_with("Run: tether auth login"),
+        "{stderr}"
+    );
+    Ok(())
+}
+
+async fn transient_5xx() -> anyhow::Result<()> {
+    let world = World::start().await?;
+    world.auth.inject(
+        "/oauth2/token",
+        Fault {
+            status: Some(503),
+            delay: None,
+            remaining: None,
+        },
+    );
+    let machine = world.machine()?;
+    sign_in(&world, &machine, 2 * 60_000)?;
+    let out = machine.tether_async(&["auth", "status"]).await?;
+    let (_, stderr) = text(&out);
+    ensure!(
+        out.status.success(),
+        "an unexpired token should keep working: {stderr}"
+    );
+    ensure!(
+        !stderr.contains("Session expired") && stderr.contains("503"),
+        "{stderr}"
+    );
+    sign_in(&world, &machine, -1000)?;
+    let out = machine.tether_async(&["auth", "status"]).await?;
+    let (_, stderr) = text(&out);
+    ensure!(
+        out.status.code() == Some(4),
+        "expected exit 4, got {:?}: {stderr}",
+        out.status.code()
+    );
+    ensure!(
+        !stderr.contains("Session expired") && stderr.contains("/oauth2/token"),
+        "{stderr}"
+    );
+    Ok(())
+}
+
+async fn connection_refused() -> anyhow::Result<()> {
+    let world = World::start().await?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let dead = format!("http://127.0.0.1:{port}");
+    let machine = Machine::new(&dead, &world.relay.url())?;
+    machine.write_config(&json!({
+        "auth": {"accessToken": "a.b.c", "refreshToken": "rt_x", "expiresAt": now_ms() - 1000},
+        "apiUrl": dead, "organizationId": "org_a",
+    }))?;
+    let out = machine.tether_async(&["auth", "status"]).await?;
+    let (_, stderr) = text(&out);
+    ensure!(out.status.code() == Some(4), "expected exit 4: {stderr}");
+    ensure!(
+        stderr.contains(&dead) && !stderr.contains("Session expired"),
+        "{stderr}"
+    );
+    Ok(())
+}
+
+async fn concurrent_20() -> anyhow::Result<()> {
+    let world = World::start().await?;
+    world.auth.inject(
+        "/oauth2/token",
+        Fault {
+            status: None,
+            delay: Some(Duration::from_millis(300)),
+            remaining: None,
+        },
+    );
+    let machine = world.machine()?;
+    sign_in(&world, &machine, 90_000)?;
+    let children: Vec<_> = (0..20)
+        .map(|_| {
+            machine
+                .command("tether", &["auth", "status", "--json"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+        })
+        .collect::<Result<_, _>>()?;
+    let outputs = tokio::task::spawn_blocking(move || {
+        children
+            .into_iter()
+            .map(|c| c.wait_with_output())
+            .collect::<Result<Vec<_>, _>>()
+    })
+    .await??;
+    for out in &outputs {
+        ensure!(out.status.success(), "{}", text(out).1);
+    }
+    let refreshes = world.auth.refresh_requests().await;
+    ensure!(
+        refreshes == 1,
+        "20 processes made {refreshes} refresh requests"
+    );
+    Ok(())
+}

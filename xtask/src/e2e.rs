@@ -1,0 +1,42 @@
+//! `cargo xtask e2e`: builds the runtime, then runs the conformance scenarios with a
+//! verdict table and optional JUnit XML (the work is `tether-harness e2e`).
+
+use anyhow::{bail, Context};
+use xshell::{cmd, Shell};
+
+use crate::flags::E2eArgs;
+
+/// Runs the suite against the reference servers, or the black-box part against a deployment.
+pub fn run(sh: &Shell, args: &E2eArgs) -> anyhow::Result<()> {
+    cmd!(sh, "cargo build --locked --package tether --bins")
+        .run()
+        .context("building the runtime binaries")?;
+    let mut harness_args: Vec<String> = vec!["e2e".into()];
+    if let Some(filter) = &args.filter {
+        harness_args.extend(["--filter".into(), filter.clone()]);
+    }
+    if let Some(junit) = &args.junit {
+        let absolute = std::env::current_dir()?.join(junit);
+        harness_args.extend(["--junit".into(), absolute.display().to_string()]);
+    }
+    let _env = match (&args.api_url, &args.relay_url) {
+        (Some(api), Some(relay)) => {
+            if std::env::var_os("TETHER_E2E_API_KEY").is_none() {
+                bail!(
+                    "a deployment needs a credential: set TETHER_E2E_API_KEY to an API key of it"
+                );
+            }
+            harness_args.push("--black-box".into());
+            Some((
+                sh.push_env("TETHER_E2E_API_URL", api),
+                sh.push_env("TETHER_E2E_RELAY_URL", relay),
+            ))
+        }
+        (None, None) => None,
+        _ => bail!("--api-url and --relay-url go together"),
+    };
+    cmd!(sh, "cargo run --locked --quiet --package tether-harness --bin tether-harness -- {harness_args...}")
+        .run()
+        .context("conformance scenarios failed")?;
+    Ok(())
+}
