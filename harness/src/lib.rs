@@ -3,6 +3,7 @@
 //! `tether-host` and `tether-ptyd` binaries against them (contract sections 2–5).
 
 pub mod authserver;
+pub mod bench;
 pub mod keys;
 pub mod relay;
 pub mod report;

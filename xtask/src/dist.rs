@@ -106,7 +106,7 @@ pub fn dist_one(sh: &Shell, target: &Target, out_dir: &Path) -> anyhow::Result<P
 }
 
 /// The `tether` package's version and cargo's target directory.
-fn workspace_facts(sh: &Shell) -> anyhow::Result<(String, PathBuf)> {
+pub fn workspace_facts(sh: &Shell) -> anyhow::Result<(String, PathBuf)> {
     let metadata = cmd!(sh, "cargo metadata --format-version 1 --no-deps --locked").read()?;
     let value: serde_json::Value = serde_json::from_str(&metadata)?;
     let version = value["packages"]

@@ -4,7 +4,7 @@
 use anyhow::{bail, Context};
 use xshell::{cmd, Shell};
 
-use crate::flags::E2eArgs;
+use crate::flags::{BenchArgs, E2eArgs};
 
 /// Runs the suite against the reference servers, or the black-box part against a deployment.
 pub fn run(sh: &Shell, args: &E2eArgs) -> anyhow::Result<()> {
@@ -38,5 +38,17 @@ pub fn run(sh: &Shell, args: &E2eArgs) -> anyhow::Result<()> {
     cmd!(sh, "cargo run --locked --quiet --package tether-harness --bin tether-harness -- {harness_args...}")
         .run()
         .context("conformance scenarios failed")?;
+    Ok(())
+}
+
+/// `cargo xtask bench`: release binaries, then `tether-harness bench`.
+pub fn bench(sh: &Shell, args: &BenchArgs) -> anyhow::Result<()> {
+    cmd!(sh, "cargo build --release --locked --package tether --bins").run().context("building release binaries")?;
+    let bins = crate::flags::project_root().join("target/release");
+    let _bins = sh.push_env("TETHER_BIN_DIR", bins);
+    let (mib, samples) = (args.mib.to_string(), args.samples.to_string());
+    cmd!(sh, "cargo run --release --locked --quiet --package tether-harness --bin tether-harness -- bench --mib {mib} --samples {samples}")
+        .run()
+        .context("benchmarks failed")?;
     Ok(())
 }

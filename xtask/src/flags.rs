@@ -24,6 +24,37 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Run the end-to-end conformance scenarios on the real binaries.
     E2e(E2eArgs),
+    /// Loopback benchmarks of release binaries: start-up, echo latency, throughput, RSS.
+    Bench(BenchArgs),
+    /// Build the Docker images in docker/ that are missing or out of date.
+    Images,
+    /// Install a bundle on this machine and clean OS containers and run it end to end.
+    Smoke(SmokeArgs),
+}
+
+/// `cargo xtask smoke`
+#[derive(Debug, Args)]
+pub struct SmokeArgs {
+    /// Target whose bundle to test.
+    #[arg(long, default_value = "linux-x64")]
+    pub target: String,
+    /// The archive (default: dist/'s, built if absent).
+    #[arg(long)]
+    pub archive: Option<PathBuf>,
+    /// Where: host, bookworm, bullseye, scratch or all.
+    #[arg(long, default_value = "all")]
+    pub on: String,
+}
+
+/// `cargo xtask bench`
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Size of the throughput file, in MiB.
+    #[arg(long, default_value_t = 100)]
+    pub mib: usize,
+    /// Keystroke echo samples.
+    #[arg(long, default_value_t = 1000)]
+    pub samples: usize,
 }
 
 /// `cargo xtask e2e`

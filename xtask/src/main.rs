@@ -8,7 +8,9 @@ mod e2e;
 #[cfg(test)]
 mod fixtures;
 mod flags;
+mod images;
 mod manifest;
+mod smoke;
 mod targets;
 mod verify;
 #[cfg(test)]
@@ -25,5 +27,11 @@ fn main() -> anyhow::Result<()> {
         flags::Command::Dist(args) => dist::run(&sh, &args),
         flags::Command::Verify(args) => verify::run(&args.archives),
         flags::Command::E2e(args) => e2e::run(&sh, &args),
+        flags::Command::Bench(args) => e2e::bench(&sh, &args),
+        flags::Command::Images => images::ensure(
+            &sh,
+            &[images::Image::Harness, images::Image::Debian("bookworm"), images::Image::Debian("bullseye"), images::Image::Scratch],
+        ),
+        flags::Command::Smoke(args) => smoke::run(&sh, &args),
     }
 }

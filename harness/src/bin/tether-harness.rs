@@ -25,6 +25,21 @@ enum Command {
         /// Address for the relay.
         #[arg(long, default_value = "127.0.0.1:0")]
         relay_listen: String,
+        /// The API URL clients use, when it differs from the listen address (a container's name).
+        #[arg(long)]
+        public_api_url: Option<String>,
+        /// The relay URL clients use, when it differs from the listen address.
+        #[arg(long)]
+        public_relay_url: Option<String>,
+    },
+    /// Loopback benchmarks of the runtime; prints numbers next to their targets.
+    Bench {
+        /// Size of the file `cat` pushes through the relay, in MiB.
+        #[arg(long, default_value_t = 100)]
+        mib: usize,
+        /// Keystroke echo samples.
+        #[arg(long, default_value_t = 1000)]
+        samples: usize,
     },
     /// Run the conformance scenarios and print a verdict table.
     E2e {
@@ -50,10 +65,10 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Args::parse().command {
-        Command::Serve {
-            api_listen,
-            relay_listen,
-        } => serve(&api_listen, &relay_listen).await,
+        Command::Serve { api_listen, relay_listen, public_api_url, public_relay_url } => {
+            serve(&api_listen, &relay_listen, public_api_url, public_relay_url).await
+        }
+        Command::Bench { mib, samples } => tether_harness::bench::run(mib, samples).await,
         Command::E2e {
             filter,
             junit,
@@ -82,25 +97,34 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-async fn serve(api_listen: &str, relay_listen: &str) -> anyhow::Result<()> {
+async fn serve(
+    api_listen: &str,
+    relay_listen: &str,
+    public_api_url: Option<String>,
+    public_relay_url: Option<String>,
+) -> anyhow::Result<()> {
     let auth = AuthServer::start_on(std::net::TcpListener::bind(api_listen)?).await?;
-    let relay = Relay::start_on(std::net::TcpListener::bind(relay_listen)?, &auth.uri()).await?;
-    auth.state()
-        .extra_redirect_prefixes
-        .push(format!("http://{}/oauth/callback/", relay.addr));
+    let api_url = public_api_url.unwrap_or_else(|| auth.uri());
+    auth.state().issuer = api_url.clone();
+    let relay = Relay::start_on(std::net::TcpListener::bind(relay_listen)?, &api_url).await?;
+    let relay_url = public_relay_url.unwrap_or_else(|| relay.url());
+    let relay_http = relay_url.replacen("ws://", "http://", 1).replacen("wss://", "https://", 1);
+    auth.state().extra_redirect_prefixes.push(format!("{relay_http}/oauth/callback/"));
     let (key, session) = {
         let mut state = auth.state();
-        (
-            state.issue_api_key("user_alice", "org_a"),
-            state.issue_session("user_alice"),
-        )
+        (state.issue_api_key("user_alice", "org_a"), state.issue_session("user_alice"))
     };
-    println!("TETHER_API_URL={}", auth.uri());
-    println!("TETHER_RELAY_URL={}", relay.url());
-    println!("# alice (org_a, org_b) signs in at /oauth2/authorize without a password prompt");
-    println!("# API key bound to org_a: TETHER_API_KEY={key}");
-    println!("# session token of alice: {session}");
+    println!("TETHER_API_URL={api_url}");
+    println!("TETHER_RELAY_URL={relay_url}");
+    println!("TETHER_API_KEY={key}");
+    println!("# the API key is alice's, bound to org_a; alice signs in at /oauth2/authorize without a prompt");
+    println!("# a session token of alice: {session}");
+    println!("# open a terminal on a connected host: POST {relay_http}/debug/exec {{\"organizationId\":\"org_a\",\"input\":\"echo hi\",\"expect\":\"hi\"}}");
     println!("# Ctrl-C to stop");
-    tokio::signal::ctrl_c().await?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
     Ok(())
 }

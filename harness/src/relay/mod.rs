@@ -3,6 +3,7 @@
 //! expires, forwards terminals, `http.request` and `oauth.callback`, and gives tests a
 //! client side ([`Relay::open_terminal`]) to use a host through it (contract section 4).
 
+mod debug;
 pub mod terminal;
 pub mod verify;
 
@@ -147,6 +148,7 @@ impl Relay {
             .route("/hosts/connect", get(connect))
             .route("/oauth/callback/{org}/{host}", get(oauth_callback))
             .route("/health", get(|| async { "ok" }))
+            .route("/debug/exec", axum::routing::post(debug::exec))
             .with_state(shared.clone());
         let mut stopped = stop_rx;
         let task = tokio::spawn(async move {
@@ -188,21 +190,7 @@ impl Relay {
 
     /// Waits until a host of `org` is connected and has said hello; returns its id and hello.
     pub async fn wait_host(&self, org: &str, limit: Duration) -> anyhow::Result<(String, Value)> {
-        let deadline = tokio::time::Instant::now() + limit;
-        loop {
-            let notified = self.shared.changed.notified();
-            let found = self.shared.hosts().iter().find_map(|((o, h), e)| {
-                (o == org && e.current.is_some())
-                    .then(|| e.hello.clone().map(|hello| (h.clone(), hello)))
-                    .flatten()
-            });
-            if let Some(found) = found {
-                return Ok(found);
-            }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                anyhow::bail!("no host of {org} connected to the relay within {limit:?}");
-            }
-        }
+        wait_host(&self.shared, org, limit).await
     }
 
     /// Waits until `(org, host)` has a current connection numbered above `after`.
@@ -244,27 +232,8 @@ impl Relay {
     }
 
     /// Opens a terminal on a host (no `command`: the login shell) and waits for `session.opened`.
-    pub async fn open_terminal(
-        &self,
-        org: &str,
-        host: &str,
-        command: Option<&str>,
-    ) -> anyhow::Result<Terminal> {
-        let session = format!(
-            "term_{}",
-            self.shared.next_conn.fetch_add(1, Ordering::SeqCst)
-        );
-        let rx = self.shared.register_terminal(org, host, &session);
-        let open = Control::SessionOpen {
-            session_id: session.clone(),
-            cols: 80,
-            rows: 24,
-            command: command.map(str::to_string),
-        };
-        self.shared.to_host_json(org, host, &open)?;
-        let mut terminal = Terminal::new(self.shared.clone(), org, host, &session, rx);
-        terminal.wait_opened(Duration::from_secs(10)).await?;
-        Ok(terminal)
+    pub async fn open_terminal(&self, org: &str, host: &str, command: Option<&str>) -> anyhow::Result<Terminal> {
+        open_terminal(&self.shared, org, host, command).await
     }
 
     /// Attaches to a terminal that already exists on the host (after a reconnect).
@@ -326,6 +295,34 @@ impl Relay {
     pub fn jwks_fetches(&self) -> u32 {
         self.shared.verifier.fetches.load(Ordering::SeqCst)
     }
+}
+
+/// Waits until a host of `org` is connected and has said hello.
+pub(crate) async fn wait_host(shared: &Arc<Shared>, org: &str, limit: Duration) -> anyhow::Result<(String, Value)> {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let notified = shared.changed.notified();
+        let found = shared.hosts().iter().find_map(|((o, h), e)| {
+            (o == org && e.current.is_some()).then(|| e.hello.clone().map(|hello| (h.clone(), hello))).flatten()
+        });
+        if let Some(found) = found {
+            return Ok(found);
+        }
+        if tokio::time::timeout_at(deadline, notified).await.is_err() {
+            anyhow::bail!("no host of {org} connected to the relay within {limit:?}");
+        }
+    }
+}
+
+/// Opens a terminal on a host and waits for `session.opened`.
+pub(crate) async fn open_terminal(shared: &Arc<Shared>, org: &str, host: &str, command: Option<&str>) -> anyhow::Result<Terminal> {
+    let session = format!("term_{}", shared.next_conn.fetch_add(1, Ordering::SeqCst));
+    let rx = shared.register_terminal(org, host, &session);
+    let open = Control::SessionOpen { session_id: session.clone(), cols: 80, rows: 24, command: command.map(str::to_string) };
+    shared.to_host_json(org, host, &open)?;
+    let mut terminal = Terminal::new(shared.clone(), org, host, &session, rx);
+    terminal.wait_opened(Duration::from_secs(10)).await?;
+    Ok(terminal)
 }
 
 fn record(shared: &Shared, org: &str, host: &str, token: &str, status: u16) -> u64 {

@@ -1,0 +1,109 @@
+//! Loopback benchmarks of the runtime (issue 3's targets): `host start --daemon` to healthy,
+//! keystroke echo through relay → host → ptyd → pty, `cat` throughput on the same path
+//! next to the kernel pty's own figure, and the host service's RSS with 10 terminals.
+//! Numbers are printed, never asserted.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Context};
+
+use crate::scenarios::env::World;
+
+/// Summary statistics of samples.
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.3} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// Runs every benchmark and prints a report.
+pub async fn run(throughput_mib: usize, echo_samples: usize) -> anyhow::Result<()> {
+    let world = World::start().await?;
+    let key = world.auth.state().issue_api_key("user_alice", "org_a");
+    let mut machine = world.machine()?;
+    machine.api_key = Some(key);
+
+    // 1. host start --daemon → healthy (the CLI returns once /health answers).
+    let mut starts = Vec::new();
+    for _ in 0..7 {
+        let started = Instant::now();
+        let out = machine.tether_async(&["host", "start", "--daemon", "--org", "org_a"]).await?;
+        starts.push(started.elapsed());
+        ensure!(out.status.success(), "host start: {}", String::from_utf8_lossy(&out.stderr));
+        let out = machine.tether_async(&["host", "stop", "--org", "org_a"]).await?;
+        ensure!(out.status.success(), "host stop failed");
+    }
+    starts.sort();
+    machine.start_host("org_a").await?;
+    let (host, _) = world.relay.wait_host("org_a", Duration::from_secs(10)).await?;
+
+    // 2. Keystroke echo: one byte in, its echo out, through the whole path.
+    let mut terminal = world.relay.open_terminal("org_a", &host, Some("stty -icanon; cat")).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    terminal.buffer.clear();
+    let mut echoes = Vec::with_capacity(echo_samples);
+    for i in 0..echo_samples {
+        let byte = [b'a' + (i % 26) as u8];
+        let started = Instant::now();
+        terminal.send(&byte)?;
+        terminal.read_until(std::str::from_utf8(&byte)?, Duration::from_secs(5)).await?;
+        echoes.push(started.elapsed());
+    }
+    echoes.sort();
+    terminal.close()?;
+
+    // 3. Throughput of `cat` on a big file, and the kernel pty alone on the same file.
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join("big");
+    let chunk = "0123456789abcdef".repeat(64 * 1024);
+    let mut data = String::with_capacity(throughput_mib * 1024 * 1024);
+    while data.len() < throughput_mib * 1024 * 1024 {
+        data.push_str(&chunk);
+    }
+    std::fs::write(&file, &data)?;
+    let bytes = data.len();
+    drop(data);
+    let command = format!("stty raw -echo; cat {}; sleep 1", file.display());
+    let mut terminal = world.relay.open_terminal("org_a", &host, Some(&command)).await?;
+    let started = Instant::now();
+    terminal.read_bytes(bytes, Duration::from_secs(120)).await?;
+    let through = started.elapsed();
+    let raw_started = Instant::now();
+    let script = std::process::Command::new("script")
+        .args(["-q", "-c", &format!("cat {}", file.display()), "/dev/null"])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .context("`script` (util-linux) is needed for the kernel pty baseline")?;
+    let raw = raw_started.elapsed();
+    ensure!(script.success(), "script failed");
+    let mib = bytes as f64 / (1024.0 * 1024.0);
+
+    // 4. RSS of the host service with 10 open terminals.
+    let mut open = Vec::new();
+    for _ in 0..10 {
+        open.push(world.relay.open_terminal("org_a", &host, None).await?);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let pid = machine.host_status("org_a").await?["pid"].as_u64().context("host pid")?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let rss_kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .context("VmRSS")?;
+
+    println!("benchmark                                   result            target");
+    println!("host start --daemon → healthy (median of 7) {:<17} < 100 ms", ms(percentile(&starts, 0.5)));
+    println!("keystroke echo p50 ({echo_samples} samples)          {:<17}", ms(percentile(&echoes, 0.5)));
+    println!("keystroke echo p99                          {:<17} < 5 ms", ms(percentile(&echoes, 0.99)));
+    println!("cat {mib:.0} MiB through relay → host → ptyd   {:<17} ≥ 90 % of the kernel pty", format!("{:.1} MiB/s", mib / through.as_secs_f64()));
+    println!("cat {mib:.0} MiB on the kernel pty (script)    {:<17}", format!("{:.1} MiB/s", mib / raw.as_secs_f64()));
+    println!("  ratio                                     {:<17}", format!("{:.0} %", 100.0 * raw.as_secs_f64() / through.as_secs_f64()));
+    println!("tether-host RSS with 10 terminals           {:<17} < 20 MiB", format!("{:.1} MiB", rss_kib as f64 / 1024.0));
+    drop(open);
+    Ok(())
+}

@@ -1,0 +1,153 @@
+//! `cargo xtask images`: builds the images in `docker/` that are missing or out of date.
+//! Nothing is pulled: `FROM scratch` images from static binaries, Debian roots from
+//! `debootstrap` + `docker import`.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use xshell::{cmd, Shell};
+
+use crate::manifest::sha256_hex;
+
+/// The images xtask knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Image {
+    /// `tether-harness:latest`.
+    Harness,
+    /// `tether-os:<suite>` from debootstrap.
+    Debian(&'static str),
+    /// `tether-os:scratch`.
+    Scratch,
+}
+
+impl Image {
+    /// The image tag.
+    pub fn tag(self) -> String {
+        match self {
+            Image::Harness => "tether-harness:latest".into(),
+            Image::Debian(suite) => format!("tether-os:{suite}"),
+            Image::Scratch => "tether-os:scratch".into(),
+        }
+    }
+}
+
+/// The label value an image was built from, if it exists.
+fn built_from(sh: &Shell, tag: &str) -> Option<String> {
+    let format = "{{index .Config.Labels \"tether.input\"}}";
+    cmd!(sh, "docker image inspect --format {format} {tag}")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .ok()
+}
+
+fn work_dir(name: &str) -> anyhow::Result<PathBuf> {
+    let dir = crate::flags::project_root().join("target/docker").join(name);
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// Builds `images` where missing or stale.
+pub fn ensure(sh: &Shell, images: &[Image]) -> anyhow::Result<()> {
+    let format = "{{.ServerVersion}}";
+    if cmd!(sh, "docker info --format {format}").quiet().ignore_stderr().read().is_err() {
+        bail!("the Docker engine is not reachable: start it (CI's .ci/run does) and try again");
+    }
+    for &image in images {
+        let started = Instant::now();
+        let built = match image {
+            Image::Harness => harness(sh)?,
+            Image::Debian(suite) => debian(sh, suite)?,
+            Image::Scratch => scratch(sh)?,
+        };
+        eprintln!(
+            "    image {} {} ({:.1}s)",
+            image.tag(),
+            if built { "built" } else { "up to date" },
+            started.elapsed().as_secs_f64()
+        );
+    }
+    Ok(())
+}
+
+fn build(sh: &Shell, dockerfile: &Path, context: &Path, tag: &str, input: &str) -> anyhow::Result<()> {
+    let label = format!("tether.input={input}");
+    cmd!(sh, "docker build --quiet --label {label} --file {dockerfile} --tag {tag} {context}")
+        .quiet()
+        .ignore_stdout()
+        .run()
+        .with_context(|| format!("docker build of {tag} failed"))
+}
+
+/// The static harness in a `FROM scratch` image.
+fn harness(sh: &Shell) -> anyhow::Result<bool> {
+    let triple = "x86_64-unknown-linux-musl";
+    cmd!(sh, "cargo build --release --locked --target {triple} --package tether-harness --bin tether-harness")
+        .run()
+        .context("building the static harness (needs `bash .ci/setup`)")?;
+    let root = crate::flags::project_root();
+    let binary = root.join("target").join(triple).join("release/tether-harness");
+    let bytes = std::fs::read(&binary).with_context(|| format!("{} was not built", binary.display()))?;
+    let dockerfile = root.join("docker/harness.Dockerfile");
+    let input = sha256_hex(&[bytes.as_slice(), &std::fs::read(&dockerfile)?].concat());
+    if built_from(sh, "tether-harness:latest").as_deref() == Some(input.as_str()) {
+        return Ok(false);
+    }
+    let context = work_dir("harness")?;
+    std::fs::copy(&binary, context.join("tether-harness"))?;
+    build(sh, &dockerfile, &context, "tether-harness:latest", &input)?;
+    Ok(true)
+}
+
+/// A clean Debian root: `debootstrap --variant=minbase`, then `docker import`.
+fn debian(sh: &Shell, suite: &str) -> anyhow::Result<bool> {
+    let tag = format!("tether-os:{suite}");
+    let input = format!("debootstrap-minbase-{suite}-v1");
+    if built_from(sh, &tag).as_deref() == Some(input.as_str()) {
+        return Ok(false);
+    }
+    if !Path::new("/usr/sbin/debootstrap").exists() {
+        bail!("building {tag} needs debootstrap: run `apt-get install debootstrap` (or `bash .ci/setup`)");
+    }
+    let rootfs = work_dir(&format!("rootfs-{suite}"))?;
+    cmd!(sh, "debootstrap --variant=minbase {suite} {rootfs} http://deb.debian.org/debian")
+        .quiet()
+        .ignore_stdout()
+        .run()
+        .with_context(|| format!("debootstrap of {suite} failed"))?;
+    let label = format!("LABEL tether.input={input}");
+    let archive = rootfs.with_extension("tar");
+    cmd!(sh, "tar --numeric-owner -C {rootfs} -cf {archive} .").run()?;
+    cmd!(sh, "docker import --change {label} --change 'CMD [\"/bin/sleep\", \"86400\"]' {archive} {tag}")
+        .quiet()
+        .ignore_stdout()
+        .run()
+        .with_context(|| format!("docker import of {tag} failed"))?;
+    std::fs::remove_dir_all(&rootfs).ok();
+    std::fs::remove_file(&archive).ok();
+    Ok(true)
+}
+
+/// `FROM scratch` with Debian's static busybox as the only userland.
+fn scratch(sh: &Shell) -> anyhow::Result<bool> {
+    let busybox = Path::new("/bin/busybox");
+    let bytes = std::fs::read(busybox)
+        .context("the scratch image needs Debian's static busybox: run `apt-get install busybox-static` (or `bash .ci/setup`)")?;
+    let root = crate::flags::project_root();
+    let dockerfile = root.join("docker/scratch.Dockerfile");
+    let input = sha256_hex(&[bytes.as_slice(), &std::fs::read(&dockerfile)?].concat());
+    if built_from(sh, "tether-os:scratch").as_deref() == Some(input.as_str()) {
+        return Ok(false);
+    }
+    let context = work_dir("scratch")?;
+    std::fs::write(context.join("busybox"), &bytes)?;
+    std::fs::set_permissions(context.join("busybox"), std::fs::Permissions::from_mode(0o755))?;
+    std::fs::write(context.join("keep"), b"")?;
+    build(sh, &dockerfile, &context, "tether-os:scratch", &input)?;
+    Ok(true)
+}
