@@ -30,18 +30,32 @@ pub async fn run(throughput_mib: usize, echo_samples: usize) -> anyhow::Result<(
     let mut starts = Vec::new();
     for _ in 0..7 {
         let started = Instant::now();
-        let out = machine.tether_async(&["host", "start", "--daemon", "--org", "org_a"]).await?;
+        let out = machine
+            .tether_async(&["host", "start", "--daemon", "--org", "org_a"])
+            .await?;
         starts.push(started.elapsed());
-        ensure!(out.status.success(), "host start: {}", String::from_utf8_lossy(&out.stderr));
-        let out = machine.tether_async(&["host", "stop", "--org", "org_a"]).await?;
+        ensure!(
+            out.status.success(),
+            "host start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = machine
+            .tether_async(&["host", "stop", "--org", "org_a"])
+            .await?;
         ensure!(out.status.success(), "host stop failed");
     }
     starts.sort();
     machine.start_host("org_a").await?;
-    let (host, _) = world.relay.wait_host("org_a", Duration::from_secs(10)).await?;
+    let (host, _) = world
+        .relay
+        .wait_host("org_a", Duration::from_secs(10))
+        .await?;
 
     // 2. Keystroke echo: one byte in, its echo out, through the whole path.
-    let mut terminal = world.relay.open_terminal("org_a", &host, Some("stty -icanon; cat")).await?;
+    let mut terminal = world
+        .relay
+        .open_terminal("org_a", &host, Some("stty -icanon; cat"))
+        .await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     terminal.buffer.clear();
     let mut echoes = Vec::with_capacity(echo_samples);
@@ -49,7 +63,9 @@ pub async fn run(throughput_mib: usize, echo_samples: usize) -> anyhow::Result<(
         let byte = [b'a' + (i % 26) as u8];
         let started = Instant::now();
         terminal.send(&byte)?;
-        terminal.read_until(std::str::from_utf8(&byte)?, Duration::from_secs(5)).await?;
+        terminal
+            .read_until(std::str::from_utf8(&byte)?, Duration::from_secs(5))
+            .await?;
         echoes.push(started.elapsed());
     }
     echoes.sort();
@@ -67,7 +83,10 @@ pub async fn run(throughput_mib: usize, echo_samples: usize) -> anyhow::Result<(
     let bytes = data.len();
     drop(data);
     let command = format!("stty raw -echo; cat {}; sleep 1", file.display());
-    let mut terminal = world.relay.open_terminal("org_a", &host, Some(&command)).await?;
+    let mut terminal = world
+        .relay
+        .open_terminal("org_a", &host, Some(&command))
+        .await?;
     let started = Instant::now();
     terminal.read_bytes(bytes, Duration::from_secs(120)).await?;
     let through = started.elapsed();
@@ -87,7 +106,9 @@ pub async fn run(throughput_mib: usize, echo_samples: usize) -> anyhow::Result<(
         open.push(world.relay.open_terminal("org_a", &host, None).await?);
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let pid = machine.host_status("org_a").await?["pid"].as_u64().context("host pid")?;
+    let pid = machine.host_status("org_a").await?["pid"]
+        .as_u64()
+        .context("host pid")?;
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let rss_kib: u64 = status
         .lines()
@@ -97,13 +118,34 @@ pub async fn run(throughput_mib: usize, echo_samples: usize) -> anyhow::Result<(
         .context("VmRSS")?;
 
     println!("benchmark                                   result            target");
-    println!("host start --daemon → healthy (median of 7) {:<17} < 100 ms", ms(percentile(&starts, 0.5)));
-    println!("keystroke echo p50 ({echo_samples} samples)          {:<17}", ms(percentile(&echoes, 0.5)));
-    println!("keystroke echo p99                          {:<17} < 5 ms", ms(percentile(&echoes, 0.99)));
-    println!("cat {mib:.0} MiB through relay → host → ptyd   {:<17} ≥ 90 % of the kernel pty", format!("{:.1} MiB/s", mib / through.as_secs_f64()));
-    println!("cat {mib:.0} MiB on the kernel pty (script)    {:<17}", format!("{:.1} MiB/s", mib / raw.as_secs_f64()));
-    println!("  ratio                                     {:<17}", format!("{:.0} %", 100.0 * raw.as_secs_f64() / through.as_secs_f64()));
-    println!("tether-host RSS with 10 terminals           {:<17} < 20 MiB", format!("{:.1} MiB", rss_kib as f64 / 1024.0));
+    println!(
+        "host start --daemon → healthy (median of 7) {:<17} < 100 ms",
+        ms(percentile(&starts, 0.5))
+    );
+    println!(
+        "keystroke echo p50 ({echo_samples} samples)          {:<17}",
+        ms(percentile(&echoes, 0.5))
+    );
+    println!(
+        "keystroke echo p99                          {:<17} < 5 ms",
+        ms(percentile(&echoes, 0.99))
+    );
+    println!(
+        "cat {mib:.0} MiB through relay → host → ptyd   {:<17} ≥ 90 % of the kernel pty",
+        format!("{:.1} MiB/s", mib / through.as_secs_f64())
+    );
+    println!(
+        "cat {mib:.0} MiB on the kernel pty (script)    {:<17}",
+        format!("{:.1} MiB/s", mib / raw.as_secs_f64())
+    );
+    println!(
+        "  ratio                                     {:<17}",
+        format!("{:.0} %", 100.0 * raw.as_secs_f64() / through.as_secs_f64())
+    );
+    println!(
+        "tether-host RSS with 10 terminals           {:<17} < 20 MiB",
+        format!("{:.1} MiB", rss_kib as f64 / 1024.0)
+    );
     drop(open);
     Ok(())
 }

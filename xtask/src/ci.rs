@@ -1,14 +1,16 @@
-//! `cargo xtask ci`: what CI and developers run to test the project.
+//! `cargo xtask ci`: the test command CI and developers run.
 
 use std::time::Instant;
 
 use anyhow::Context;
 use xshell::{cmd, Shell};
 
-use crate::flags::CiArgs;
+use crate::flags::{CiArgs, SmokeArgs};
+use crate::images::{self, Image};
 
 /// Runs the checks in order, stopping at the first failure.
 pub fn run(sh: &Shell, args: &CiArgs) -> anyhow::Result<()> {
+    let in_ci = std::env::var_os("CI").is_some();
     if !args.tests_only {
         step("fmt", || {
             cmd!(sh, "cargo fmt --all -- --check")
@@ -24,18 +26,41 @@ pub fn run(sh: &Shell, args: &CiArgs) -> anyhow::Result<()> {
             .context("clippy found warnings")
         })?;
     }
+    let all_images = [
+        Image::Harness,
+        Image::Debian("bookworm"),
+        Image::Debian("bullseye"),
+        Image::Scratch,
+    ];
+    let docker = step("images", || images::ensure(sh, &all_images));
+    if let Err(e) = &docker {
+        if in_ci {
+            return Err(anyhow::anyhow!("{e:#}"))
+                .context("CI runs the container scenarios and the smoke test: Docker is required");
+        }
+        eprintln!("==> container scenarios and smoke will be skipped: {e:#}");
+    }
+    let _require = (in_ci || docker.is_ok()).then(|| sh.push_env("TETHER_REQUIRE_DOCKER", "1"));
     step("test", || {
         cmd!(sh, "cargo test --workspace --locked")
             .run()
             .context("tests failed")
     })?;
+    if docker.is_ok() && !args.tests_only {
+        let smoke = SmokeArgs {
+            target: "linux-x64".into(),
+            archive: None,
+            on: "all".into(),
+        };
+        step("smoke", || crate::smoke::run(sh, &smoke))?;
+    }
     Ok(())
 }
 
-fn step(name: &str, f: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<()> {
+fn step<T>(name: &str, f: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
     let started = Instant::now();
     eprintln!("==> {name}");
-    f()?;
+    let value = f()?;
     eprintln!("==> {name} ok ({:.1}s)", started.elapsed().as_secs_f64());
-    Ok(())
+    Ok(value)
 }

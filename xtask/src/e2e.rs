@@ -43,7 +43,9 @@ pub fn run(sh: &Shell, args: &E2eArgs) -> anyhow::Result<()> {
 
 /// `cargo xtask bench`: release binaries, then `tether-harness bench`.
 pub fn bench(sh: &Shell, args: &BenchArgs) -> anyhow::Result<()> {
-    cmd!(sh, "cargo build --release --locked --package tether --bins").run().context("building release binaries")?;
+    cmd!(sh, "cargo build --release --locked --package tether --bins")
+        .run()
+        .context("building release binaries")?;
     let bins = crate::flags::project_root().join("target/release");
     let _bins = sh.push_env("TETHER_BIN_DIR", bins);
     let (mib, samples) = (args.mib.to_string(), args.samples.to_string());

@@ -44,7 +44,9 @@ fn built_from(sh: &Shell, tag: &str) -> Option<String> {
 }
 
 fn work_dir(name: &str) -> anyhow::Result<PathBuf> {
-    let dir = crate::flags::project_root().join("target/docker").join(name);
+    let dir = crate::flags::project_root()
+        .join("target/docker")
+        .join(name);
     if dir.exists() {
         std::fs::remove_dir_all(&dir).with_context(|| format!("cannot clear {}", dir.display()))?;
     }
@@ -55,7 +57,12 @@ fn work_dir(name: &str) -> anyhow::Result<PathBuf> {
 /// Builds `images` where missing or stale.
 pub fn ensure(sh: &Shell, images: &[Image]) -> anyhow::Result<()> {
     let format = "{{.ServerVersion}}";
-    if cmd!(sh, "docker info --format {format}").quiet().ignore_stderr().read().is_err() {
+    if cmd!(sh, "docker info --format {format}")
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .is_err()
+    {
         bail!("the Docker engine is not reachable: start it (CI's .ci/run does) and try again");
     }
     for &image in images {
@@ -75,13 +82,22 @@ pub fn ensure(sh: &Shell, images: &[Image]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn build(sh: &Shell, dockerfile: &Path, context: &Path, tag: &str, input: &str) -> anyhow::Result<()> {
+fn build(
+    sh: &Shell,
+    dockerfile: &Path,
+    context: &Path,
+    tag: &str,
+    input: &str,
+) -> anyhow::Result<()> {
     let label = format!("tether.input={input}");
-    cmd!(sh, "docker build --quiet --label {label} --file {dockerfile} --tag {tag} {context}")
-        .quiet()
-        .ignore_stdout()
-        .run()
-        .with_context(|| format!("docker build of {tag} failed"))
+    cmd!(
+        sh,
+        "docker build --quiet --label {label} --file {dockerfile} --tag {tag} {context}"
+    )
+    .quiet()
+    .ignore_stdout()
+    .run()
+    .with_context(|| format!("docker build of {tag} failed"))
 }
 
 /// The static harness in a `FROM scratch` image.
@@ -91,8 +107,12 @@ fn harness(sh: &Shell) -> anyhow::Result<bool> {
         .run()
         .context("building the static harness (needs `bash .ci/setup`)")?;
     let root = crate::flags::project_root();
-    let binary = root.join("target").join(triple).join("release/tether-harness");
-    let bytes = std::fs::read(&binary).with_context(|| format!("{} was not built", binary.display()))?;
+    let binary = root
+        .join("target")
+        .join(triple)
+        .join("release/tether-harness");
+    let bytes =
+        std::fs::read(&binary).with_context(|| format!("{} was not built", binary.display()))?;
     let dockerfile = root.join("docker/harness.Dockerfile");
     let input = sha256_hex(&[bytes.as_slice(), &std::fs::read(&dockerfile)?].concat());
     if built_from(sh, "tether-harness:latest").as_deref() == Some(input.as_str()) {
@@ -115,19 +135,25 @@ fn debian(sh: &Shell, suite: &str) -> anyhow::Result<bool> {
         bail!("building {tag} needs debootstrap: run `apt-get install debootstrap` (or `bash .ci/setup`)");
     }
     let rootfs = work_dir(&format!("rootfs-{suite}"))?;
-    cmd!(sh, "debootstrap --variant=minbase {suite} {rootfs} http://deb.debian.org/debian")
-        .quiet()
-        .ignore_stdout()
-        .run()
-        .with_context(|| format!("debootstrap of {suite} failed"))?;
+    cmd!(
+        sh,
+        "debootstrap --variant=minbase {suite} {rootfs} http://deb.debian.org/debian"
+    )
+    .quiet()
+    .ignore_stdout()
+    .run()
+    .with_context(|| format!("debootstrap of {suite} failed"))?;
     let label = format!("LABEL tether.input={input}");
     let archive = rootfs.with_extension("tar");
     cmd!(sh, "tar --numeric-owner -C {rootfs} -cf {archive} .").run()?;
-    cmd!(sh, "docker import --change {label} --change 'CMD [\"/bin/sleep\", \"86400\"]' {archive} {tag}")
-        .quiet()
-        .ignore_stdout()
-        .run()
-        .with_context(|| format!("docker import of {tag} failed"))?;
+    cmd!(
+        sh,
+        "docker import --change {label} --change 'CMD [\"/bin/sleep\", \"86400\"]' {archive} {tag}"
+    )
+    .quiet()
+    .ignore_stdout()
+    .run()
+    .with_context(|| format!("docker import of {tag} failed"))?;
     std::fs::remove_dir_all(&rootfs).ok();
     std::fs::remove_file(&archive).ok();
     Ok(true)
@@ -146,7 +172,10 @@ fn scratch(sh: &Shell) -> anyhow::Result<bool> {
     }
     let context = work_dir("scratch")?;
     std::fs::write(context.join("busybox"), &bytes)?;
-    std::fs::set_permissions(context.join("busybox"), std::fs::Permissions::from_mode(0o755))?;
+    std::fs::set_permissions(
+        context.join("busybox"),
+        std::fs::Permissions::from_mode(0o755),
+    )?;
     std::fs::write(context.join("keep"), b"")?;
     build(sh, &dockerfile, &context, "tether-os:scratch", &input)?;
     Ok(true)

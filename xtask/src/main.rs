@@ -30,7 +30,12 @@ fn main() -> anyhow::Result<()> {
         flags::Command::Bench(args) => e2e::bench(&sh, &args),
         flags::Command::Images => images::ensure(
             &sh,
-            &[images::Image::Harness, images::Image::Debian("bookworm"), images::Image::Debian("bullseye"), images::Image::Scratch],
+            &[
+                images::Image::Harness,
+                images::Image::Debian("bookworm"),
+                images::Image::Debian("bullseye"),
+                images::Image::Scratch,
+            ],
         ),
         flags::Command::Smoke(args) => smoke::run(&sh, &args),
     }

@@ -72,9 +72,20 @@ pub fn run(sh: &Shell, args: &SmokeArgs) -> anyhow::Result<()> {
         Some(path) => path.clone(),
         None => {
             let (version, _) = dist::workspace_facts(sh)?;
-            let path = crate::flags::project_root().join("dist").join(format!("tether-{version}-{}.tar.gz", target.name));
+            let path = crate::flags::project_root()
+                .join("dist")
+                .join(format!("tether-{version}-{}.tar.gz", target.name));
+            let head = cmd!(sh, "git rev-parse --short=12 HEAD")
+                .read()
+                .unwrap_or_default();
             if !path.exists() {
                 eprintln!("==> {} is absent: building it", path.display());
+                dist::dist_one(sh, &target, path.parent().context("dist dir")?)?;
+            } else if built_from(&path).as_deref() != Some(head.as_str()) {
+                eprintln!(
+                    "==> {} was built from another commit: building it again",
+                    path.display()
+                );
                 dist::dist_one(sh, &target, path.parent().context("dist dir")?)?;
             }
             path
@@ -85,12 +96,19 @@ pub fn run(sh: &Shell, args: &SmokeArgs) -> anyhow::Result<()> {
         for line in &report.problems {
             eprintln!("{line}");
         }
-        bail!("{} failed verification: not smoke-testing it", archive.display());
+        bail!(
+            "{} failed verification: not smoke-testing it",
+            archive.display()
+        );
     }
     let places = places(&args.on)?;
     let staging = tempfile::Builder::new().prefix("tether smoke ").tempdir()?;
     let bundle = unpack(&archive, &staging.path().join("opt dir with spaces"))?;
-    eprintln!("==> unpacked {} into {}", archive.display(), bundle.display());
+    eprintln!(
+        "==> unpacked {} into {}",
+        archive.display(),
+        bundle.display()
+    );
 
     let mut results = Vec::new();
     for place in places {
@@ -99,11 +117,19 @@ pub fn run(sh: &Shell, args: &SmokeArgs) -> anyhow::Result<()> {
             Place::Container(image) => smoke_container(sh, &target, image, &bundle, &mut results),
         };
         if let Err(e) = outcome {
-            results.push(StepResult { place: place.name(), step: "setup", elapsed: Duration::ZERO, failure: Some(format!("{e:#}")) });
+            results.push(StepResult {
+                place: place.name(),
+                step: "setup",
+                elapsed: Duration::ZERO,
+                failure: Some(format!("{e:#}")),
+            });
         }
     }
 
-    println!("\n{:<22} {:<26} {:<6} {:>8}", "place", "step", "result", "time");
+    println!(
+        "\n{:<22} {:<26} {:<6} {:>8}",
+        "place", "step", "result", "time"
+    );
     for r in &results {
         println!(
             "{:<22} {:<26} {:<6} {:>7.2}s",
@@ -115,19 +141,47 @@ pub fn run(sh: &Shell, args: &SmokeArgs) -> anyhow::Result<()> {
     }
     let failed: Vec<_> = results.iter().filter(|r| r.failure.is_some()).collect();
     for r in &failed {
-        eprintln!("\n{} failed at `{}`:\n{}", r.place, r.step, r.failure.as_deref().unwrap_or_default());
+        eprintln!(
+            "\n{} failed at `{}`:\n{}",
+            r.place,
+            r.step,
+            r.failure.as_deref().unwrap_or_default()
+        );
     }
-    println!("{} passed, {} failed", results.len() - failed.len(), failed.len());
+    println!(
+        "{} passed, {} failed",
+        results.len() - failed.len(),
+        failed.len()
+    );
     ensure!(failed.is_empty(), "smoke failed");
     Ok(())
+}
+
+/// The commit an archive's manifest names.
+fn built_from(archive: &Path) -> Option<String> {
+    let bytes = std::fs::read(archive).ok()?;
+    let manifest = archive::read(&bytes)
+        .ok()?
+        .into_iter()
+        .find(|e| e.path.ends_with("/manifest.json"))?;
+    let manifest: crate::manifest::Manifest = serde_json::from_slice(&manifest.bytes).ok()?;
+    Some(manifest.git_sha)
 }
 
 /// Unpacks the archive's top directory into `into`; returns the bundle root.
 fn unpack(archive: &Path, into: &Path) -> anyhow::Result<PathBuf> {
     let bytes = std::fs::read(archive)?;
-    let top = archive.file_name().and_then(|n| n.to_str()).and_then(|n| n.strip_suffix(".tar.gz")).context("archive name")?;
+    let top = archive
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_suffix(".tar.gz"))
+        .context("archive name")?;
     for entry in archive::read(&bytes)? {
-        let rel = entry.path.strip_prefix(top).unwrap_or(&entry.path).trim_start_matches('/');
+        let rel = entry
+            .path
+            .strip_prefix(top)
+            .unwrap_or(&entry.path)
+            .trim_start_matches('/');
         let path = into.join(rel);
         match entry.kind {
             EntryKind::Dir => std::fs::create_dir_all(&path)?,
@@ -145,12 +199,22 @@ fn unpack(archive: &Path, into: &Path) -> anyhow::Result<PathBuf> {
 }
 
 /// Runs a step, recording its verdict; `Err` stops the place.
-fn step(results: &mut Vec<StepResult>, place: &str, name: &'static str, f: impl FnOnce() -> anyhow::Result<()>) -> anyhow::Result<()> {
+fn step(
+    results: &mut Vec<StepResult>,
+    place: &str,
+    name: &'static str,
+    f: impl FnOnce() -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let started = Instant::now();
     eprintln!("--> {place}: {name}");
     let outcome = f();
     let failure = outcome.as_ref().err().map(|e| format!("{e:#}"));
-    results.push(StepResult { place: place.into(), step: name, elapsed: started.elapsed(), failure });
+    results.push(StepResult {
+        place: place.into(),
+        step: name,
+        elapsed: started.elapsed(),
+        failure,
+    });
     outcome.map_err(|_| anyhow::anyhow!("stopped at {name}"))
 }
 
@@ -172,7 +236,11 @@ fn parse_served(lines: impl Iterator<Item = String>) -> anyhow::Result<Served> {
             key = Some(v.to_string());
         }
         if let (Some(api), Some(relay), Some(key)) = (&api, &relay, &key) {
-            return Ok(Served { api: api.clone(), relay: relay.clone(), key: key.clone() });
+            return Ok(Served {
+                api: api.clone(),
+                relay: relay.clone(),
+                key: key.clone(),
+            });
         }
     }
     bail!("tether-harness serve did not print its URLs and key")
@@ -180,29 +248,52 @@ fn parse_served(lines: impl Iterator<Item = String>) -> anyhow::Result<Served> {
 
 /// Runs a command to completion, failing with its output when it fails.
 fn checked(mut command: Command, what: &str) -> anyhow::Result<String> {
-    let out = command.stdin(Stdio::null()).output().with_context(|| format!("cannot run {what}"))?;
+    let out = command
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("cannot run {what}"))?;
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     if !out.status.success() {
-        bail!("{what} failed ({}):\n{stdout}{}", out.status, String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "{what} failed ({}):\n{stdout}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     Ok(stdout)
 }
 
 /// Asks the relay to run `echo` in a terminal on the org's host; checks the answer.
 fn terminal_echo(relay_http: &str) -> anyhow::Result<()> {
-    let body = format!(r#"{{"organizationId":"{ORG}","input":"echo smoke-$((40+2))","expect":"smoke-42","timeoutMs":10000}}"#);
+    let body = format!(
+        r#"{{"organizationId":"{ORG}","input":"echo smoke-$((40+2))","expect":"smoke-42","timeoutMs":10000}}"#
+    );
     let mut curl = Command::new("curl");
-    curl.args(["-sS", "--max-time", "20", "-X", "POST", "-H", "content-type: application/json", "--data", &body])
-        .arg(format!("{relay_http}/debug/exec"));
+    curl.args([
+        "-sS",
+        "--max-time",
+        "20",
+        "-X",
+        "POST",
+        "-H",
+        "content-type: application/json",
+        "--data",
+        &body,
+    ])
+    .arg(format!("{relay_http}/debug/exec"));
     let answer = checked(curl, "curl to the relay")?;
-    ensure!(answer.contains("smoke-42"), "the terminal did not answer: {answer}");
+    ensure!(
+        answer.contains("smoke-42"),
+        "the terminal did not answer: {answer}"
+    );
     Ok(())
 }
 
 fn poll_relay_connected(mut status: impl FnMut() -> anyhow::Result<String>) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let doc: serde_json::Value = serde_json::from_str(&status()?).context("host status --json")?;
+        let doc: serde_json::Value =
+            serde_json::from_str(&status()?).context("host status --json")?;
         let host = &doc["hosts"][0];
         if host["state"] == "running" && host["relay"] == "connected" && host["ptyd"] == "running" {
             return Ok(());
@@ -223,9 +314,29 @@ impl Drop for KillOnDrop {
     }
 }
 
-fn smoke_host(sh: &Shell, target: &Target, bundle: &Path, staging: &Path, results: &mut Vec<StepResult>) -> anyhow::Result<()> {
-    ensure!(target.name == "linux-x64" && std::env::consts::ARCH == "x86_64", "host smoke of {} needs a matching machine", target.name);
-    cmd!(sh, "cargo build --locked --quiet --package tether-harness --bin tether-harness").run()?;
+fn smoke_host(
+    sh: &Shell,
+    target: &Target,
+    bundle: &Path,
+    staging: &Path,
+    results: &mut Vec<StepResult>,
+) -> anyhow::Result<()> {
+    let native = match std::env::consts::ARCH {
+        "x86_64" => crate::targets::Arch::X86_64,
+        _ => crate::targets::Arch::Aarch64,
+    };
+    let os_matches = (target.os == crate::targets::Os::Linux) == cfg!(target_os = "linux");
+    ensure!(
+        target.arch == native && os_matches,
+        "host smoke of {} needs a {} machine",
+        target.name,
+        target.name
+    );
+    cmd!(
+        sh,
+        "cargo build --locked --quiet --package tether-harness --bin tether-harness"
+    )
+    .run()?;
     let harness = crate::flags::project_root().join("target/debug/tether-harness");
     let mut child = Command::new(harness)
         .arg("serve")
@@ -252,18 +363,21 @@ fn smoke_host(sh: &Shell, target: &Target, bundle: &Path, staging: &Path, result
     };
     let relay_http = served.relay.replacen("ws://", "http://", 1);
     let place = "host";
-    let outcome = run_steps(results, place, &|args| checked(command(args), &format!("tether {}", args.join(" "))), &relay_http, &|| {
-        let running: Vec<String> = std::fs::read_dir("/proc")?
-            .filter_map(|e| e.ok())
-            .filter_map(|e| std::fs::read_link(e.path().join("exe")).ok())
-            .filter(|exe| exe.starts_with(bundle))
-            .map(|exe| exe.display().to_string())
-            .collect();
+    let tether_run = |args: &[&str]| checked(command(args), &format!("tether {}", args.join(" ")));
+    let outcome = run_steps(results, place, target, &tether_run, &relay_http, &|| {
+        let mut ps = Command::new("ps");
+        ps.args(["-axo", "command"]);
+        let listing = checked(ps, "ps")?;
+        let bundle = bundle.display().to_string();
+        let running: Vec<&str> = listing.lines().filter(|l| l.contains(&bundle)).collect();
         ensure!(running.is_empty(), "still running: {running:?}");
         Ok(())
     });
     if outcome.is_err() {
-        print_log_tail(&std::fs::read_to_string(home.join(".config/tether/logs/host-org_a.log")).unwrap_or_default());
+        print_log_tail(
+            &std::fs::read_to_string(home.join(".config/tether/logs/host-org_a.log"))
+                .unwrap_or_default(),
+        );
         let _ = command(&["host", "stop"]).output();
     }
     Ok(())
@@ -281,13 +395,17 @@ fn print_log_tail(log: &str) {
 fn run_steps(
     results: &mut Vec<StepResult>,
     place: &str,
+    target: &Target,
     tether: &dyn Fn(&[&str]) -> anyhow::Result<String>,
     relay_http: &str,
     gone: &dyn Fn() -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
     step(results, place, "tether --version", || {
         let out = tether(&["--version"])?;
-        ensure!(out.starts_with("tether ") && out.contains("-linux-"), "{out}");
+        ensure!(
+            out.starts_with("tether ") && out.contains(target.triple),
+            "{out}"
+        );
         Ok(())
     })?;
     step(results, place, "tether doctor --json", || {
@@ -295,12 +413,24 @@ fn run_steps(
         ensure!(doc["ok"] == true, "doctor is not green: {doc}");
         Ok(())
     })?;
-    step(results, place, "tether auth status", || tether(&["auth", "status"]).map(drop))?;
-    step(results, place, "tether host start --daemon", || tether(&["host", "start", "--daemon"]).map(drop))?;
-    step(results, place, "health: relay connected", || poll_relay_connected(|| tether(&["host", "status", "--json"])))?;
-    step(results, place, "terminal runs echo", || terminal_echo(relay_http))?;
-    step(results, place, "tether host status", || tether(&["host", "status"]).map(drop))?;
-    step(results, place, "tether host stop", || tether(&["host", "stop"]).map(drop))?;
+    step(results, place, "tether auth status", || {
+        tether(&["auth", "status"]).map(drop)
+    })?;
+    step(results, place, "tether host start --daemon", || {
+        tether(&["host", "start", "--daemon"]).map(drop)
+    })?;
+    step(results, place, "health: relay connected", || {
+        poll_relay_connected(|| tether(&["host", "status", "--json"]))
+    })?;
+    step(results, place, "terminal runs echo", || {
+        terminal_echo(relay_http)
+    })?;
+    step(results, place, "tether host status", || {
+        tether(&["host", "status"]).map(drop)
+    })?;
+    step(results, place, "tether host stop", || {
+        tether(&["host", "stop"]).map(drop)
+    })?;
     step(results, place, "no process left", || {
         std::thread::sleep(Duration::from_millis(300));
         gone()
@@ -318,21 +448,46 @@ impl Drop for Docker<'_> {
     fn drop(&mut self) {
         let sh = self.sh;
         for name in &self.containers {
-            let _ = cmd!(sh, "docker rm -f {name}").quiet().ignore_stdout().ignore_stderr().run();
+            let _ = cmd!(sh, "docker rm -f {name}")
+                .quiet()
+                .ignore_stdout()
+                .ignore_stderr()
+                .run();
         }
         if let Some(network) = &self.network {
-            let _ = cmd!(sh, "docker network rm {network}").quiet().ignore_stdout().ignore_stderr().run();
+            let _ = cmd!(sh, "docker network rm {network}")
+                .quiet()
+                .ignore_stdout()
+                .ignore_stderr()
+                .run();
         }
     }
 }
 
-fn smoke_container(sh: &Shell, target: &Target, image: Image, bundle: &Path, results: &mut Vec<StepResult>) -> anyhow::Result<()> {
-    ensure!(target.name == "linux-x64", "container smoke runs x86-64 images; {} is smoke-tested on the host", target.name);
+fn smoke_container(
+    sh: &Shell,
+    target: &Target,
+    image: Image,
+    bundle: &Path,
+    results: &mut Vec<StepResult>,
+) -> anyhow::Result<()> {
+    ensure!(
+        target.name == "linux-x64",
+        "container smoke runs x86-64 images; {} is smoke-tested on the host",
+        target.name
+    );
     images::ensure(sh, &[Image::Harness, image])?;
     let id = std::process::id();
-    let mut docker = Docker { sh, containers: vec![], network: None };
+    let mut docker = Docker {
+        sh,
+        containers: vec![],
+        network: None,
+    };
     let network = format!("tether-smoke-{id}");
-    cmd!(sh, "docker network create {network}").quiet().ignore_stdout().run()?;
+    cmd!(sh, "docker network create {network}")
+        .quiet()
+        .ignore_stdout()
+        .run()?;
     docker.network = Some(network.clone());
 
     let harness = format!("tether-smoke-harness-{id}");
@@ -343,15 +498,29 @@ fn smoke_container(sh: &Shell, target: &Target, image: Image, bundle: &Path, res
         .run()?;
     let deadline = Instant::now() + Duration::from_secs(20);
     let served = loop {
-        let logs = cmd!(sh, "docker logs {harness}").quiet().ignore_stderr().read().unwrap_or_default();
+        let logs = cmd!(sh, "docker logs {harness}")
+            .quiet()
+            .ignore_stderr()
+            .read()
+            .unwrap_or_default();
         if let Ok(served) = parse_served(logs.lines().map(str::to_string)) {
             break served;
         }
-        ensure!(Instant::now() < deadline, "the harness container did not start: {logs}");
+        ensure!(
+            Instant::now() < deadline,
+            "the harness container did not start: {logs}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     };
     let mapped = cmd!(sh, "docker port {harness} 8081/tcp").read()?;
-    let relay_http = format!("http://{}", mapped.lines().next().context("no mapped relay port")?.trim());
+    let relay_http = format!(
+        "http://{}",
+        mapped
+            .lines()
+            .next()
+            .context("no mapped relay port")?
+            .trim()
+    );
 
     let tag = image.tag();
     let os = format!("tether-smoke-{}-{id}", tag.replace([':', '.'], "-"));
@@ -362,8 +531,17 @@ fn smoke_container(sh: &Shell, target: &Target, image: Image, bundle: &Path, res
         format!("TETHER_API_KEY={}", served.key),
         "HOME=/root".to_string(),
     ];
-    let env_args: Vec<String> = env.iter().flat_map(|e| ["-e".to_string(), e.clone()]).collect();
-    cmd!(sh, "docker run -d --name {os} --network {network} {env_args...} {tag} /bin/sleep 86400").quiet().ignore_stdout().run()?;
+    let env_args: Vec<String> = env
+        .iter()
+        .flat_map(|e| ["-e".to_string(), e.clone()])
+        .collect();
+    cmd!(
+        sh,
+        "docker run -d --name {os} --network {network} {env_args...} {tag} /bin/sleep 86400"
+    )
+    .quiet()
+    .ignore_stdout()
+    .run()?;
     let source = format!("{}/.", bundle.display());
     let dest = format!("{os}:{INSTALL_DIR}");
     cmd!(sh, "docker cp {source} {dest}").quiet().run()?;
@@ -375,16 +553,32 @@ fn smoke_container(sh: &Shell, target: &Target, image: Image, bundle: &Path, res
         c.arg("exec").arg(&os).arg(&tether_path).args(args);
         checked(c, &format!("tether {} in {place}", args.join(" ")))
     };
-    let outcome = run_steps(results, place, &exec, &relay_http, &|| {
+    let outcome = run_steps(results, place, target, &exec, &relay_http, &|| {
         let mut c = Command::new("docker");
-        c.args(["exec", &os, "/bin/sh", "-c", "cat /proc/[0-9]*/cmdline | tr '\\000' '\\n'"]);
+        c.args([
+            "exec",
+            &os,
+            "/bin/sh",
+            "-c",
+            "cat /proc/[0-9]*/cmdline | tr '\\000' '\\n'",
+        ]);
         let listing = checked(c, "process listing")?;
-        let left: Vec<&str> = listing.lines().filter(|l| l.contains("tether-host") || l.contains("tether-ptyd")).collect();
+        let left: Vec<&str> = listing
+            .lines()
+            .filter(|l| l.contains("tether-host") || l.contains("tether-ptyd"))
+            .collect();
         ensure!(left.is_empty(), "still running in {place}: {left:?}");
         Ok(())
     });
     if outcome.is_err() {
-        let log = cmd!(sh, "docker exec {os} cat /root/.config/tether/logs/host-org_a.log").quiet().ignore_stderr().read().unwrap_or_default();
+        let log = cmd!(
+            sh,
+            "docker exec {os} cat /root/.config/tether/logs/host-org_a.log"
+        )
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .unwrap_or_default();
         print_log_tail(&log);
     }
     Ok(())

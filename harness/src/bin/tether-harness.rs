@@ -65,9 +65,12 @@ async fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match Args::parse().command {
-        Command::Serve { api_listen, relay_listen, public_api_url, public_relay_url } => {
-            serve(&api_listen, &relay_listen, public_api_url, public_relay_url).await
-        }
+        Command::Serve {
+            api_listen,
+            relay_listen,
+            public_api_url,
+            public_relay_url,
+        } => serve(&api_listen, &relay_listen, public_api_url, public_relay_url).await,
         Command::Bench { mib, samples } => tether_harness::bench::run(mib, samples).await,
         Command::E2e {
             filter,
@@ -108,11 +111,18 @@ async fn serve(
     auth.state().issuer = api_url.clone();
     let relay = Relay::start_on(std::net::TcpListener::bind(relay_listen)?, &api_url).await?;
     let relay_url = public_relay_url.unwrap_or_else(|| relay.url());
-    let relay_http = relay_url.replacen("ws://", "http://", 1).replacen("wss://", "https://", 1);
-    auth.state().extra_redirect_prefixes.push(format!("{relay_http}/oauth/callback/"));
+    let relay_http = relay_url
+        .replacen("ws://", "http://", 1)
+        .replacen("wss://", "https://", 1);
+    auth.state()
+        .extra_redirect_prefixes
+        .push(format!("{relay_http}/oauth/callback/"));
     let (key, session) = {
         let mut state = auth.state();
-        (state.issue_api_key("user_alice", "org_a"), state.issue_session("user_alice"))
+        (
+            state.issue_api_key("user_alice", "org_a"),
+            state.issue_session("user_alice"),
+        )
     };
     println!("TETHER_API_URL={api_url}");
     println!("TETHER_RELAY_URL={relay_url}");

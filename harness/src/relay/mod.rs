@@ -90,6 +90,13 @@ impl Shared {
         self.to_host(org, host, Message::text(serde_json::to_string(control)?))
     }
 
+    /// True when the relay has seen a terminal named `session` on this host.
+    pub(crate) fn knows_terminal(&self, org: &str, host: &str, session: &str) -> bool {
+        self.hosts()
+            .get(&(org.to_string(), host.to_string()))
+            .is_some_and(|e| e.terminals.contains_key(session))
+    }
+
     pub(crate) fn register_terminal(
         &self,
         org: &str,
@@ -149,9 +156,14 @@ impl Relay {
             .route("/oauth/callback/{org}/{host}", get(oauth_callback))
             .route("/health", get(|| async { "ok" }))
             .route("/debug/exec", axum::routing::post(debug::exec))
+            .route("/debug/connections", get(debug::connections))
             .with_state(shared.clone());
         let mut stopped = stop_rx;
         let task = tokio::spawn(async move {
+            // Terminal traffic is many small frames: no Nagle delay on the relay's side either.
+            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                let _ = tcp.set_nodelay(true);
+            });
             let _ = axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
                     let _ = stopped.wait_for(|s| *s).await;
@@ -232,8 +244,13 @@ impl Relay {
     }
 
     /// Opens a terminal on a host (no `command`: the login shell) and waits for `session.opened`.
-    pub async fn open_terminal(&self, org: &str, host: &str, command: Option<&str>) -> anyhow::Result<Terminal> {
-        open_terminal(&self.shared, org, host, command).await
+    pub async fn open_terminal(
+        &self,
+        org: &str,
+        host: &str,
+        command: Option<&str>,
+    ) -> anyhow::Result<Terminal> {
+        open_terminal(&self.shared, org, host, command, None).await
     }
 
     /// Attaches to a terminal that already exists on the host (after a reconnect).
@@ -298,12 +315,18 @@ impl Relay {
 }
 
 /// Waits until a host of `org` is connected and has said hello.
-pub(crate) async fn wait_host(shared: &Arc<Shared>, org: &str, limit: Duration) -> anyhow::Result<(String, Value)> {
+pub(crate) async fn wait_host(
+    shared: &Arc<Shared>,
+    org: &str,
+    limit: Duration,
+) -> anyhow::Result<(String, Value)> {
     let deadline = tokio::time::Instant::now() + limit;
     loop {
         let notified = shared.changed.notified();
         let found = shared.hosts().iter().find_map(|((o, h), e)| {
-            (o == org && e.current.is_some()).then(|| e.hello.clone().map(|hello| (h.clone(), hello))).flatten()
+            (o == org && e.current.is_some())
+                .then(|| e.hello.clone().map(|hello| (h.clone(), hello)))
+                .flatten()
         });
         if let Some(found) = found {
             return Ok(found);
@@ -315,10 +338,23 @@ pub(crate) async fn wait_host(shared: &Arc<Shared>, org: &str, limit: Duration) 
 }
 
 /// Opens a terminal on a host and waits for `session.opened`.
-pub(crate) async fn open_terminal(shared: &Arc<Shared>, org: &str, host: &str, command: Option<&str>) -> anyhow::Result<Terminal> {
-    let session = format!("term_{}", shared.next_conn.fetch_add(1, Ordering::SeqCst));
+pub(crate) async fn open_terminal(
+    shared: &Arc<Shared>,
+    org: &str,
+    host: &str,
+    command: Option<&str>,
+    session: Option<&str>,
+) -> anyhow::Result<Terminal> {
+    let session = session
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("term_{}", shared.next_conn.fetch_add(1, Ordering::SeqCst)));
     let rx = shared.register_terminal(org, host, &session);
-    let open = Control::SessionOpen { session_id: session.clone(), cols: 80, rows: 24, command: command.map(str::to_string) };
+    let open = Control::SessionOpen {
+        session_id: session.clone(),
+        cols: 80,
+        rows: 24,
+        command: command.map(str::to_string),
+    };
     shared.to_host_json(org, host, &open)?;
     let mut terminal = Terminal::new(shared.clone(), org, host, &session, rx);
     terminal.wait_opened(Duration::from_secs(10)).await?;
@@ -411,7 +447,14 @@ async fn serve_host(
         };
         tokio::select! {
             out = rx.recv() => match out {
-                Some(message) => if sink.send(message).await.is_err() { break },
+                Some(message) => {
+                    let mut result = sink.feed(message).await;
+                    while result.is_ok() {
+                        let Ok(next) = rx.try_recv() else { break };
+                        result = sink.feed(next).await;
+                    }
+                    if result.is_err() || sink.flush().await.is_err() { break }
+                }
                 None => break,
             },
             incoming = stream.next() => match incoming {

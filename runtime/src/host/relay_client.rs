@@ -128,7 +128,7 @@ async fn dial(target: &RelayTarget, jwt: &Secret) -> Result<Ws, DialError> {
     request.headers_mut().insert(AUTHORIZATION, bearer);
     match tokio::time::timeout(
         Duration::from_secs(15),
-        tokio_tungstenite::connect_async(request),
+        tokio_tungstenite::connect_async_with_config(request, None, true),
     )
     .await
     {
@@ -337,7 +337,13 @@ async fn serve(ws: Ws, hub: &Arc<Hub>) -> Ended {
         tokio::select! {
             outgoing = rx.recv() => {
                 let Some(message) = outgoing else { break Ended::Lost("outbound queue closed".into()) };
-                if let Err(e) = sink.send(message).await {
+                // Queue everything already waiting, then flush once.
+                let mut result = sink.feed(message).await;
+                while result.is_ok() {
+                    let Ok(next) = rx.try_recv() else { break };
+                    result = sink.feed(next).await;
+                }
+                if let Err(e) = result.and(sink.flush().await) {
                     break Ended::Lost(e.to_string());
                 }
             }

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::{UnixListener, UnixStream};
 
 use super::frame::{read_frame, Frame};
@@ -86,15 +86,25 @@ pub async fn bind(socket: &Path) -> anyhow::Result<UnixListener> {
 }
 
 async fn serve_client(stream: UnixStream, id: u64, sessions: Arc<Sessions>) {
-    let (mut reader, mut writer) = stream.into_split();
+    let (reader, writer) = stream.into_split();
+    let mut reader = BufReader::with_capacity(64 * 1024, reader);
     let (client, mut rx) = ClientHandle::new(id);
     let pending = client.pending_counter();
     let writer_task = tokio::spawn(async move {
+        let mut writer = BufWriter::with_capacity(256 * 1024, writer);
+        // Write whatever is queued, then flush once: one syscall for a burst of frames.
         while let Some(frame) = rx.recv().await {
-            if writer.write_all(&frame).await.is_err() {
+            let mut written = frame.len();
+            let mut ok = writer.write_all(&frame).await.is_ok();
+            while ok {
+                let Ok(next) = rx.try_recv() else { break };
+                written += next.len();
+                ok = writer.write_all(&next).await.is_ok();
+            }
+            if !ok || writer.flush().await.is_err() {
                 break;
             }
-            pending.fetch_sub(frame.len(), Ordering::Relaxed);
+            pending.fetch_sub(written, Ordering::Relaxed);
         }
         let _ = writer.shutdown().await;
     });

@@ -1,0 +1,187 @@
+//! The reference servers and a host service as containers on a user-defined Docker
+//! network (images built by `cargo xtask images`, never pulled), so a scenario can cut the
+//! relay off for real. Containers go when their handles drop, also when a test fails.
+
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use serde_json::{json, Value};
+use testcontainers::core::{ExecCommand, IntoContainerPort, WaitFor};
+use testcontainers::runners::AsyncRunner;
+use testcontainers::{ContainerAsync, GenericImage, ImageExt};
+
+/// The images a container scenario needs.
+pub const IMAGES: [&str; 2] = ["tether-harness:latest", "tether-os:bookworm"];
+
+/// Why container scenarios cannot run here, if they cannot.
+pub fn unavailable() -> Option<String> {
+    let info = Command::new("docker")
+        .args(["info", "--format", "{{.ServerVersion}}"])
+        .output();
+    if !info.is_ok_and(|o| o.status.success()) {
+        return Some("no Docker engine is reachable".into());
+    }
+    for image in IMAGES {
+        let found = Command::new("docker")
+            .args(["image", "inspect", image])
+            .output();
+        if !found.is_ok_and(|o| o.status.success()) {
+            return Some(format!(
+                "image {image} is missing: run `cargo xtask images`"
+            ));
+        }
+    }
+    None
+}
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// A harness container and a host container on their own network.
+pub struct Deployment {
+    /// The reference servers.
+    pub harness: ContainerAsync<GenericImage>,
+    /// The machine running the bundle.
+    pub host: ContainerAsync<GenericImage>,
+    /// The harness container's name on the network.
+    pub harness_name: String,
+}
+
+impl Deployment {
+    /// Starts both, installs the binaries from `bins` as a bundle in the host container,
+    /// and starts the host service there with the harness's API key.
+    pub async fn start(bins: &Path) -> anyhow::Result<Deployment> {
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let tag = format!("{}-{n}", std::process::id());
+        let network = format!("tether-test-{tag}");
+        let harness_name = format!("tether-harness-{tag}");
+        let harness = GenericImage::new("tether-harness", "latest")
+            .with_exposed_port(8081.tcp())
+            .with_wait_for(WaitFor::message_on_stdout("TETHER_API_KEY="))
+            .with_network(&network)
+            .with_container_name(&harness_name)
+            .with_cmd([
+                "serve".to_string(),
+                "--api-listen".into(),
+                "0.0.0.0:8080".into(),
+                "--relay-listen".into(),
+                "0.0.0.0:8081".into(),
+                "--public-api-url".into(),
+                format!("http://{harness_name}:8080"),
+                "--public-relay-url".into(),
+                format!("ws://{harness_name}:8081"),
+            ])
+            .start()
+            .await
+            .context("cannot start the harness container")?;
+        let logs = String::from_utf8_lossy(&harness.stdout_to_vec().await.unwrap_or_default())
+            .into_owned();
+        let key = logs
+            .lines()
+            .find_map(|l| l.strip_prefix("TETHER_API_KEY="))
+            .context("the harness printed no API key")?
+            .to_string();
+        let host = GenericImage::new("tether-os", "bookworm")
+            .with_network(&network)
+            .with_container_name(format!("tether-host-{tag}"))
+            .with_env_var("HOME", "/root")
+            .with_env_var("TETHER_API_URL", format!("http://{harness_name}:8080"))
+            .with_env_var("TETHER_RELAY_URL", format!("ws://{harness_name}:8081"))
+            .with_env_var("TETHER_API_KEY", key)
+            .with_copy_to("/opt/tether/bin/tether", bins.join("tether"))
+            .with_copy_to("/opt/tether/lib/tether-host", bins.join("tether-host"))
+            .with_copy_to("/opt/tether/lib/tether-ptyd", bins.join("tether-ptyd"))
+            .with_cmd(["/bin/sleep", "86400"])
+            .start()
+            .await
+            .context("cannot start the host container")?;
+        let deployment = Deployment {
+            harness,
+            host,
+            harness_name,
+        };
+        let (code, out) = deployment
+            .tether(&["host", "start", "--daemon", "--org", "org_a"])
+            .await?;
+        if code != 0 {
+            bail!("host start failed in the container: {out}");
+        }
+        Ok(deployment)
+    }
+
+    /// Runs the CLI in the host container; returns its exit code and output.
+    pub async fn tether(&self, args: &[&str]) -> anyhow::Result<(i64, String)> {
+        let mut argv = vec!["/opt/tether/bin/tether".to_string()];
+        argv.extend(args.iter().map(|a| a.to_string()));
+        let mut result = self.host.exec(ExecCommand::new(argv)).await?;
+        let stdout = String::from_utf8_lossy(&result.stdout_to_vec().await?).into_owned();
+        let stderr = String::from_utf8_lossy(&result.stderr_to_vec().await?).into_owned();
+        let code = result.exit_code().await?.unwrap_or(-1);
+        Ok((code, format!("{stdout}{stderr}")))
+    }
+
+    /// The host service's relay state, from `tether host status --json` in the container.
+    pub async fn relay_state(&self) -> anyhow::Result<Value> {
+        let (_, out) = self
+            .tether(&["host", "status", "--json", "--org", "org_a"])
+            .await?;
+        let doc: Value = serde_json::from_str(
+            out.lines()
+                .take_while(|l| !l.starts_with("error"))
+                .collect::<Vec<_>>()
+                .join("\n")
+                .as_str(),
+        )
+        .with_context(|| format!("host status --json: {out}"))?;
+        Ok(doc["hosts"][0].clone())
+    }
+
+    /// Polls until the host reports relay `want`.
+    pub async fn wait_relay(&self, want: &str, limit: Duration) -> anyhow::Result<Value> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let state = self.relay_state().await?;
+            if state["relay"] == want {
+                return Ok(state);
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("the host never reported relay {want}: {state}");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Types into the terminal `session` on the host through the relay (opened on first use).
+    pub async fn terminal(
+        &self,
+        session: &str,
+        input: &str,
+        expect: &str,
+    ) -> anyhow::Result<String> {
+        let port = self.harness.get_host_port_ipv4(8081.tcp()).await?;
+        let answer: Value = reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{port}/debug/exec"))
+            .json(&json!({"organizationId": "org_a", "input": input, "expect": expect, "sessionId": session, "timeoutMs": 15000}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        answer["output"]
+            .as_str()
+            .map(str::to_string)
+            .with_context(|| format!("the terminal did not answer: {answer}"))
+    }
+
+    /// The relay's record of handshakes (token fingerprints, not tokens).
+    pub async fn relay_connections(&self) -> anyhow::Result<Value> {
+        let port = self.harness.get_host_port_ipv4(8081.tcp()).await?;
+        Ok(
+            reqwest::get(format!("http://127.0.0.1:{port}/debug/connections"))
+                .await?
+                .json()
+                .await?,
+        )
+    }
+}
