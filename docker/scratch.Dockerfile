@@ -11,5 +11,6 @@ COPY busybox /bin/echo
 COPY busybox /bin/tail
 COPY keep /root/.keep
 COPY keep /tmp/.keep
+COPY keep /opt/.keep
 ENV HOME=/root SHELL=/bin/sh PATH=/bin
 CMD ["/bin/sleep", "86400"]

@@ -1,8 +1,6 @@
 //! Signing keys from `fixtures/keys/`: the authorization server signs with them and
 //! publishes their public halves as a JWKS.
 
-use std::path::{Path, PathBuf};
-
 use anyhow::Context;
 use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, EncodingKey};
@@ -20,19 +18,33 @@ pub struct SigningKey {
     pub jwk: Jwk,
 }
 
-/// `fixtures/` at the workspace root.
-pub fn fixtures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
-}
+/// The fixture keys, built into the binary so the harness runs anywhere (a `FROM scratch` image too).
+const EMBEDDED: [(&str, &[u8]); 3] = [
+    (
+        "rs256-2026a",
+        include_bytes!("../../fixtures/keys/rs256-2026a.pem"),
+    ),
+    (
+        "rs256-2026b",
+        include_bytes!("../../fixtures/keys/rs256-2026b.pem"),
+    ),
+    (
+        "ed25519-2026c",
+        include_bytes!("../../fixtures/keys/ed25519-2026c.pem"),
+    ),
+];
 
-/// Loads `fixtures/keys/<kid>.pem`.
+/// Loads the fixture key `fixtures/keys/<kid>.pem`.
 pub fn load(kid: &str) -> anyhow::Result<SigningKey> {
-    let path = fixtures_dir().join("keys").join(format!("{kid}.pem"));
-    let pem = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let pem = EMBEDDED
+        .iter()
+        .find(|(name, _)| *name == kid)
+        .map(|(_, pem)| *pem)
+        .with_context(|| format!("no fixture key {kid}"))?;
     let (alg, encoding) = if kid.starts_with("ed25519") {
-        (Algorithm::EdDSA, EncodingKey::from_ed_pem(&pem)?)
+        (Algorithm::EdDSA, EncodingKey::from_ed_pem(pem)?)
     } else {
-        (Algorithm::RS256, EncodingKey::from_rsa_pem(&pem)?)
+        (Algorithm::RS256, EncodingKey::from_rsa_pem(pem)?)
     };
     let mut jwk = Jwk::from_encoding_key(&encoding, alg)?;
     jwk.common.key_id = Some(kid.to_string());

@@ -103,10 +103,10 @@ pub const ALLOWED_LIBRARIES: [&str; 7] = [
 pub fn size_budget(target: &Target) -> u64 {
     const MIB: f64 = 1024.0 * 1024.0;
     let measured_mib = match target.name {
-        "linux-x64" => 2.40,
-        "linux-arm64" => 2.24,
-        // Not built here (no macOS SDK): measured on the first macOS release run.
-        _ => 4.0,
+        "linux-x64" => 4.64,
+        "linux-arm64" => 4.32,
+        // Not built here (no macOS SDK): set from the first macOS release run's printed size.
+        _ => 6.0,
     };
     (measured_mib * 1.2 * MIB) as u64
 }
