@@ -216,3 +216,102 @@ async fn login_via_host_completes_through_the_relay_callback() {
     .expect("json");
     assert_eq!(config["auth"]["refreshToken"], "rt_via_host");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_is_green_when_everything_is_in_place_and_names_what_is_not() {
+    let api = Api::start().await;
+    let relay = MiniRelay::start().await;
+    let host = Host::new(&api.server.uri(), &relay.url);
+    std::fs::set_permissions(
+        host.home.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .expect("chmod");
+    let out = host
+        .command(&bin("tether"))
+        .args(["doctor", "--json"])
+        .output()
+        .expect("doctor");
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    assert!(out.status.success(), "{doc}");
+    assert_eq!(doc["ok"], true, "{doc}");
+    let names: Vec<&str> = doc["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    for expected in [
+        "bundle: tether-host",
+        "bundle: tether-ptyd",
+        "versions: tether-host",
+        "versions: tether-ptyd",
+        "auth: session",
+        "server: API",
+        "server: relay",
+    ] {
+        assert!(
+            names.contains(&expected),
+            "{expected} missing from {names:?}"
+        );
+    }
+
+    // A state directory others can read, and a relay that is gone, are both reported.
+    let unsafe_home = host.home.path().join("open");
+    std::fs::create_dir_all(&unsafe_home).expect("mkdir");
+    std::fs::set_permissions(
+        &unsafe_home,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+    let out = host
+        .command(&bin("tether"))
+        .env("TETHER_HOME", &unsafe_home)
+        .env("TETHER_RELAY_URL", unreachable_relay())
+        .args(["doctor", "--json"])
+        .output()
+        .expect("doctor");
+    assert_eq!(out.status.code(), Some(1));
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    let failed: Vec<&str> = doc["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter(|c| c["ok"] == false)
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(
+        failed,
+        ["config: state directory", "server: relay"],
+        "{doc}"
+    );
+    assert!(doc.to_string().contains("chmod 700"), "{doc}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn host_logs_prints_the_daemon_log() {
+    let api = Api::start().await;
+    let host = Host::new(&api.server.uri(), &unreachable_relay());
+    let start = host
+        .command(&bin("tether"))
+        .args(["host", "start", "--daemon", "--org", ORG])
+        .output()
+        .expect("start");
+    assert!(start.status.success());
+    let logs = host
+        .command(&bin("tether"))
+        .args(["host", "logs", "--org", ORG])
+        .output()
+        .expect("logs");
+    assert!(
+        String::from_utf8_lossy(&logs.stdout).contains("tether-host running"),
+        "{}",
+        String::from_utf8_lossy(&logs.stdout)
+    );
+    let stop = host
+        .command(&bin("tether"))
+        .args(["host", "stop", "--org", ORG])
+        .output()
+        .expect("stop");
+    assert!(stop.status.success());
+}
