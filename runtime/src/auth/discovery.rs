@@ -4,6 +4,7 @@
 use serde::Deserialize;
 
 use super::error::AuthError;
+use super::transport::send;
 
 /// The endpoints of an authorization server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,24 +70,10 @@ pub async fn discover(http: &reqwest::Client, api: &str) -> Result<Endpoints, Au
     ];
     for (path, source) in documents {
         let url = format!("{api}{path}");
-        let response = http
-            .get(&url)
-            .header("accept", "application/json")
-            .send()
-            .await
-            .map_err(|e| AuthError::Unreachable {
-                url: url.clone(),
-                cause: describe(&e),
-            })?;
+        let response = send(http.get(&url).header("accept", "application/json"), &url).await?;
         let status = response.status();
         if status == reqwest::StatusCode::NOT_FOUND {
             continue;
-        }
-        if status.is_server_error() {
-            return Err(AuthError::Unreachable {
-                url,
-                cause: format!("server error {status}"),
-            });
         }
         if !status.is_success() {
             return Err(AuthError::Protocol {
@@ -117,25 +104,4 @@ pub async fn discover(http: &reqwest::Client, api: &str) -> Result<Endpoints, Au
         });
     }
     Ok(Endpoints::defaults(api))
-}
-
-/// A one-line cause for a transport error, without URLs' query strings or bodies.
-pub fn describe(error: &reqwest::Error) -> String {
-    if error.is_connect() {
-        let root = std::error::Error::source(error)
-            .and_then(|s| s.source())
-            .map(|s| s.to_string())
-            .unwrap_or_default();
-        if root.is_empty() {
-            "connection failed".to_string()
-        } else {
-            format!("connection failed ({root})")
-        }
-    } else if error.is_timeout() {
-        "timed out".to_string()
-    } else if error.is_decode() || error.is_body() {
-        "connection dropped while reading the answer".to_string()
-    } else {
-        "request failed".to_string()
-    }
 }

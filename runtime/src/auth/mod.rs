@@ -14,6 +14,7 @@ pub mod retry;
 pub mod secret;
 pub mod session;
 pub mod token_endpoint;
+pub mod transport;
 
 pub use error::AuthError;
 

@@ -7,13 +7,13 @@ use serde::Deserialize;
 use tokio::sync::Mutex;
 
 use super::credential::Credential;
-use super::discovery::describe;
 use super::error::AuthError;
 use super::jwt::held_claims;
 use super::now_ms;
 use super::refresh::{OAuthAccount, RELAY_PASS_THROUGH_MARGIN_MS};
 use super::retry::{Attempt, RetryPolicy};
 use super::secret::Secret;
+use super::transport::send;
 
 /// Where the credential comes from.
 #[derive(Debug, Clone)]
@@ -144,19 +144,11 @@ async fn mint_once(
     url: &str,
     credential: &Credential,
 ) -> Result<Secret, Attempt<AuthError>> {
-    let response = credential.apply(http.get(url)).send().await.map_err(|e| {
-        Attempt::Retry(AuthError::Unreachable {
-            url: url.to_string(),
-            cause: describe(&e),
-        })
-    })?;
+    // Transport failures and 5xx are worth retrying; any other answer is final.
+    let response = send(credential.apply(http.get(url)), url)
+        .await
+        .map_err(Attempt::Retry)?;
     let status = response.status();
-    if status.is_server_error() {
-        return Err(Attempt::Retry(AuthError::Unreachable {
-            url: url.to_string(),
-            cause: format!("server error {status}"),
-        }));
-    }
     if status == reqwest::StatusCode::FORBIDDEN {
         let detail = match credential {
             Credential::ApiKey(key) => format!(

@@ -4,8 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use super::credential::Credential;
-use super::discovery::describe;
 use super::error::AuthError;
+use super::transport::send;
 
 /// The user a credential belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,22 +47,8 @@ pub async fn get_session(
     credential: &Credential,
 ) -> Result<Session, AuthError> {
     let url = format!("{api}/api/auth/get-session");
-    let response =
-        credential
-            .apply(http.get(&url))
-            .send()
-            .await
-            .map_err(|e| AuthError::Unreachable {
-                url: url.clone(),
-                cause: describe(&e),
-            })?;
+    let response = send(credential.apply(http.get(&url)), &url).await?;
     let status = response.status();
-    if status.is_server_error() {
-        return Err(AuthError::Unreachable {
-            url,
-            cause: format!("server error {status}"),
-        });
-    }
     if status == reqwest::StatusCode::UNAUTHORIZED && !matches!(credential, Credential::ApiKey(_)) {
         return Err(AuthError::SessionExpired {
             reason: format!("{url} no longer accepts the token"),

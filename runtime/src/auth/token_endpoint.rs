@@ -4,9 +4,9 @@
 use serde::Deserialize;
 
 use super::config_store::StoredAuth;
-use super::discovery::describe;
 use super::jwt::held_claims;
 use super::secret::Secret;
+use super::transport::describe;
 use super::CLIENT_ID;
 
 /// A successful token response.

@@ -95,6 +95,8 @@ struct Shared {
     scrollback: Scrollback,
     subscribers: Vec<ClientHandle>,
     alive: bool,
+    /// How the child ended, once it has: told to late subscribers too.
+    exit: Option<Event>,
     size: (u16, u16),
 }
 
@@ -175,6 +177,7 @@ impl Session {
                 scrollback: Scrollback::new(SCROLLBACK_BYTES),
                 subscribers: Vec::new(),
                 alive: true,
+                exit: None,
                 size: (spec.cols, spec.rows),
             }),
         });
@@ -214,6 +217,7 @@ impl Session {
         for sub in &shared.subscribers {
             sub.send(&event, &[]);
         }
+        shared.exit = Some(event);
         tracing::info!(session = %self.id, pid = self.pid, ?code, "terminal exited");
     }
 
@@ -270,6 +274,10 @@ impl Session {
                 },
                 &shared.scrollback.snapshot(),
             );
+        }
+        // A terminal that already ended says so, or a late subscriber would wait forever.
+        if let Some(exit) = &shared.exit {
+            client.send(exit, &[]);
         }
         shared.subscribers.push(client.clone());
     }

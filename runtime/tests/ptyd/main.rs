@@ -179,13 +179,18 @@ async fn close_signals_the_shell_and_reports_its_exit() {
             &[],
         )
         .expect("close");
-    wait_for(
-        &mut rx,
-        "closed",
-        |e, _| matches!(e, Event::Closed { id } if id == "s1"),
-    )
+    // `closed` answers the request, `exit` comes from the shell's end: either may come first.
+    let (mut closed, mut exit) = (false, None);
+    wait_for(&mut rx, "closed and exit", |e, _| {
+        match e {
+            Event::Closed { id } if id == "s1" => closed = true,
+            Event::Exit { .. } => exit = Some(e.clone()),
+            _ => {}
+        }
+        closed && exit.is_some()
+    })
     .await;
-    let exit = wait_for(&mut rx, "exit", |e, _| matches!(e, Event::Exit { .. })).await;
+    let exit = exit.expect("exit");
     assert!(
         matches!(exit, Event::Exit { ref signal, .. } if signal.is_some()),
         "{exit:?}"
@@ -388,4 +393,33 @@ async fn a_stale_socket_file_is_replaced_and_a_live_one_is_not() {
     }
     let _ = stale.kill();
     let _ = stale.wait();
+}
+
+#[tokio::test]
+async fn subscribing_after_the_shell_ended_still_reports_its_exit() {
+    let daemon = start_daemon();
+    let (client, mut rx) = PtydClient::connect(&daemon.socket).await.expect("connect");
+    client
+        .send(&open("gone", "sh", &["-c", "echo bye; exit 3"]), &[])
+        .expect("open");
+    wait_for(&mut rx, "open-ok", |e, _| matches!(e, Event::OpenOk { .. })).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    client
+        .send(
+            &Request::Subscribe {
+                id: "gone".into(),
+                replay: true,
+            },
+            &[],
+        )
+        .expect("subscribe");
+    let exit = wait_for(&mut rx, "exit", |e, _| matches!(e, Event::Exit { .. })).await;
+    assert_eq!(
+        exit,
+        Event::Exit {
+            id: "gone".into(),
+            code: Some(3),
+            signal: None
+        }
+    );
 }
