@@ -148,16 +148,15 @@ fn toolchain_env(sh: &Shell, target: &Target) -> anyhow::Result<Vec<(String, Str
             target.triple
         );
     }
-    let have = on_path;
     match (target.os, target.arch, std::env::consts::OS) {
         (Os::Linux, crate::targets::Arch::X86_64, "linux") if std::env::consts::ARCH == "x86_64" => {
-            if !have("musl-gcc") {
+            if !on_path("musl-gcc") {
                 bail!("{} needs musl-gcc: run `apt-get install musl-tools` (or `bash .ci/setup`)", target.name);
             }
             Ok(vec![])
         }
         (Os::Linux, crate::targets::Arch::Aarch64, "linux") => {
-            if !have("aarch64-linux-gnu-gcc") {
+            if !on_path("aarch64-linux-gnu-gcc") {
                 bail!("{} needs aarch64-linux-gnu-gcc: run `apt-get install gcc-aarch64-linux-gnu` (or `bash .ci/setup`)", target.name);
             }
             Ok(vec![

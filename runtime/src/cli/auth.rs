@@ -78,11 +78,7 @@ pub async fn current_status(settings: &Settings) -> Result<StatusReport, AuthErr
     let session = get_session(&http, &settings.api_url, &credential).await?;
     let config = account.store.load()?;
     Ok(StatusReport {
-        method: if matches!(credential, Credential::ApiKey(_)) {
-            "api_key"
-        } else {
-            credential.method()
-        },
+        method: credential.method(),
         user: session.user,
         organization_id: config
             .organization_id

@@ -7,6 +7,7 @@ mod config_file;
 mod credential_headers;
 mod discovery;
 mod login;
+mod logout;
 mod refresh;
 mod refresh_concurrency;
 mod relay_token;
