@@ -34,6 +34,7 @@ scenarios! {
     refresh_rotation_persisted => "refresh.rotation_persisted",
     refresh_reuse_detected => "refresh.reuse_detected",
     refresh_transient_5xx => "refresh.transient_5xx",
+    refresh_connection_dropped => "refresh.connection_dropped",
     refresh_connection_refused => "refresh.connection_refused",
     refresh_concurrent_20 => "refresh.concurrent_20",
     rotation_token_expired => "rotation.token_expired",

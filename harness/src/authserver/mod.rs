@@ -1,6 +1,7 @@
 //! The reference authorization server, on `wiremock`: every request goes through one
 //! responder that routes it to the strict rules in [`state`], after any injected fault.
 
+pub mod proxy;
 pub mod state;
 
 use std::collections::HashMap;
@@ -14,6 +15,8 @@ pub use state::{AuthState, Fault, Reply};
 pub struct AuthServer {
     server: MockServer,
     state: Arc<Mutex<AuthState>>,
+    drops: proxy::DropRules,
+    uri: String,
 }
 
 struct Dispatch(Arc<Mutex<AuthState>>);
@@ -92,26 +95,44 @@ impl Respond for Dispatch {
 impl AuthServer {
     /// Starts a server on a free loopback port with the default world.
     pub async fn start() -> anyhow::Result<Self> {
-        Self::start_with(MockServer::start().await).await
+        Self::start_on(std::net::TcpListener::bind("127.0.0.1:0")?).await
     }
 
-    /// Starts on a given listener (e.g. a fixed port for `tether-harness serve`).
+    /// Starts with its front door on `listener` (e.g. a fixed port for `tether-harness serve`).
     pub async fn start_on(listener: std::net::TcpListener) -> anyhow::Result<Self> {
-        Self::start_with(MockServer::builder().listener(listener).start().await).await
-    }
-
-    async fn start_with(server: MockServer) -> anyhow::Result<Self> {
-        let state = Arc::new(Mutex::new(AuthState::new(server.uri())?));
+        listener.set_nonblocking(true)?;
+        let listener = tokio::net::TcpListener::from_std(listener)?;
+        let uri = format!("http://{}", listener.local_addr()?);
+        let server = MockServer::start().await;
+        let state = Arc::new(Mutex::new(AuthState::new(uri.clone())?));
         Mock::given(wiremock::matchers::any())
             .respond_with(Dispatch(state.clone()))
             .mount(&server)
             .await;
-        Ok(AuthServer { server, state })
+        let drops = proxy::DropRules::default();
+        tokio::spawn(proxy::run(listener, *server.address(), drops.clone()));
+        Ok(AuthServer {
+            server,
+            state,
+            drops,
+            uri,
+        })
+    }
+
+    /// Drops the next `count` connections whose first request is for `path` (`None`: any).
+    pub fn drop_connections(&self, path: Option<&str>, count: u32) {
+        self.drops
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(proxy::DropRule {
+                path: path.map(str::to_string),
+                remaining: count,
+            });
     }
 
     /// Base URL, e.g. `http://127.0.0.1:PORT`: the `TETHER_API_URL`.
     pub fn uri(&self) -> String {
-        self.server.uri()
+        self.uri.clone()
     }
 
     /// The state, for knobs and admin actions.

@@ -17,6 +17,7 @@ pub fn scenarios() -> Vec<Scenario> {
         scenario!("refresh.rotation_persisted", "the rotated refresh token is stored and is the one used next", "RFC 9700 §4.14.2, contract §7", rotation_persisted),
         scenario!("refresh.reuse_detected", "reusing a rotated refresh token revokes the family and surfaces as Session expired (exit 3)", "RFC 9700 §4.14.2, contract §1", reuse_detected),
         scenario!("refresh.transient_5xx", "a 5xx on refresh is reported as such (exit 4), never Session expired; an unexpired token keeps working", "RFC 6749 §5.2, contract §7", transient_5xx),
+        scenario!("refresh.connection_dropped", "a connection dropped during refresh is reported as a network error, never retried (the token may have rotated) and never Session expired", "RFC 9700 §4.14.2, contract §7", connection_dropped),
         scenario!("refresh.connection_refused", "an unreachable API is exit 4 naming the URL, never Session expired", "contract §1", connection_refused),
         scenario!("refresh.concurrent_20", "20 concurrent `tether auth status` on an expiring token cause exactly one refresh request", "contract §7", concurrent_20),
     ]
@@ -145,6 +146,42 @@ async fn transient_5xx() -> anyhow::Result<()> {
     ensure!(
         !stderr.contains("Session expired") && stderr.contains("/oauth2/token"),
         "{stderr}"
+    );
+    Ok(())
+}
+
+async fn connection_dropped() -> anyhow::Result<()> {
+    let world = World::start().await?;
+    let machine = world.machine()?;
+    sign_in(&world, &machine, 2 * 60_000)?;
+    world.auth.drop_connections(Some("/oauth2/token"), 1);
+    let out = machine.tether_async(&["auth", "status"]).await?;
+    let (_, stderr) = text(&out);
+    ensure!(
+        out.status.success(),
+        "an unexpired token should keep working: {stderr}"
+    );
+    ensure!(
+        !stderr.contains("Session expired") && stderr.contains("/oauth2/token"),
+        "{stderr}"
+    );
+    ensure!(
+        world.auth.refresh_requests().await == 0,
+        "the dropped refresh was retried"
+    );
+    sign_in(&world, &machine, -1000)?;
+    world.auth.drop_connections(Some("/oauth2/token"), 2);
+    let out = machine.tether_async(&["auth", "status"]).await?;
+    let (_, stderr) = text(&out);
+    ensure!(
+        out.status.code() == Some(4),
+        "expected exit 4, got {:?}: {stderr}",
+        out.status.code()
+    );
+    ensure!(!stderr.contains("Session expired"), "{stderr}");
+    ensure!(
+        world.auth.refresh_requests().await == 0,
+        "the dropped refresh was retried"
     );
     Ok(())
 }

@@ -22,23 +22,26 @@ pub async fn send(
     Ok(response)
 }
 
-/// A one-line cause for a transport error, without URLs' query strings or bodies.
+/// A one-line cause for a transport error: what kind, and the innermost cause's words
+/// (they name sockets and protocols, never URLs' secrets or bodies).
 pub fn describe(error: &reqwest::Error) -> String {
-    if error.is_connect() {
-        let root = std::error::Error::source(error)
-            .and_then(|s| s.source())
-            .map(|s| s.to_string())
-            .unwrap_or_default();
-        if root.is_empty() {
-            "connection failed".to_string()
-        } else {
-            format!("connection failed ({root})")
-        }
+    let mut root: &dyn std::error::Error = error;
+    while let Some(source) = root.source() {
+        root = source;
+    }
+    let kind = if error.is_connect() {
+        "connection failed"
     } else if error.is_timeout() {
-        "timed out".to_string()
+        "timed out"
     } else if error.is_decode() || error.is_body() {
-        "connection dropped while reading the answer".to_string()
+        "connection dropped while reading the answer"
     } else {
-        "request failed".to_string()
+        "request failed"
+    };
+    let root = root.to_string();
+    if root.is_empty() || root == error.to_string() {
+        kind.to_string()
+    } else {
+        format!("{kind} ({root})")
     }
 }

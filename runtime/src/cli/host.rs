@@ -176,8 +176,12 @@ pub async fn stop(settings: &Settings, org: Option<String>) -> anyhow::Result<()
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    if let Some(pid) = status.and_then(|s| s.ptyd_pid) {
-        wait_gone(pid, Duration::from_secs(5)).await;
+    // The lock goes when the process closes its files; wait for the processes themselves too.
+    if let Some(status) = status {
+        wait_gone(status.pid, Duration::from_secs(5)).await;
+        if let Some(pid) = status.ptyd_pid {
+            wait_gone(pid, Duration::from_secs(5)).await;
+        }
     }
     println!("tether-host stopped for {org}");
     Ok(())

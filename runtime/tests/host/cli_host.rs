@@ -315,3 +315,46 @@ async fn host_logs_prints_the_daemon_log() {
         .expect("stop");
     assert!(stop.status.success());
 }
+
+#[test]
+fn the_cli_finds_the_host_service_through_a_symlink_in_the_bundle_layout() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("opt dir/tether");
+    for (name, sub) in [
+        ("tether", "bin"),
+        ("tether-host", "lib"),
+        ("tether-ptyd", "lib"),
+    ] {
+        std::fs::create_dir_all(root.join(sub)).expect("mkdir");
+        std::fs::copy(bin(name), root.join(sub).join(name)).expect("copy");
+    }
+    let links = dir.path().join("usr/local/bin");
+    std::fs::create_dir_all(&links).expect("mkdir");
+    std::os::unix::fs::symlink(root.join("bin/tether"), links.join("tether")).expect("symlink");
+    let host = Host::new("http://127.0.0.1:9", "ws://127.0.0.1:9");
+    let out = host
+        .command(&links.join("tether"))
+        .args(["doctor", "--json"])
+        .output()
+        .expect("doctor");
+    let doc: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let checks = doc["checks"].as_array().expect("checks");
+    let detail = |name: &str| {
+        checks
+            .iter()
+            .find(|c| c["name"] == name)
+            .map(|c| c["detail"].to_string())
+            .unwrap_or_default()
+    };
+    let real_root = root.canonicalize().expect("real path");
+    assert!(
+        detail("bundle: tether-host")
+            .contains(&real_root.join("lib/tether-host").display().to_string()),
+        "{doc}"
+    );
+    assert!(
+        detail("bundle: tether-ptyd")
+            .contains(&real_root.join("lib/tether-ptyd").display().to_string()),
+        "{doc}"
+    );
+}
