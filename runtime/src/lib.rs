@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod cli;
+pub mod daemon;
 pub mod host;
 pub mod ptyd;
 pub mod settings;

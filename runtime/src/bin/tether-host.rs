@@ -17,23 +17,10 @@ struct Args {
 
 fn main() {
     let args = Args::parse();
-    tether::cli::logging::init();
     // The API key comes only from the environment, never argv, so `ps` cannot show it.
     let settings = Settings::from_env(std::env::var("TETHER_API_KEY").ok());
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("tether-host: cannot start the async runtime: {e}");
-            std::process::exit(1);
-        }
-    };
-    if let Err(e) = runtime.block_on(tether::host::service::run(settings, args.org, args.port)) {
-        tracing::error!("{e:#}");
-        eprintln!("tether-host: {e:#}");
-        std::process::exit(1);
-    }
+    tether::daemon::run(
+        "tether-host",
+        tether::host::service::run(settings, args.org, args.port),
+    );
 }

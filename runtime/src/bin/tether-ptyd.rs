@@ -15,20 +15,5 @@ struct Args {
 
 fn main() {
     let args = Args::parse();
-    tether::cli::logging::init();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("tether-ptyd: cannot start the async runtime: {e}");
-            std::process::exit(1);
-        }
-    };
-    if let Err(e) = runtime.block_on(tether::ptyd::server::serve(&args.socket)) {
-        eprintln!("tether-ptyd: {e:#}");
-        std::process::exit(1);
-    }
+    tether::daemon::run("tether-ptyd", tether::ptyd::server::serve(&args.socket));
 }

@@ -35,12 +35,7 @@ async fn connects_with_a_minted_jwt_and_says_hello() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_terminal_opened_through_the_relay_runs_commands() {
-    let api = Api::start().await;
-    let mut relay = MiniRelay::start().await;
-    let mut host = Host::new(&api.server.uri(), &relay.url);
-    host.start();
-    let mut conn = relay.accept().await;
-    conn.expect_type("hello").await;
+    let (_api, _relay, _host, mut conn) = connected_host().await;
     conn.open_shell("t1").await;
     conn.input("t1", b"echo relayed-$((20+22))\n").await;
     conn.output_until("t1", "relayed-42").await;
@@ -56,12 +51,7 @@ async fn a_terminal_opened_through_the_relay_runs_commands() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn internal_routes_through_the_relay_are_forbidden_whatever_the_headers() {
-    let api = Api::start().await;
-    let mut relay = MiniRelay::start().await;
-    let mut host = Host::new(&api.server.uri(), &relay.url);
-    host.start();
-    let mut conn = relay.accept().await;
-    conn.expect_type("hello").await;
+    let (_api, _relay, host, mut conn) = connected_host().await;
     for (id, path) in [
         ("1", "/internal/shutdown"),
         ("2", "/health/../internal/oauth/connect/start"),
@@ -160,12 +150,7 @@ async fn four_token_expiries_in_a_minute_mean_auth_failed_and_no_spin() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dropped_relay_is_redialed_with_backoff_and_terminals_survive() {
-    let api = Api::start().await;
-    let mut relay = MiniRelay::start().await;
-    let mut host = Host::new(&api.server.uri(), &relay.url);
-    host.start();
-    let mut conn = relay.accept().await;
-    conn.expect_type("hello").await;
+    let (api, mut relay, host, mut conn) = connected_host().await;
     conn.open_shell("keep").await;
     conn.input("keep", b"export MARK=survived\n").await;
     drop(conn);

@@ -64,12 +64,7 @@ async fn a_crashed_ptyd_is_restarted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restarting_the_host_keeps_the_shell_and_its_scrollback() {
-    let api = Api::start().await;
-    let mut relay = MiniRelay::start().await;
-    let mut host = Host::new(&api.server.uri(), &relay.url);
-    host.start();
-    let mut conn = relay.accept().await;
-    conn.expect_type("hello").await;
+    let (_api, mut relay, mut host, mut conn) = connected_host().await;
     conn.open_shell("s1").await;
     conn.input("s1", b"echo scroll-$((3*3)); export KEPT=yes\n")
         .await;

@@ -378,3 +378,14 @@ impl Drop for Host {
         }
     }
 }
+
+/// The common start: an API, a relay, a running host service, its connection greeted.
+pub async fn connected_host() -> (Api, MiniRelay, Host, RelayConn) {
+    let api = Api::start().await;
+    let mut relay = MiniRelay::start().await;
+    let mut host = Host::new(&api.server.uri(), &relay.url);
+    host.start();
+    let mut conn = relay.accept().await;
+    conn.expect_type("hello").await;
+    (api, relay, host, conn)
+}
