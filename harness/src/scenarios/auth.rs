@@ -3,7 +3,6 @@
 use std::time::Duration;
 
 use anyhow::{ensure, Context};
-use serde_json::json;
 
 use super::env::{browse, text, wait_output, World};
 use super::scenario;
@@ -148,10 +147,7 @@ async fn session_token_minted() -> anyhow::Result<()> {
     let world = World::start().await?;
     let session = world.auth.state().issue_session("user_alice");
     let machine = world.machine()?;
-    machine.write_config(&json!({
-        "auth": {"accessToken": session, "expiresAt": 4_102_444_800_000i64},
-        "apiUrl": world.auth.uri(), "organizationId": "org_a",
-    }))?;
+    machine.store_sign_in(&session, None, 4_102_444_800_000)?;
     machine.start_host("org_a").await?;
     world
         .relay
@@ -187,10 +183,7 @@ async fn oauth_passthrough() -> anyhow::Result<()> {
         state.sign("user_alice", &["org_a".to_string(), "org_b".to_string()])
     };
     let machine = world.machine()?;
-    machine.write_config(&json!({
-        "auth": {"accessToken": access, "refreshToken": "rt_unused", "expiresAt": (now_ms() + 3_600_000), "scope": "openid profile email offline_access"},
-        "apiUrl": world.auth.uri(), "organizationId": "org_a",
-    }))?;
+    machine.store_sign_in(&access, Some("rt_unused"), now_ms() + 3_600_000)?;
     machine.start_host("org_a").await?;
     world
         .relay
@@ -224,10 +217,7 @@ async fn expired_jwt_not_sent() -> anyhow::Result<()> {
         (access, world_login_refresh_token(&world))
     };
     let machine = world.machine()?;
-    machine.write_config(&json!({
-        "auth": {"accessToken": access, "refreshToken": refresh, "expiresAt": (now_ms() + 30_000), "scope": "openid profile email offline_access"},
-        "apiUrl": world.auth.uri(), "organizationId": "org_a",
-    }))?;
+    machine.store_sign_in(&access, Some(&refresh), now_ms() + 30_000)?;
     machine.start_host("org_a").await?;
     world
         .relay

@@ -148,6 +148,24 @@ impl Machine {
         Ok(())
     }
 
+    /// Stores a sign-in for this machine's API in org_a, as `tether auth login` would have.
+    pub fn store_sign_in(
+        &self,
+        access: &str,
+        refresh: Option<&str>,
+        expires_at_ms: i64,
+    ) -> anyhow::Result<()> {
+        let mut auth = serde_json::json!({
+            "accessToken": access, "expiresAt": expires_at_ms, "scope": "openid profile email offline_access",
+        });
+        if let Some(refresh) = refresh {
+            auth["refreshToken"] = refresh.into();
+        }
+        self.write_config(
+            &serde_json::json!({"auth": auth, "apiUrl": self.api, "organizationId": "org_a"}),
+        )
+    }
+
     /// Reads `config.json`.
     pub fn read_config(&self) -> anyhow::Result<Value> {
         Ok(serde_json::from_slice(&std::fs::read(

@@ -30,10 +30,7 @@ fn sign_in(world: &World, machine: &Machine, left_ms: i64) -> anyhow::Result<Str
         .auth
         .state()
         .sign("user_alice", &["org_a".into(), "org_b".into()]);
-    machine.write_config(&json!({
-        "auth": {"accessToken": access, "refreshToken": refresh, "expiresAt": now_ms() + left_ms, "scope": "openid profile email offline_access"},
-        "apiUrl": world.auth.uri(), "organizationId": "org_a",
-    }))?;
+    machine.store_sign_in(&access, Some(&refresh), now_ms() + left_ms)?;
     Ok(refresh)
 }
 
@@ -193,10 +190,7 @@ async fn connection_refused() -> anyhow::Result<()> {
         .port();
     let dead = format!("http://127.0.0.1:{port}");
     let machine = Machine::new(&dead, &world.relay.url())?;
-    machine.write_config(&json!({
-        "auth": {"accessToken": "a.b.c", "refreshToken": "rt_x", "expiresAt": now_ms() - 1000},
-        "apiUrl": dead, "organizationId": "org_a",
-    }))?;
+    machine.store_sign_in("a.b.c", Some("rt_x"), now_ms() - 1000)?;
     let out = machine.tether_async(&["auth", "status"]).await?;
     let (_, stderr) = text(&out);
     ensure!(out.status.code() == Some(4), "expected exit 4: {stderr}");
