@@ -1,4 +1,4 @@
-//! Loopback benchmarks of the runtime (issue 3's targets): `host start --daemon` to healthy,
+//! Loopback benchmarks of the runtime against its targets: `host start --daemon` to healthy,
 //! keystroke echo through relay → host → ptyd → pty, `cat` throughput on the same path
 //! next to the kernel pty's own figure, and the host service's RSS with 10 terminals.
 //! Numbers are printed, never asserted.
