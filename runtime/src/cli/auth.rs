@@ -136,10 +136,9 @@ pub async fn login(settings: &Settings, no_browser: bool, json: bool) -> anyhow:
                 path.display(),
                 aside.display()
             );
-            Default::default()
         }
         Err(e) => return Err(e.into()),
-    };
+    }
     let http = http_client();
     let endpoints = discover(&http, &settings.api_url).await?;
     let show = |url: &str| {
