@@ -70,7 +70,7 @@ async fn host_connects() -> anyhow::Result<()> {
         .await?;
     ensure!(out.status.success(), "{}", text(&out).1);
     ensure!(
-        !super::env::process_alive(pid as u32),
+        !tether::cli::host::process_running(pid as u32),
         "tether-host is still running"
     );
     Ok(())

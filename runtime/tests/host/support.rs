@@ -354,10 +354,9 @@ impl Host {
     }
 }
 
+/// True while `pid` runs; the CLI's own check, which counts a zombie as gone.
 pub fn alive(pid: u32) -> bool {
-    // A zombie still answers kill(0): look at its state too.
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    !stat.is_empty() && !stat.contains(") Z ")
+    tether::cli::host::process_running(pid)
 }
 
 impl Drop for Host {
