@@ -8,6 +8,7 @@ pub mod auth;
 pub mod cli;
 pub mod daemon;
 pub mod host;
+pub mod lock_file;
 pub mod ptyd;
 pub mod settings;
 pub mod version;

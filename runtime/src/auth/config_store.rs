@@ -170,18 +170,11 @@ impl ConfigStore {
     pub fn lock(&self) -> Result<ConfigLock, ConfigError> {
         self.ensure_home()?;
         let path = self.lock_path();
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .mode(0o600)
-            .open(&path)
-            .map_err(|source| ConfigError::Io {
-                action: "cannot open",
-                path: path.clone(),
-                source,
-            })?;
+        let file = crate::lock_file::open(&path).map_err(|source| ConfigError::Io {
+            action: "cannot open",
+            path: path.clone(),
+            source,
+        })?;
         fs4::fs_std::FileExt::lock_exclusive(&file).map_err(|source| ConfigError::Io {
             action: "cannot lock",
             path,

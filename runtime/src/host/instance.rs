@@ -81,17 +81,10 @@ pub fn try_lock(paths: &InstancePaths) -> Result<InstanceLock, LockError> {
             .mode(0o700)
             .create(dir);
     }
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(&paths.lock)
-        .map_err(|source| LockError::Io {
-            path: paths.lock.clone(),
-            source,
-        })?;
+    let file = crate::lock_file::open(&paths.lock).map_err(|source| LockError::Io {
+        path: paths.lock.clone(),
+        source,
+    })?;
     match fs4::fs_std::FileExt::try_lock_exclusive(&file) {
         Ok(true) => Ok(InstanceLock { _file: file }),
         _ => Err(LockError::Running {
