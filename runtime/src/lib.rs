@@ -8,7 +8,7 @@ pub mod auth;
 pub mod cli;
 pub mod daemon;
 pub mod host;
-pub mod lock_file;
+pub mod private_file;
 pub mod ptyd;
 pub mod settings;
 pub mod version;

@@ -2,9 +2,8 @@
 //! temp + fsync + rename, unknown fields kept, a corrupt file reported and never
 //! silently overwritten, and `config.lock` for cross-process refresh.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::fs::{self, File};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -120,9 +119,6 @@ impl ConfigStore {
     pub fn save(&self, config: &Config) -> Result<(), ConfigError> {
         self.ensure_home()?;
         let path = self.path();
-        let tmp = self
-            .home
-            .join(format!(".config.json.tmp-{}", std::process::id()));
         let io = |action: &'static str, path: &Path| {
             let path = path.to_path_buf();
             move |source| ConfigError::Io {
@@ -131,27 +127,10 @@ impl ConfigStore {
                 source,
             }
         };
-        let mut body = serde_json::to_vec_pretty(config).map_err(|e| ConfigError::Io {
-            action: "cannot encode",
-            path: path.clone(),
-            source: std::io::Error::other(e),
-        })?;
+        let mut body = serde_json::to_vec_pretty(config)
+            .map_err(|e| io("cannot encode", &path)(std::io::Error::other(e)))?;
         body.push(b'\n');
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(io("cannot create", &tmp))?;
-        file.write_all(&body).map_err(io("cannot write", &tmp))?;
-        file.sync_all().map_err(io("cannot sync", &tmp))?;
-        drop(file);
-        fs::rename(&tmp, &path).map_err(io("cannot replace", &path))?;
-        if let Ok(dir) = File::open(&self.home) {
-            let _ = dir.sync_all();
-        }
-        Ok(())
+        crate::private_file::write_atomically(&path, &body).map_err(io("cannot write", &path))
     }
 
     /// Moves a corrupt `config.json` aside as `config.json.corrupt-<unix ms>` and returns the new path.
@@ -170,7 +149,7 @@ impl ConfigStore {
     pub fn lock(&self) -> Result<ConfigLock, ConfigError> {
         self.ensure_home()?;
         let path = self.lock_path();
-        let file = crate::lock_file::open(&path).map_err(|source| ConfigError::Io {
+        let file = crate::private_file::open_lock(&path).map_err(|source| ConfigError::Io {
             action: "cannot open",
             path: path.clone(),
             source,

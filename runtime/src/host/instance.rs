@@ -1,8 +1,8 @@
 //! The files that make one host service per org findable: a lock held for its lifetime,
 //! a state file with pid and port, the control socket, and the log.
 
-use std::fs::{File, OpenOptions};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::fs::File;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -81,7 +81,7 @@ pub fn try_lock(paths: &InstancePaths) -> Result<InstanceLock, LockError> {
             .mode(0o700)
             .create(dir);
     }
-    let file = crate::lock_file::open(&paths.lock).map_err(|source| LockError::Io {
+    let file = crate::private_file::open_lock(&paths.lock).map_err(|source| LockError::Io {
         path: paths.lock.clone(),
         source,
     })?;
@@ -115,19 +115,8 @@ pub fn read_info(paths: &InstancePaths) -> Option<InstanceInfo> {
 
 /// Writes the state file (0600, atomically).
 pub fn write_info(paths: &InstancePaths, info: &InstanceInfo) -> std::io::Result<()> {
-    let tmp = paths.state.with_extension("json.tmp");
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    std::io::Write::write_all(
-        &mut file,
-        &serde_json::to_vec_pretty(info).map_err(std::io::Error::other)?,
-    )?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, &paths.state)
+    let bytes = serde_json::to_vec_pretty(info).map_err(std::io::Error::other)?;
+    crate::private_file::write_atomically(&paths.state, &bytes)
 }
 
 /// Every org with host files under `home`.
