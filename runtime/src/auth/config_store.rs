@@ -119,18 +119,15 @@ impl ConfigStore {
     pub fn save(&self, config: &Config) -> Result<(), ConfigError> {
         self.ensure_home()?;
         let path = self.path();
-        let io = |action: &'static str, path: &Path| {
-            let path = path.to_path_buf();
-            move |source| ConfigError::Io {
-                action,
-                path,
-                source,
-            }
+        let error = |action: &'static str, source| ConfigError::Io {
+            action,
+            path: path.clone(),
+            source,
         };
         let mut body = serde_json::to_vec_pretty(config)
-            .map_err(|e| io("cannot encode", &path)(std::io::Error::other(e)))?;
+            .map_err(|e| error("cannot encode", std::io::Error::other(e)))?;
         body.push(b'\n');
-        crate::private_file::write_atomically(&path, &body).map_err(io("cannot write", &path))
+        crate::private_file::write_atomically(&path, &body).map_err(|e| error("cannot write", e))
     }
 
     /// Moves a corrupt `config.json` aside as `config.json.corrupt-<unix ms>` and returns the new path.
