@@ -200,6 +200,14 @@ impl Relay {
             .clone()
     }
 
+    /// The handshakes the relay accepted (`101`), in arrival order.
+    pub fn accepted(&self) -> Vec<ConnRecord> {
+        self.connections()
+            .into_iter()
+            .filter(|c| c.status == 101)
+            .collect()
+    }
+
     /// Waits until a host of `org` is connected and has said hello; returns its id and hello.
     pub async fn wait_host(&self, org: &str, limit: Duration) -> anyhow::Result<(String, Value)> {
         wait_host(&self.shared, org, limit).await

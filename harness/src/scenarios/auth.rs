@@ -165,9 +165,9 @@ async fn session_token_minted() -> anyhow::Result<()> {
     );
     let accepted = world
         .relay
-        .connections()
+        .accepted()
         .into_iter()
-        .find(|c| c.status == 101)
+        .next()
         .context("no accepted connection")?;
     ensure!(
         accepted.token != session && accepted.token.split('.').count() == 3,
@@ -191,9 +191,9 @@ async fn oauth_passthrough() -> anyhow::Result<()> {
         .await?;
     let accepted = world
         .relay
-        .connections()
+        .accepted()
         .into_iter()
-        .find(|c| c.status == 101)
+        .next()
         .context("no accepted connection")?;
     ensure!(
         accepted.token == access,

@@ -43,12 +43,7 @@ async fn token_expired() -> anyhow::Result<()> {
         .wait_reconnect("org_a", &host, before, WAIT)
         .await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let accepted: Vec<_> = world
-        .relay
-        .connections()
-        .into_iter()
-        .filter(|c| c.status == 101)
-        .collect();
+    let accepted: Vec<_> = world.relay.accepted();
     ensure!(
         accepted.len() == 2,
         "expected exactly one rotation, saw {} connections",
