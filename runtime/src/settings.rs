@@ -73,6 +73,15 @@ pub fn relay_url_for(api_url: &str) -> String {
     format!("{scheme}://{rest}")
 }
 
+/// The relay's HTTP base for browser redirects: `ws` → `http`, `wss` → `https`.
+pub fn relay_http_url(relay_url: &str) -> String {
+    match relay_url.split_once("://") {
+        Some(("wss", rest)) => format!("https://{rest}"),
+        Some(("ws", rest)) => format!("http://{rest}"),
+        _ => relay_url.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,6 +96,15 @@ mod tests {
             relay_url_for("http://127.0.0.1:8080"),
             "ws://127.0.0.1:8080"
         );
+    }
+
+    #[test]
+    fn the_relay_is_reached_over_http_by_browsers() {
+        assert_eq!(
+            relay_http_url("wss://relay.example.com"),
+            "https://relay.example.com"
+        );
+        assert_eq!(relay_http_url("ws://127.0.0.1:9"), "http://127.0.0.1:9");
     }
 
     #[test]

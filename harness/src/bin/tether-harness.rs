@@ -111,9 +111,7 @@ async fn serve(
     auth.state().issuer = api_url.clone();
     let relay = Relay::start_on(std::net::TcpListener::bind(relay_listen)?, &api_url).await?;
     let relay_url = public_relay_url.unwrap_or_else(|| relay.url());
-    let relay_http = relay_url
-        .replacen("ws://", "http://", 1)
-        .replacen("wss://", "https://", 1);
+    let relay_http = tether::settings::relay_http_url(&relay_url);
     auth.state()
         .extra_redirect_prefixes
         .push(format!("{relay_http}/oauth/callback/"));

@@ -25,7 +25,10 @@ impl World {
     pub async fn start() -> anyhow::Result<World> {
         let auth = AuthServer::start().await?;
         let relay = Relay::start(&auth.uri()).await?;
-        let callback = format!("http://{}/oauth/callback/", relay.addr);
+        let callback = format!(
+            "{}/oauth/callback/",
+            tether::settings::relay_http_url(&relay.url())
+        );
         auth.state().extra_redirect_prefixes.push(callback);
         Ok(World { auth, relay })
     }

@@ -72,14 +72,7 @@ impl Service {
 
     /// The relay's URL for browser redirects to this host (docs/PROTOCOL.md).
     fn callback_url(&self) -> String {
-        let base = &self.settings.relay_url;
-        let http = if let Some(rest) = base.strip_prefix("wss://") {
-            format!("https://{rest}")
-        } else if let Some(rest) = base.strip_prefix("ws://") {
-            format!("http://{rest}")
-        } else {
-            base.clone()
-        };
+        let http = crate::settings::relay_http_url(&self.settings.relay_url);
         format!("{http}/oauth/callback/{}/{}", self.org, self.host_id)
     }
 
