@@ -20,11 +20,7 @@ fn unreachable_relay() -> String {
 async fn start_daemon_against_an_unreachable_relay_then_refuse_a_second_start_then_stop() {
     let api = Api::start().await;
     let host = Host::new(&api.server.uri(), &unreachable_relay());
-    let start = host
-        .command(&bin("tether"))
-        .args(["host", "start", "--daemon", "--org", ORG])
-        .output()
-        .expect("start");
+    let start = host.tether(&["host", "start", "--daemon", "--org", ORG]);
     let out = String::from_utf8_lossy(&start.stdout).into_owned();
     assert!(
         start.status.success(),
@@ -33,11 +29,7 @@ async fn start_daemon_against_an_unreachable_relay_then_refuse_a_second_start_th
     );
     assert!(out.contains("tether-host is running for org_a"), "{out}");
 
-    let status = host
-        .command(&bin("tether"))
-        .args(["host", "status", "--json"])
-        .output()
-        .expect("status");
+    let status = host.tether(&["host", "status", "--json"]);
     let doc: Value = serde_json::from_slice(&status.stdout).expect("one JSON document");
     let line = &doc["hosts"][0];
     assert_eq!(
@@ -60,11 +52,7 @@ async fn start_daemon_against_an_unreachable_relay_then_refuse_a_second_start_th
     assert!(log.contains("cannot reach the relay"), "{log}");
     assert!(!log.contains(API_KEY), "the API key reached the log");
 
-    let again = host
-        .command(&bin("tether"))
-        .args(["host", "start", "--daemon", "--org", ORG])
-        .output()
-        .expect("start");
+    let again = host.tether(&["host", "start", "--daemon", "--org", ORG]);
     assert_eq!(again.status.code(), Some(1));
     let err = String::from_utf8_lossy(&again.stderr);
     assert!(
@@ -73,11 +61,7 @@ async fn start_daemon_against_an_unreachable_relay_then_refuse_a_second_start_th
     );
 
     let ptyd_pid = host.status().await["ptydPid"].as_u64().expect("ptyd pid") as u32;
-    let stop = host
-        .command(&bin("tether"))
-        .args(["host", "stop", "--org", ORG])
-        .output()
-        .expect("stop");
+    let stop = host.tether(&["host", "stop", "--org", ORG]);
     assert!(
         stop.status.success(),
         "{}",
@@ -86,11 +70,7 @@ async fn start_daemon_against_an_unreachable_relay_then_refuse_a_second_start_th
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(!alive(host_pid), "tether-host {host_pid} is still running");
     assert!(!alive(ptyd_pid), "tether-ptyd {ptyd_pid} is still running");
-    let status = host
-        .command(&bin("tether"))
-        .args(["host", "status", "--json"])
-        .output()
-        .expect("status");
+    let status = host.tether(&["host", "status", "--json"]);
     let doc: Value = serde_json::from_slice(&status.stdout).expect("json");
     assert_eq!(doc["hosts"][0]["state"], "stopped");
 }
@@ -103,21 +83,13 @@ async fn a_stale_lock_of_a_dead_host_is_reclaimed() {
     host.start();
     relay.accept().await;
     host.kill9();
-    let start = host
-        .command(&bin("tether"))
-        .args(["host", "start", "--daemon", "--org", ORG])
-        .output()
-        .expect("start");
+    let start = host.tether(&["host", "start", "--daemon", "--org", ORG]);
     assert!(
         start.status.success(),
         "{}",
         String::from_utf8_lossy(&start.stderr)
     );
-    let stop = host
-        .command(&bin("tether"))
-        .args(["host", "stop", "--org", ORG])
-        .output()
-        .expect("stop");
+    let stop = host.tether(&["host", "stop", "--org", ORG]);
     assert!(stop.status.success());
 }
 
@@ -128,11 +100,7 @@ async fn a_host_that_cannot_start_prints_its_log_tail() {
     // Occupy the health port so tether-host fails at startup.
     let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = busy.local_addr().expect("addr").port().to_string();
-    let start = host
-        .command(&bin("tether"))
-        .args(["host", "start", "--daemon", "--org", ORG, "--port", &port])
-        .output()
-        .expect("start");
+    let start = host.tether(&["host", "start", "--daemon", "--org", ORG, "--port", &port]);
     assert_eq!(start.status.code(), Some(1));
     let err = String::from_utf8_lossy(&start.stderr);
     assert!(err.contains("Last lines of"), "{err}");
@@ -227,11 +195,7 @@ async fn doctor_is_green_when_everything_is_in_place_and_names_what_is_not() {
         std::os::unix::fs::PermissionsExt::from_mode(0o700),
     )
     .expect("chmod");
-    let out = host
-        .command(&bin("tether"))
-        .args(["doctor", "--json"])
-        .output()
-        .expect("doctor");
+    let out = host.tether(&["doctor", "--json"]);
     let doc: Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
     assert!(out.status.success(), "{doc}");
     assert_eq!(doc["ok"], true, "{doc}");
@@ -292,27 +256,15 @@ async fn doctor_is_green_when_everything_is_in_place_and_names_what_is_not() {
 async fn host_logs_prints_the_daemon_log() {
     let api = Api::start().await;
     let host = Host::new(&api.server.uri(), &unreachable_relay());
-    let start = host
-        .command(&bin("tether"))
-        .args(["host", "start", "--daemon", "--org", ORG])
-        .output()
-        .expect("start");
+    let start = host.tether(&["host", "start", "--daemon", "--org", ORG]);
     assert!(start.status.success());
-    let logs = host
-        .command(&bin("tether"))
-        .args(["host", "logs", "--org", ORG])
-        .output()
-        .expect("logs");
+    let logs = host.tether(&["host", "logs", "--org", ORG]);
     assert!(
         String::from_utf8_lossy(&logs.stdout).contains("tether-host running"),
         "{}",
         String::from_utf8_lossy(&logs.stdout)
     );
-    let stop = host
-        .command(&bin("tether"))
-        .args(["host", "stop", "--org", ORG])
-        .output()
-        .expect("stop");
+    let stop = host.tether(&["host", "stop", "--org", ORG]);
     assert!(stop.status.success());
 }
 

@@ -284,6 +284,14 @@ impl Host {
         cmd
     }
 
+    /// Runs the `tether` CLI with this host's environment.
+    pub fn tether(&self, args: &[&str]) -> std::process::Output {
+        self.command(&bin("tether"))
+            .args(args)
+            .output()
+            .expect("run tether")
+    }
+
     /// Starts `tether-host` in the foreground of this test and waits for its state file.
     pub fn start(&mut self) -> u32 {
         let child = self
