@@ -31,7 +31,7 @@ pub async fn run(throughput_mib: usize, echo_samples: usize) -> anyhow::Result<(
     for _ in 0..7 {
         let started = Instant::now();
         let out = machine
-            .tether_async(&["host", "start", "--daemon", "--org", "org_a"])
+            .tether(&["host", "start", "--daemon", "--org", "org_a"])
             .await?;
         starts.push(started.elapsed());
         ensure!(
@@ -39,9 +39,7 @@ pub async fn run(throughput_mib: usize, echo_samples: usize) -> anyhow::Result<(
             "host start: {}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let out = machine
-            .tether_async(&["host", "stop", "--org", "org_a"])
-            .await?;
+        let out = machine.tether(&["host", "stop", "--org", "org_a"]).await?;
         ensure!(out.status.success(), "host stop failed");
     }
     starts.sort();

@@ -4,8 +4,8 @@
 
 pub mod authserver;
 pub mod bench;
-pub mod containers;
 pub mod keys;
 pub mod relay;
 pub mod report;
 pub mod scenarios;
+pub mod server_runtime;

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::stream::{self, StreamExt};
 
-use crate::scenarios::Scenario;
+use crate::scenarios::{diagnostics, Scenario};
 
 /// How one scenario went.
 #[derive(Debug, Clone)]
@@ -26,7 +26,8 @@ pub async fn run_all(scenarios: Vec<Scenario>, parallel: usize) -> Vec<Outcome> 
     stream::iter(scenarios)
         .map(|s| async move {
             let started = Instant::now();
-            let result = tokio::spawn((s.run)()).await;
+            let run = s.run;
+            let result = tokio::spawn(diagnostics::collect(run())).await;
             let failure = match result {
                 Ok(Ok(())) => None,
                 Ok(Err(e)) => Some(format!("{e:#}")),
@@ -69,6 +70,31 @@ pub fn table(outcomes: &[Outcome]) -> String {
         "{} passed, {} failed\n",
         outcomes.len() - failed,
         failed
+    ));
+    out
+}
+
+/// For `--repeat`: each scenario with the number of runs it failed in, worst first.
+pub fn failures_per_scenario(runs: &[Vec<Outcome>]) -> String {
+    let mut counts: Vec<(&str, usize)> = Vec::new();
+    for outcome in runs.iter().flatten() {
+        let failed = usize::from(outcome.failure.is_some());
+        match counts.iter_mut().find(|(id, _)| *id == outcome.id) {
+            Some((_, n)) => *n += failed,
+            None => counts.push((outcome.id, failed)),
+        }
+    }
+    counts.sort_by_key(|c| std::cmp::Reverse(c.1));
+    let mut out = format!("{:<34} failed runs (of {})\n", "scenario", runs.len());
+    for (id, failed) in &counts {
+        out.push_str(&format!("{id:<34} {failed}\n"));
+    }
+    let flaky = counts.iter().filter(|(_, n)| *n > 0).count();
+    out.push_str(&format!(
+        "{} of {} scenarios failed in at least one of {} runs\n",
+        flaky,
+        counts.len(),
+        runs.len()
     ));
     out
 }
@@ -139,6 +165,25 @@ mod tests {
             "{xml}"
         );
         assert!(xml.contains("value=\"s &lt;1&gt;\""), "{xml}");
+    }
+
+    #[test]
+    fn failures_are_counted_per_scenario_across_runs() {
+        let mut second = outcomes();
+        second[0].failure = Some("flaked".into());
+        let text = failures_per_scenario(&[outcomes(), second]);
+        assert!(
+            text.contains("auth.a                             1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("auth.b                             2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("2 of 2 scenarios failed in at least one of 2 runs"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@ use std::time::Instant;
 use anyhow::Context;
 use xshell::{cmd, Shell};
 
-use crate::flags::{CiArgs, SmokeArgs};
+use crate::flags::{CiArgs, E2eArgs, SmokeArgs};
 use crate::images::{self, Image};
 
 /// Runs the checks in order, stopping at the first failure.
@@ -45,6 +45,21 @@ pub fn run(sh: &Shell, args: &CiArgs) -> anyhow::Result<()> {
         cmd!(sh, "cargo test --workspace --locked")
             .run()
             .context("tests failed")
+    })?;
+    // The suite again, three times at a parallelism above the core count: a scenario that
+    // fails in any run is a flake to fix, not to retry.
+    step("e2e --repeat 3 --parallel 8", || {
+        crate::e2e::run(
+            sh,
+            &E2eArgs {
+                filter: None,
+                junit: None,
+                api_url: None,
+                relay_url: None,
+                parallel: 8,
+                repeat: 3,
+            },
+        )
     })?;
     if docker.is_ok() && !args.tests_only {
         let smoke = SmokeArgs {

@@ -55,13 +55,10 @@ fn step<T>(
 pub fn dist_one(sh: &Shell, target: &Target, out_dir: &Path) -> anyhow::Result<PathBuf> {
     let root = crate::flags::project_root();
     let (version, target_dir) = workspace_facts(sh)?;
-    let git_sha = cmd!(sh, "git rev-parse --short=12 HEAD")
-        .read()
-        .unwrap_or_else(|_| "unknown".into());
-    let mtime = source_date_epoch(sh);
+    let (git_sha, mtime) = build_stamp(sh);
 
     let bin_dir = step("build", target, || {
-        build(sh, target, &root, &git_sha, mtime)
+        release_build(sh, target, &["--package", "tether", "--bins"])
     })?;
     let bin_dir = target_dir.join(bin_dir);
     let stem = bundle_stem(&version, target.name);
@@ -180,17 +177,25 @@ fn on_path(tool: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// Builds the three binaries in release mode; returns their directory relative to cargo's target directory.
-fn build(
-    sh: &Shell,
-    target: &Target,
-    root: &Path,
-    git_sha: &str,
-    mtime: u64,
-) -> anyhow::Result<PathBuf> {
+/// The commit the build names and its time (`SOURCE_DATE_EPOCH`).
+fn build_stamp(sh: &Shell) -> (String, u64) {
+    let git_sha = cmd!(sh, "git rev-parse --short=12 HEAD")
+        .read()
+        .unwrap_or_else(|_| "unknown".into());
+    (git_sha, source_date_epoch(sh))
+}
+
+/// `cargo build --release` of `packages` (cargo's package/bin flags) for `target`;
+/// returns the output directory relative to cargo's target directory.
+///
+/// The bundle and the static harness (`cargo xtask images`, smoke) are built with the
+/// same flags and environment, so the second build reuses every dependency of the first.
+pub fn release_build(sh: &Shell, target: &Target, packages: &[&str]) -> anyhow::Result<PathBuf> {
+    let root = crate::flags::project_root();
+    let (git_sha, mtime) = build_stamp(sh);
     let env = toolchain_env(sh, target)?;
     let _envs: Vec<_> = env.iter().map(|(k, v)| sh.push_env(k, v)).collect();
-    let _sha = sh.push_env("TETHER_GIT_SHA", git_sha);
+    let _sha = sh.push_env("TETHER_GIT_SHA", &git_sha);
     let _epoch = sh.push_env("SOURCE_DATE_EPOCH", mtime.to_string());
     // Paths of this checkout and of the cargo home must not end up in the binaries.
     let cargo_home = std::env::var("CARGO_HOME")
@@ -207,7 +212,7 @@ fn build(
     let triple = target.triple;
     cmd!(
         sh,
-        "cargo build --release --locked --target {triple} --package tether --bins"
+        "cargo build --release --locked --target {triple} {packages...}"
     )
     .run()?;
     Ok(PathBuf::from(triple).join("release"))

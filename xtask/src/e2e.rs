@@ -11,7 +11,13 @@ pub fn run(sh: &Shell, args: &E2eArgs) -> anyhow::Result<()> {
     cmd!(sh, "cargo build --locked --package tether --bins")
         .run()
         .context("building the runtime binaries")?;
-    let mut harness_args: Vec<String> = vec!["e2e".into()];
+    let mut harness_args: Vec<String> = vec![
+        "e2e".into(),
+        "--parallel".into(),
+        args.parallel.to_string(),
+        "--repeat".into(),
+        args.repeat.to_string(),
+    ];
     if let Some(filter) = &args.filter {
         harness_args.extend(["--filter".into(), filter.clone()]);
     }

@@ -72,6 +72,12 @@ pub struct E2eArgs {
     /// The deployment's relay, with --api-url.
     #[arg(long, requires = "api_url")]
     pub relay_url: Option<String>,
+    /// Scenarios run at once.
+    #[arg(long, default_value_t = 4)]
+    pub parallel: usize,
+    /// Run the suite this many times; prints how many runs each scenario failed (CI: 3).
+    #[arg(long, default_value_t = 1)]
+    pub repeat: u32,
 }
 
 /// `cargo xtask dist`

@@ -100,17 +100,24 @@ fn build(
     .with_context(|| format!("docker build of {tag} failed"))
 }
 
+/// Builds the static (x86_64 musl) `tether-harness`, the one binary that serves the
+/// host smoke, the image and the container scenarios; returns its path.
+pub fn static_harness(sh: &Shell) -> anyhow::Result<PathBuf> {
+    let target = crate::targets::by_name("linux-x64")?;
+    let dir = crate::dist::release_build(
+        sh,
+        &target,
+        &["--package", "tether-harness", "--bin", "tether-harness"],
+    )
+    .context("building the static harness (needs `bash .ci/setup`)")?;
+    let (_, target_dir) = crate::dist::workspace_facts(sh)?;
+    Ok(target_dir.join(dir).join("tether-harness"))
+}
+
 /// The static harness in a `FROM scratch` image.
 fn harness(sh: &Shell) -> anyhow::Result<bool> {
-    let triple = "x86_64-unknown-linux-musl";
-    cmd!(sh, "cargo build --release --locked --target {triple} --package tether-harness --bin tether-harness")
-        .run()
-        .context("building the static harness (needs `bash .ci/setup`)")?;
     let root = crate::flags::project_root();
-    let binary = root
-        .join("target")
-        .join(triple)
-        .join("release/tether-harness");
+    let binary = static_harness(sh)?;
     let bytes =
         std::fs::read(&binary).with_context(|| format!("{} was not built", binary.display()))?;
     let dockerfile = root.join("docker/harness.Dockerfile");

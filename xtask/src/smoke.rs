@@ -342,12 +342,8 @@ fn smoke_host(
             target.name
         );
     }
-    cmd!(
-        sh,
-        "cargo build --locked --quiet --package tether-harness --bin tether-harness"
-    )
-    .run()?;
-    let harness = crate::flags::project_root().join("target/debug/tether-harness");
+    // The static harness the image holds runs here too: one build for both.
+    let harness = images::static_harness(sh)?;
     let mut child = Command::new(harness)
         .arg("serve")
         .stdout(Stdio::piped())

@@ -100,8 +100,7 @@ impl AuthServer {
 
     /// Starts with its front door on `listener` (e.g. a fixed port for `tether-harness serve`).
     pub async fn start_on(listener: std::net::TcpListener) -> anyhow::Result<Self> {
-        listener.set_nonblocking(true)?;
-        let listener = tokio::net::TcpListener::from_std(listener)?;
+        let listener = crate::server_runtime::listener(listener)?;
         let uri = format!("http://{}", listener.local_addr()?);
         let server = MockServer::start().await;
         let state = Arc::new(Mutex::new(AuthState::new(uri.clone())?));
@@ -110,7 +109,7 @@ impl AuthServer {
             .mount(&server)
             .await;
         let drops = proxy::DropRules::default();
-        tokio::spawn(proxy::run(listener, *server.address(), drops.clone()));
+        crate::server_runtime::spawn(proxy::run(listener, *server.address(), drops.clone()));
         Ok(AuthServer {
             server,
             state,

@@ -55,6 +55,9 @@ enum Command {
         /// Scenarios run at once.
         #[arg(long, default_value_t = 4)]
         parallel: usize,
+        /// Run the whole suite this many times and report, per scenario, how many runs failed.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+        repeat: u32,
     },
 }
 
@@ -77,6 +80,7 @@ async fn main() -> anyhow::Result<()> {
             junit,
             black_box,
             parallel,
+            repeat,
         } => {
             let selected: Vec<_> = scenarios::all()
                 .into_iter()
@@ -86,8 +90,19 @@ async fn main() -> anyhow::Result<()> {
             if selected.is_empty() {
                 anyhow::bail!("no scenario matches");
             }
-            let outcomes = report::run_all(selected, parallel).await;
-            print!("{}", report::table(&outcomes));
+            let mut runs = Vec::new();
+            for run in 1..=repeat {
+                if repeat > 1 {
+                    println!("run {run} of {repeat}");
+                }
+                let outcomes = report::run_all(selected.clone(), parallel).await;
+                print!("{}", report::table(&outcomes));
+                runs.push(outcomes);
+            }
+            if repeat > 1 {
+                print!("{}", report::failures_per_scenario(&runs));
+            }
+            let outcomes: Vec<_> = runs.into_iter().flatten().collect();
             if let Some(path) = junit {
                 std::fs::write(&path, report::junit(&outcomes))?;
                 eprintln!("JUnit report: {}", path.display());

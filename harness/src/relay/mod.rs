@@ -137,8 +137,7 @@ impl Relay {
 
     /// Starts on `listener` (a fixed port, or the same port again after [`Relay::stop`]).
     pub async fn start_on(listener: std::net::TcpListener, api_url: &str) -> anyhow::Result<Relay> {
-        listener.set_nonblocking(true)?;
-        let listener = tokio::net::TcpListener::from_std(listener)?;
+        let listener = crate::server_runtime::listener(listener)?;
         let addr = listener.local_addr()?;
         let (stop, stop_rx) = watch::channel(false);
         let shared = Arc::new(Shared {
@@ -159,7 +158,7 @@ impl Relay {
             .route("/debug/connections", get(debug::connections))
             .with_state(shared.clone());
         let mut stopped = stop_rx;
-        let task = tokio::spawn(async move {
+        let task = crate::server_runtime::spawn(async move {
             // Terminal traffic is many small frames: no Nagle delay on the relay's side either.
             let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
                 let _ = tcp.set_nodelay(true);

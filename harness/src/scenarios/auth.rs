@@ -22,7 +22,9 @@ pub fn scenarios() -> Vec<Scenario> {
 async fn pkce_login() -> anyhow::Result<()> {
     let world = World::start().await?;
     let machine = world.machine()?;
-    let (child, url) = machine.spawn_with_url(&["auth", "login", "--no-browser", "--json"])?;
+    let (child, url) = machine
+        .spawn_with_url(&["auth", "login", "--no-browser", "--json"])
+        .await?;
     let status = browse(&url, |location| location).await?;
     ensure!(status == 200, "the loopback listener answered {status}");
     let out = wait_output(child).await?;
@@ -57,7 +59,9 @@ async fn pkce_login() -> anyhow::Result<()> {
 async fn wrong_state() -> anyhow::Result<()> {
     let world = World::start().await?;
     let machine = world.machine()?;
-    let (child, url) = machine.spawn_with_url(&["auth", "login", "--no-browser"])?;
+    let (child, url) = machine
+        .spawn_with_url(&["auth", "login", "--no-browser"])
+        .await?;
     let status = browse(&url, |location| {
         let mut url = url::Url::parse(&location).expect("redirect");
         let pairs: Vec<(String, String)> = url
@@ -98,7 +102,7 @@ async fn api_key_header() -> anyhow::Result<()> {
     let key = world.auth.state().issue_api_key("user_alice", "org_a");
     let mut machine = world.machine()?;
     machine.api_key = Some(key.clone());
-    let out = machine.tether_async(&["auth", "status", "--json"]).await?;
+    let out = machine.tether(&["auth", "status", "--json"]).await?;
     ensure!(out.status.success(), "auth status: {}", text(&out).1);
     machine.start_host("org_a").await?;
     world

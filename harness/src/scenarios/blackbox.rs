@@ -36,7 +36,7 @@ async fn target() -> anyhow::Result<(Option<World>, Machine)> {
 
 async fn api_key_status() -> anyhow::Result<()> {
     let (_world, machine) = target().await?;
-    let out = machine.tether_async(&["auth", "status", "--json"]).await?;
+    let out = machine.tether(&["auth", "status", "--json"]).await?;
     ensure!(out.status.success(), "{}", text(&out).1);
     let doc: serde_json::Value =
         serde_json::from_slice(&out.stdout).context("one JSON document")?;
@@ -51,7 +51,7 @@ async fn api_key_status() -> anyhow::Result<()> {
 
 async fn host_connects() -> anyhow::Result<()> {
     let (_world, machine) = target().await?;
-    let out = machine.tether_async(&["auth", "status", "--json"]).await?;
+    let out = machine.tether(&["auth", "status", "--json"]).await?;
     let doc: serde_json::Value =
         serde_json::from_slice(&out.stdout).context("auth status --json")?;
     let org = doc["organizationId"]
@@ -65,9 +65,7 @@ async fn host_connects() -> anyhow::Result<()> {
     let pid = machine.host_status(&org).await?["pid"]
         .as_u64()
         .context("pid")?;
-    let out = machine
-        .tether_async(&["host", "stop", "--org", &org])
-        .await?;
+    let out = machine.tether(&["host", "stop", "--org", &org]).await?;
     ensure!(out.status.success(), "{}", text(&out).1);
     ensure!(
         !tether::cli::host::process_running(pid as u32),

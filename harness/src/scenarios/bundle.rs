@@ -16,11 +16,11 @@ async fn missing_ptyd() -> anyhow::Result<()> {
     std::fs::create_dir_all(&lonely)?;
     std::fs::copy(bin_dir()?.join("tether-host"), lonely.join("tether-host"))?;
     let machine = Machine::new("http://127.0.0.1:9", "ws://127.0.0.1:9")?;
-    let mut cmd = std::process::Command::new(lonely.join("tether-host"));
+    let mut cmd = tokio::process::Command::new(lonely.join("tether-host"));
     cmd.args(["--org", "org_a"])
         .env("TETHER_HOME", machine.home())
         .env_remove("TETHER_API_KEY");
-    let out = tokio::task::spawn_blocking(move || cmd.output()).await??;
+    let out = super::env::run_recorded(cmd, "tether-host without its pty daemon").await?;
     let (_, stderr) = text(&out);
     let expected = lonely.canonicalize()?.join("tether-ptyd");
     ensure!(

@@ -1,13 +1,16 @@
 //! What a scenario runs in: the reference servers ([`World`]) and a user's machine
 //! ([`Machine`]: its own `TETHER_HOME`, the real binaries, host services it started).
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Output, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use serde_json::Value;
+use tokio::io::AsyncBufReadExt;
+
+use super::diagnostics;
 
 use crate::authserver::AuthServer;
 use crate::relay::Relay;
@@ -88,7 +91,6 @@ pub struct Machine {
     pub relay: String,
     /// API key passed as `TETHER_API_KEY`, if any.
     pub api_key: Option<String>,
-    started_orgs: std::sync::Mutex<Vec<String>>,
 }
 
 impl Machine {
@@ -100,7 +102,6 @@ impl Machine {
             api: api.into(),
             relay: relay.into(),
             api_key: None,
-            started_orgs: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -110,15 +111,16 @@ impl Machine {
     }
 
     /// A command for one of the binaries with this machine's environment.
-    pub fn command(&self, binary: &str, args: &[&str]) -> Command {
-        let mut cmd = Command::new(self.bins.join(binary));
+    pub fn command(&self, binary: &str, args: &[&str]) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(self.bins.join(binary));
         cmd.args(args)
             .env("TETHER_HOME", self.home())
             .env("HOME", self.dir.path())
             .env("TETHER_API_URL", &self.api)
             .env("TETHER_RELAY_URL", &self.relay)
             .env("TETHER_LOG", "info")
-            .stdin(Stdio::null());
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
         match &self.api_key {
             Some(key) => cmd.env("TETHER_API_KEY", key),
             None => cmd.env_remove("TETHER_API_KEY"),
@@ -126,19 +128,13 @@ impl Machine {
         cmd
     }
 
-    /// Runs `tether ARGS` to completion.
-    pub fn tether(&self, args: &[&str]) -> anyhow::Result<Output> {
-        self.command("tether", args)
-            .output()
-            .context("cannot run tether")
-    }
-
-    /// Runs `tether ARGS` off the async runtime.
-    pub async fn tether_async(&self, args: &[&str]) -> anyhow::Result<Output> {
-        let mut cmd = self.command("tether", args);
-        tokio::task::spawn_blocking(move || cmd.output())
-            .await?
-            .context("cannot run tether")
+    /// Runs `tether ARGS` to completion; what it printed goes into the failure report.
+    pub async fn tether(&self, args: &[&str]) -> anyhow::Result<Output> {
+        run_recorded(
+            self.command("tether", args),
+            &format!("tether {}", args.join(" ")),
+        )
+        .await
     }
 
     /// Writes `config.json` as a signed-in CLI would have.
@@ -178,12 +174,8 @@ impl Machine {
 
     /// `tether host start --daemon --org ORG`; fails with the CLI's output.
     pub async fn start_host(&self, org: &str) -> anyhow::Result<()> {
-        self.started_orgs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(org.to_string());
         let out = self
-            .tether_async(&["host", "start", "--daemon", "--org", org])
+            .tether(&["host", "start", "--daemon", "--org", org])
             .await?;
         if !out.status.success() {
             bail!(
@@ -198,7 +190,7 @@ impl Machine {
     /// `tether host status --json`'s line for `org`.
     pub async fn host_status(&self, org: &str) -> anyhow::Result<Value> {
         let out = self
-            .tether_async(&["host", "status", "--json", "--org", org])
+            .tether(&["host", "status", "--json", "--org", org])
             .await?;
         let doc: Value = serde_json::from_slice(&out.stdout)
             .context("host status --json is not one JSON document")?;
@@ -225,37 +217,125 @@ impl Machine {
         }
     }
 
-    /// Starts `tether ARGS` with piped output, returning it and the first `http…` URL it printed on stderr.
-    pub fn spawn_with_url(&self, args: &[&str]) -> anyhow::Result<(Child, String)> {
+    /// Starts `tether ARGS` with piped output; returns it once it printed an `http…` URL
+    /// on stderr, or fails with everything it printed if it exits (or stays silent) first.
+    pub async fn spawn_with_url(&self, args: &[&str]) -> anyhow::Result<(Running, String)> {
+        let what = format!("tether {}", args.join(" "));
         let mut child = self
             .command("tether", args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .spawn()?;
-        let mut lines = BufReader::new(child.stderr.take().context("stderr")?).lines();
-        let url = loop {
-            let line = lines
-                .next()
-                .context("tether exited without printing a URL")??;
-            if let Some(rest) = line.trim().strip_prefix("http") {
-                break format!("http{rest}");
-            }
+            .spawn()
+            .with_context(|| format!("cannot start {what}"))?;
+        let stderr = child.stderr.take().context("stderr")?;
+        let printed = Arc::new(Mutex::new(String::new()));
+        let (url_tx, url_rx) = tokio::sync::oneshot::channel();
+        let reader = tokio::spawn(read_lines(stderr, printed.clone(), url_tx));
+        let running = Running {
+            child,
+            printed,
+            reader,
+            what,
         };
-        std::thread::spawn(move || for _ in lines {});
-        Ok((child, url))
+        match tokio::time::timeout(URL_LIMIT, url_rx).await {
+            Ok(Ok(url)) => Ok((running, url)),
+            Ok(Err(_)) => {
+                let out = wait_output(running).await?;
+                bail!("tether exited without printing a URL\n{}", describe(&out))
+            }
+            Err(_) => {
+                let printed = running.printed();
+                bail!(
+                    "{} printed no URL within {}s; stderr so far:\n{printed}",
+                    running.what,
+                    URL_LIMIT.as_secs()
+                )
+            }
+        }
     }
+}
+
+/// How long a login may take to print its URL: a ceiling for a hung process, not a wait.
+const URL_LIMIT: Duration = Duration::from_secs(30);
+
+/// A `tether` process started by [`Machine::spawn_with_url`].
+pub struct Running {
+    child: tokio::process::Child,
+    printed: Arc<Mutex<String>>,
+    reader: tokio::task::JoinHandle<()>,
+    what: String,
+}
+
+impl Running {
+    fn printed(&self) -> String {
+        self.printed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+}
+
+/// Copies `stderr` into `printed`, sending the first line that starts with `http` on `url`.
+async fn read_lines(
+    stderr: tokio::process::ChildStderr,
+    printed: Arc<Mutex<String>>,
+    url: tokio::sync::oneshot::Sender<String>,
+) {
+    let mut url = Some(url);
+    let mut lines = tokio::io::BufReader::new(stderr).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        if let Some(rest) = line.trim().strip_prefix("http") {
+            if let Some(tx) = url.take() {
+                let _ = tx.send(format!("http{rest}"));
+            }
+        }
+        let mut printed = printed.lock().unwrap_or_else(|p| p.into_inner());
+        printed.push_str(&line);
+        printed.push('\n');
+    }
+}
+
+/// Runs `cmd` to completion and records what it printed for the failure report.
+pub async fn run_recorded(mut cmd: tokio::process::Command, what: &str) -> anyhow::Result<Output> {
+    let out = cmd
+        .output()
+        .await
+        .with_context(|| format!("cannot run {what}"))?;
+    diagnostics::record(format!("$ {what}\n{}", describe(&out)));
+    Ok(out)
+}
+
+/// Exit status, stdout and stderr of a finished process, for error messages.
+pub fn describe(out: &Output) -> String {
+    let (stdout, stderr) = text(out);
+    format!(
+        "exit: {}\nstdout: {}\nstderr: {}",
+        out.status,
+        stdout.trim_end(),
+        stderr.trim_end()
+    )
 }
 
 impl Drop for Machine {
     fn drop(&mut self) {
-        let orgs =
-            std::mem::take(&mut *self.started_orgs.lock().unwrap_or_else(|p| p.into_inner()));
-        for org in orgs {
-            let _ = self
-                .command("tether", &["host", "stop", "--org", &org])
-                .output();
+        // The host logs go into the failure report before the directory is removed.
+        let logs = std::fs::read_dir(self.home().join("logs"))
+            .into_iter()
+            .flatten()
+            .flatten();
+        for log in logs {
+            if let Ok(text) = std::fs::read_to_string(log.path()) {
+                let tail: Vec<&str> = text.lines().rev().take(LOG_TAIL_LINES).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                diagnostics::record(format!(
+                    "tail of {}:\n{}",
+                    log.path().display(),
+                    tail.join("\n")
+                ));
+            }
         }
-        // Whatever is still running from this machine's binaries with this home goes too.
+        // Everything still running from this machine's binaries with this home goes: a
+        // signal each, nothing that blocks the scenario's runtime thread.
         let home = self.home().to_string_lossy().into_owned();
         for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
             let environ = std::fs::read(entry.path().join("environ")).unwrap_or_default();
@@ -270,6 +350,9 @@ impl Drop for Machine {
         }
     }
 }
+
+/// Lines of each host log kept for a failure report.
+const LOG_TAIL_LINES: usize = 30;
 
 /// Plays the browser: follows the authorize URL without redirects, then the redirect it
 /// answered (to the CLI's loopback or to the relay), optionally rewritten.
@@ -294,9 +377,23 @@ pub async fn browse(url: &str, rewrite: impl Fn(String) -> String) -> anyhow::Re
         .as_u16())
 }
 
-/// Waits for a child off the async runtime.
-pub async fn wait_output(child: Child) -> anyhow::Result<Output> {
-    Ok(tokio::task::spawn_blocking(move || child.wait_with_output()).await??)
+/// Waits for a process from [`Machine::spawn_with_url`]; its stderr includes the lines read before.
+pub async fn wait_output(running: Running) -> anyhow::Result<Output> {
+    let Running {
+        child,
+        printed,
+        reader,
+        what,
+    } = running;
+    let mut out = child.wait_with_output().await?;
+    let _ = reader.await;
+    out.stderr = printed
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
+        .into_bytes();
+    diagnostics::record(format!("$ {what}\n{}", describe(&out)));
+    Ok(out)
 }
 
 /// Text of a process's stdout and stderr.

@@ -27,8 +27,9 @@ async fn via_host() -> anyhow::Result<()> {
         .wait_host("org_a", Duration::from_secs(10))
         .await?;
     machine.api_key = None;
-    let (child, url) =
-        machine.spawn_with_url(&["auth", "login", "--via-host", "--no-browser", "--json"])?;
+    let (child, url) = machine
+        .spawn_with_url(&["auth", "login", "--via-host", "--no-browser", "--json"])
+        .await?;
     let status = browse(&url, |location| location).await?;
     ensure!(status == 200, "the relay's callback answered {status}");
     let out = wait_output(child).await?;
@@ -55,19 +56,19 @@ async fn expired() -> anyhow::Result<()> {
     std::fs::create_dir_all(machine.home())?;
     let mut start = machine.command("tether", &["host", "start", "--daemon", "--org", "org_a"]);
     start.env(tether::host::service::FLOW_TTL_ENV, "1");
-    let started = tokio::task::spawn_blocking(move || start.output()).await??;
+    let started =
+        super::env::run_recorded(start, "tether host start --daemon (flow TTL 1 s)").await?;
     ensure!(started.status.success(), "{}", text(&started).1);
     world
         .relay
         .wait_host("org_a", Duration::from_secs(10))
         .await?;
     machine.api_key = None;
-    let (child, _url) =
-        machine.spawn_with_url(&["auth", "login", "--via-host", "--no-browser", "--json"])?;
+    let (child, _url) = machine
+        .spawn_with_url(&["auth", "login", "--via-host", "--no-browser", "--json"])
+        .await?;
     let out = wait_output(child).await?;
-    let _ = machine
-        .tether_async(&["host", "stop", "--org", "org_a"])
-        .await;
+    let _ = machine.tether(&["host", "stop", "--org", "org_a"]).await;
     let (stdout, _) = text(&out);
     ensure!(out.status.code() == Some(1), "an expired login should fail");
     let doc: serde_json::Value =

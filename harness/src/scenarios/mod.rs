@@ -5,6 +5,7 @@
 mod auth;
 mod blackbox;
 mod bundle;
+pub mod diagnostics;
 pub mod env;
 mod host_oauth;
 mod org_binding;
@@ -18,6 +19,7 @@ use std::pin::Pin;
 pub type Body = Pin<Box<dyn Future<Output = anyhow::Result<()>> + Send>>;
 
 /// One conformance scenario.
+#[derive(Clone, Copy)]
 pub struct Scenario {
     /// Stable id, e.g. `refresh.concurrent_20`.
     pub id: &'static str,
@@ -53,7 +55,14 @@ pub async fn run(id: &str) -> anyhow::Result<()> {
         .into_iter()
         .find(|s| s.id == id)
         .ok_or_else(|| anyhow::anyhow!("no scenario {id}"))?;
-    (scenario.run)().await
+    scenario.execute().await
+}
+
+impl Scenario {
+    /// Runs it; a failure carries what its processes printed and its host logs' tails.
+    pub async fn execute(&self) -> anyhow::Result<()> {
+        diagnostics::collect((self.run)()).await
+    }
 }
 
 /// Shorthand for a scenario table entry.

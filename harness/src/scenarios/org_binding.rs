@@ -21,7 +21,7 @@ async fn key_bound_to_a() -> anyhow::Result<()> {
     let key = world.auth.state().issue_api_key("user_alice", "org_a");
     let mut machine = world.machine()?;
     machine.api_key = Some(key);
-    let out = machine.tether_async(&["auth", "status", "--json"]).await?;
+    let out = machine.tether(&["auth", "status", "--json"]).await?;
     let doc: serde_json::Value =
         serde_json::from_slice(&out.stdout).context("auth status --json")?;
     ensure!(
@@ -61,7 +61,7 @@ async fn owner_removed_and_readded() -> anyhow::Result<()> {
     let mut machine = world.machine()?;
     machine.api_key = Some(key.clone());
     world.auth.state().remove_member("user_alice", "org_a");
-    let out = machine.tether_async(&["auth", "status"]).await?;
+    let out = machine.tether(&["auth", "status"]).await?;
     let (_, stderr) = text(&out);
     ensure!(out.status.code() == Some(1), "expected exit 1: {stderr}");
     ensure!(
@@ -70,7 +70,7 @@ async fn owner_removed_and_readded() -> anyhow::Result<()> {
     );
     ensure!(!stderr.contains(&key), "the key leaked into the error");
     world.auth.state().add_member("user_alice", "org_a");
-    let out = machine.tether_async(&["auth", "status", "--json"]).await?;
+    let out = machine.tether(&["auth", "status", "--json"]).await?;
     ensure!(
         out.status.success(),
         "the same key should work again: {}",

@@ -38,13 +38,13 @@ async fn in_window() -> anyhow::Result<()> {
     let world = World::start().await?;
     let machine = world.machine()?;
     sign_in(&world, &machine, 10 * 60_000)?;
-    let out = machine.tether_async(&["auth", "status"]).await?;
+    let out = machine.tether(&["auth", "status"]).await?;
     ensure!(
         out.status.success() && world.auth.refresh_requests().await == 0,
         "refreshed a token with 10 minutes left"
     );
     sign_in(&world, &machine, 2 * 60_000)?;
-    let out = machine.tether_async(&["auth", "status"]).await?;
+    let out = machine.tether(&["auth", "status"]).await?;
     ensure!(out.status.success(), "{}", text(&out).1);
     ensure!(
         world.auth.refresh_requests().await == 1,
@@ -57,7 +57,7 @@ async fn rotation_persisted() -> anyhow::Result<()> {
     let world = World::start().await?;
     let machine = world.machine()?;
     let original = sign_in(&world, &machine, 60_000)?;
-    let out = machine.tether_async(&["auth", "status"]).await?;
+    let out = machine.tether(&["auth", "status"]).await?;
     ensure!(out.status.success(), "{}", text(&out).1);
     let mut config = machine.read_config()?;
     let rotated = config["auth"]["refreshToken"]
@@ -72,7 +72,7 @@ async fn rotation_persisted() -> anyhow::Result<()> {
     // which the strict server accepts only if it is the newest of its family.
     config["auth"]["expiresAt"] = json!(now_ms() + 60_000);
     machine.write_config(&config)?;
-    let out = machine.tether_async(&["auth", "status"]).await?;
+    let out = machine.tether(&["auth", "status"]).await?;
     ensure!(
         out.status.success(),
         "second refresh failed: {}",
@@ -90,13 +90,13 @@ async fn reuse_detected() -> anyhow::Result<()> {
     let machine = world.machine()?;
     sign_in(&world, &machine, 60_000)?;
     let stale = machine.read_config()?;
-    let out = machine.tether_async(&["auth", "status"]).await?;
+    let out = machine.tether(&["auth", "status"]).await?;
     ensure!(out.status.success(), "{}", text(&out).1);
     // Another copy of the old config (a restored backup) presents the rotated-away token.
     let mut replay = stale.clone();
     replay["auth"]["expiresAt"] = json!(now_ms() - 1000);
     machine.write_config(&replay)?;
-    let out = machine.tether_async(&["auth", "status"]).await?;
+    let out = machine.tether(&["auth", "status"]).await?;
     let (_, stderr) = text(&out);
     ensure!(
         out.status.code() == Some(3),
@@ -122,7 +122,7 @@ async fn transient_5xx() -> anyhow::Result<()> {
     );
     let machine = world.machine()?;
     sign_in(&world, &machine, 2 * 60_000)?;
-    let out = machine.tether_async(&["auth", "status"]).await?;
+    let out = machine.tether(&["auth", "status"]).await?;
     let (_, stderr) = text(&out);
     ensure!(
         out.status.success(),
@@ -133,7 +133,7 @@ async fn transient_5xx() -> anyhow::Result<()> {
         "{stderr}"
     );
     sign_in(&world, &machine, -1000)?;
-    let out = machine.tether_async(&["auth", "status"]).await?;
+    let out = machine.tether(&["auth", "status"]).await?;
     let (_, stderr) = text(&out);
     ensure!(
         out.status.code() == Some(4),
@@ -152,7 +152,7 @@ async fn connection_dropped() -> anyhow::Result<()> {
     let machine = world.machine()?;
     sign_in(&world, &machine, 2 * 60_000)?;
     world.auth.drop_connections(Some("/oauth2/token"), 1);
-    let out = machine.tether_async(&["auth", "status"]).await?;
+    let out = machine.tether(&["auth", "status"]).await?;
     let (_, stderr) = text(&out);
     ensure!(
         out.status.success(),
@@ -168,7 +168,7 @@ async fn connection_dropped() -> anyhow::Result<()> {
     );
     sign_in(&world, &machine, -1000)?;
     world.auth.drop_connections(Some("/oauth2/token"), 2);
-    let out = machine.tether_async(&["auth", "status"]).await?;
+    let out = machine.tether(&["auth", "status"]).await?;
     let (_, stderr) = text(&out);
     ensure!(
         out.status.code() == Some(4),
@@ -191,7 +191,7 @@ async fn connection_refused() -> anyhow::Result<()> {
     let dead = format!("http://127.0.0.1:{port}");
     let machine = Machine::new(&dead, &world.relay.url())?;
     machine.store_sign_in("a.b.c", Some("rt_x"), now_ms() - 1000)?;
-    let out = machine.tether_async(&["auth", "status"]).await?;
+    let out = machine.tether(&["auth", "status"]).await?;
     let (_, stderr) = text(&out);
     ensure!(out.status.code() == Some(4), "expected exit 4: {stderr}");
     ensure!(
@@ -213,22 +213,8 @@ async fn concurrent_20() -> anyhow::Result<()> {
     );
     let machine = world.machine()?;
     sign_in(&world, &machine, 90_000)?;
-    let children: Vec<_> = (0..20)
-        .map(|_| {
-            machine
-                .command("tether", &["auth", "status", "--json"])
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-        })
-        .collect::<Result<_, _>>()?;
-    let outputs = tokio::task::spawn_blocking(move || {
-        children
-            .into_iter()
-            .map(|c| c.wait_with_output())
-            .collect::<Result<Vec<_>, _>>()
-    })
-    .await??;
+    let runs = (0..20).map(|_| machine.tether(&["auth", "status", "--json"]));
+    let outputs = futures_util::future::try_join_all(runs).await?;
     for out in &outputs {
         ensure!(out.status.success(), "{}", text(out).1);
     }

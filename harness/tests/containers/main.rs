@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use tether_harness::containers::{unavailable, Deployment};
+mod deployment;
+
+use deployment::{unavailable, Deployment};
 use tether_harness::scenarios::env::bin_dir;
 
 /// `Some(reason)` when the scenario must be skipped; panics instead when Docker is required.

@@ -45,8 +45,6 @@ pub struct Deployment {
     pub harness: ContainerAsync<GenericImage>,
     /// The machine running the bundle.
     pub host: ContainerAsync<GenericImage>,
-    /// The harness container's name on the network.
-    pub harness_name: String,
 }
 
 impl Deployment {
@@ -97,11 +95,7 @@ impl Deployment {
             .start()
             .await
             .context("cannot start the host container")?;
-        let deployment = Deployment {
-            harness,
-            host,
-            harness_name,
-        };
+        let deployment = Deployment { harness, host };
         let (code, out) = deployment
             .tether(&["host", "start", "--daemon", "--org", "org_a"])
             .await?;
