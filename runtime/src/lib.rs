@@ -5,6 +5,7 @@
 //! library and map errors to the exit codes of the contract (section 1).
 
 pub mod auth;
+pub mod child_env;
 pub mod cli;
 pub mod daemon;
 pub mod host;

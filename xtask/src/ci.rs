@@ -17,6 +17,13 @@ pub fn run(sh: &Shell, args: &CiArgs) -> anyhow::Result<()> {
                 .run()
                 .context("cargo fmt found unformatted code: run `cargo fmt --all`")
         })?;
+        step("zizmor", || {
+            cmd!(sh, "zizmor --offline --min-severity low .github/workflows/")
+                .run()
+                .context(
+                    "zizmor found problems in .github/workflows/ (`bash .ci/setup` installs it)",
+                )
+        })?;
         step("clippy", || {
             cmd!(
                 sh,

@@ -115,17 +115,57 @@ fn every_workflow_parses_with_jobs_and_least_privilege() {
     );
     for path in &paths {
         let doc = load(path);
+        let jobs = doc["jobs"].as_hash().expect("jobs");
+        assert!(!jobs.is_empty(), "{}: no jobs", path.display());
         assert!(
-            doc["jobs"].as_hash().is_some_and(|j| !j.is_empty()),
-            "{}: no jobs",
+            doc["permissions"].as_hash().is_some_and(|p| p.is_empty()),
+            "{}: the workflow grants nothing (`permissions: {{}}`); each job asks for its own",
             path.display()
         );
-        assert_eq!(
-            doc["permissions"]["contents"].as_str(),
-            Some("read"),
-            "{}: top-level permissions",
-            path.display()
-        );
+        for (name, job) in jobs {
+            let name = name.as_str().unwrap_or("?");
+            let permissions = job["permissions"]
+                .as_hash()
+                .unwrap_or_else(|| panic!("{} job {name}: no permissions", path.display()));
+            for (scope, level) in permissions {
+                let (scope, level) = (scope.as_str().unwrap_or("?"), level.as_str().unwrap_or("?"));
+                let allowed =
+                    level == "read" || name == "publish" && scope == "contents" && level == "write";
+                assert!(
+                    allowed,
+                    "{} job {name}: `{scope}: {level}` is more than it needs",
+                    path.display()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn every_checkout_drops_its_credentials_and_releases_use_no_cache() {
+    for path in workflow_paths() {
+        let doc = load(&path);
+        for (name, job) in doc["jobs"].as_hash().into_iter().flatten() {
+            for step in job["steps"].as_vec().into_iter().flatten() {
+                let uses = step["uses"].as_str().unwrap_or("");
+                if uses.starts_with("actions/checkout@") {
+                    assert_eq!(
+                        step["with"]["persist-credentials"].as_bool(),
+                        Some(false),
+                        "{} job {:?}: checkout keeps the token on disk",
+                        path.display(),
+                        name.as_str()
+                    );
+                }
+                if path.ends_with("release.yml") {
+                    assert!(
+                        !uses.contains("cache"),
+                        "release job {:?} uses a build cache ({uses}): a branch could poison it",
+                        name.as_str()
+                    );
+                }
+            }
+        }
     }
 }
 
@@ -147,18 +187,20 @@ fn every_xtask_command_in_the_workflows_exists() {
 }
 
 #[test]
-fn actions_are_pinned_to_a_version() {
+fn actions_are_pinned_to_a_commit_with_the_version_beside_it() {
     for path in workflow_paths() {
         let text = std::fs::read_to_string(&path).expect("read");
         for line in text.lines().filter(|l| {
             l.trim_start().starts_with("- uses:") || l.trim_start().starts_with("uses:")
         }) {
-            let reference = line.split('@').nth(1).unwrap_or("").trim();
-            let pinned = reference.starts_with('v') && reference.matches('.').count() == 2
-                || reference.len() == 40 && reference.chars().all(|c| c.is_ascii_hexdigit());
+            let after_at = line.split('@').nth(1).unwrap_or("");
+            let (reference, comment) = after_at.split_once('#').unwrap_or((after_at, ""));
+            let reference = reference.trim();
+            let sha = reference.len() == 40 && reference.chars().all(|c| c.is_ascii_hexdigit());
+            let version = comment.trim();
             assert!(
-                pinned,
-                "{}: `{}` is not pinned to a full version",
+                sha && version.starts_with('v') && version.matches('.').count() == 2,
+                "{}: `{}` is not pinned to a commit SHA with `# vX.Y.Z` after it",
                 path.display(),
                 line.trim()
             );

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use anyhow::{anyhow, Context};
+use anyhow::{anyhow, bail, Context};
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -51,6 +51,8 @@ struct HostEntry {
     hello: Option<Value>,
     terminals: HashMap<String, mpsc::UnboundedSender<TerminalEvent>>,
     http: HashMap<String, oneshot::Sender<Value>>,
+    /// `error`s the host sent about no terminal in particular, in order.
+    errors: Vec<String>,
 }
 
 pub(crate) struct Shared {
@@ -258,6 +260,57 @@ impl Relay {
         command: Option<&str>,
     ) -> anyhow::Result<Terminal> {
         open_terminal(&self.shared, org, host, command, None).await
+    }
+
+    /// Sends `session.open` with the id given, however hostile, without waiting for an answer.
+    pub fn request_terminal(
+        &self,
+        org: &str,
+        host: &str,
+        session: &str,
+        command: Option<&str>,
+    ) -> anyhow::Result<Terminal> {
+        let rx = self.shared.register_terminal(org, host, session);
+        self.shared.to_host_json(
+            org,
+            host,
+            &Control::SessionOpen {
+                session_id: session.into(),
+                cols: 80,
+                rows: 24,
+                command: command.map(str::to_string),
+            },
+        )?;
+        Ok(Terminal::new(self.shared.clone(), org, host, session, rx))
+    }
+
+    /// Waits until the host has sent at least `n` errors about no terminal; returns them all.
+    pub async fn wait_unscoped_errors(
+        &self,
+        org: &str,
+        host: &str,
+        n: usize,
+        limit: Duration,
+    ) -> anyhow::Result<Vec<String>> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let notified = self.shared.changed.notified();
+            let errors = self
+                .shared
+                .hosts()
+                .get(&(org.to_string(), host.to_string()))
+                .map(|e| e.errors.clone())
+                .unwrap_or_default();
+            if errors.len() >= n {
+                return Ok(errors);
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                bail!(
+                    "the host sent {} of {n} errors within {limit:?}: {errors:?}",
+                    errors.len()
+                );
+            }
+        }
     }
 
     /// Attaches to a terminal that already exists on the host (after a reconnect).
@@ -531,6 +584,14 @@ fn from_host(shared: &Shared, key: &(String, String), text: &str) {
             session_id: Some(session_id),
             error,
         } => to_terminal(entry, &session_id, TerminalEvent::Error(error)),
+        Control::Error {
+            session_id: None,
+            error,
+        } => {
+            entry.errors.push(error);
+            drop(hosts);
+            shared.changed.notify_waiters();
+        }
         Control::HttpResponse { ref id, .. } => {
             if let Some(tx) = entry.http.remove(id) {
                 let _ = tx.send(serde_json::from_str(text).unwrap_or_default());

@@ -55,7 +55,8 @@ impl Terminal {
         }
     }
 
-    pub(crate) async fn wait_opened(&mut self, limit: Duration) -> anyhow::Result<()> {
+    /// Waits for `session.opened`; fails on an error or an exit first.
+    pub async fn wait_opened(&mut self, limit: Duration) -> anyhow::Result<()> {
         let wait = async {
             loop {
                 match self.rx.recv().await {
@@ -143,6 +144,20 @@ impl Terminal {
             }
         }
         Ok(total)
+    }
+
+    /// Waits for an `error` about this terminal; returns its code.
+    pub async fn error(&mut self, limit: Duration) -> anyhow::Result<String> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
+                Err(_) => bail!("no error within {limit:?}"),
+                Ok(None) => bail!("the relay dropped the terminal"),
+                Ok(Some(TerminalEvent::Error(e))) => return Ok(e),
+                Ok(Some(TerminalEvent::Output(bytes))) => self.buffer.extend(bytes),
+                Ok(Some(_)) => {}
+            }
+        }
     }
 
     /// Waits for `session.exit`.

@@ -91,6 +91,8 @@ pub struct Machine {
     pub relay: String,
     /// API key passed as `TETHER_API_KEY`, if any.
     pub api_key: Option<String>,
+    /// More environment for every process started here (e.g. `TETHER_MAX_TERMINALS`).
+    pub extra_env: Vec<(String, String)>,
 }
 
 impl Machine {
@@ -102,6 +104,7 @@ impl Machine {
             api: api.into(),
             relay: relay.into(),
             api_key: None,
+            extra_env: Vec::new(),
         })
     }
 
@@ -120,6 +123,7 @@ impl Machine {
             .env("TETHER_RELAY_URL", &self.relay)
             .env("TETHER_LOG", "info")
             .stdin(Stdio::null())
+            .envs(self.extra_env.iter().map(|(k, v)| (k, v)))
             .kill_on_drop(true);
         match &self.api_key {
             Some(key) => cmd.env("TETHER_API_KEY", key),

@@ -8,6 +8,7 @@ mod bundle;
 pub mod diagnostics;
 pub mod env;
 mod host_oauth;
+mod hostile;
 mod org_binding;
 mod refresh;
 mod rotation;
@@ -41,6 +42,7 @@ pub fn all() -> Vec<Scenario> {
         rotation::scenarios(),
         org_binding::scenarios(),
         host_oauth::scenarios(),
+        hostile::scenarios(),
         bundle::scenarios(),
         blackbox::scenarios(),
     ]

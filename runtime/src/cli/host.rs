@@ -228,6 +228,10 @@ pub struct HostStatus {
     pub relay_detail: Option<String>,
     /// Pty daemon state.
     pub ptyd: Option<String>,
+    /// Pty daemon restarts since the service started.
+    pub ptyd_restarts: Option<u64>,
+    /// Relay reconnections after a lost connection.
+    pub reconnects: Option<u64>,
 }
 
 /// `tether host status [--json]`.
@@ -247,6 +251,8 @@ pub async fn status(settings: &Settings, json: bool, org: Option<String>) -> any
             relay: None,
             relay_detail: None,
             ptyd: None,
+            ptyd_restarts: None,
+            reconnects: None,
         };
         if instance::is_running(&paths) {
             line.state = "running";
@@ -267,6 +273,8 @@ pub async fn status(settings: &Settings, json: bool, org: Option<String>) -> any
                     .ok()
                     .and_then(|v| v.as_str().map(str::to_string));
                 line.relay_detail = doc.state.relay_detail;
+                line.ptyd_restarts = Some(doc.state.ptyd_restarts);
+                line.reconnects = Some(doc.state.reconnects);
             }
         }
         hosts.push(line);

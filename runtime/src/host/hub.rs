@@ -22,6 +22,8 @@ pub struct Hub {
     oauth_callbacks: Mutex<Option<mpsc::UnboundedSender<OAuthCallback>>>,
     ptyd_ready: tokio::sync::watch::Sender<bool>,
     replay_pending: std::sync::atomic::AtomicBool,
+    /// Terminals open (or being opened) through this host, for the contract's limits.
+    open: Mutex<std::collections::HashSet<String>>,
 }
 
 /// An `oauth.callback` from the relay.
@@ -50,6 +52,7 @@ impl Hub {
             oauth_callbacks: Mutex::new(None),
             ptyd_ready: tokio::sync::watch::Sender::new(false),
             replay_pending: std::sync::atomic::AtomicBool::new(false),
+            open: Mutex::new(std::collections::HashSet::new()),
         })
     }
 
@@ -94,6 +97,27 @@ impl Hub {
                 tracing::info!(session = %session.session_id, "replayed scrollback to the relay");
             }
         });
+    }
+
+    /// Claims `id` for a new terminal, or says which limit refuses it (the relay's error code).
+    pub fn claim_session(&self, id: &str, max: usize) -> Result<(), &'static str> {
+        if !crate::ptyd::protocol::valid_session_id(id) {
+            return Err("invalid_session_id");
+        }
+        let mut open = lock(&self.open);
+        if open.contains(id) {
+            return Err("session_exists");
+        }
+        if open.len() >= max {
+            return Err("too_many_sessions");
+        }
+        open.insert(id.to_string());
+        Ok(())
+    }
+
+    /// Forgets a terminal that ended, was closed, or failed to open.
+    pub fn release_session(&self, id: &str) {
+        lock(&self.open).remove(id);
     }
 
     /// Waits until the pty daemon is connected, at most `limit`; false if it never was.
@@ -164,6 +188,9 @@ impl Hub {
             Ok(Ok(list)) => list
                 .into_iter()
                 .filter(|s| s.alive)
+                .inspect(|s| {
+                    lock(&self.open).insert(s.id.clone());
+                })
                 .map(|s| HelloSession {
                     session_id: s.id,
                     pid: s.pid,
@@ -189,7 +216,8 @@ impl Hub {
                 pid,
             }),
             Event::Exit { id, code, signal } => {
-                let code = code.map(|c| c as i32).or_else(|| signal.map(|_| -1));
+                self.release_session(&id);
+                let code = code.or_else(|| signal.map(|_| -1));
                 self.to_relay(&Control::SessionExit {
                     session_id: id,
                     code,
@@ -202,6 +230,9 @@ impl Hub {
             }
             Event::Error { id, code, message } => {
                 tracing::warn!(session = ?id, %code, "tether-ptyd: {message}");
+                if let (Some(id), "ESPAWN" | "EEXIST") = (&id, code.as_str()) {
+                    self.release_session(id);
+                }
                 if id.is_some() {
                     self.to_relay(&Control::Error {
                         session_id: id,
@@ -209,7 +240,8 @@ impl Hub {
                     });
                 }
             }
-            Event::Closed { .. } | Event::HelloAck { .. } => {}
+            Event::Closed { id } => self.release_session(&id),
+            Event::HelloAck { .. } => {}
         }
     }
 }

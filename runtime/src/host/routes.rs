@@ -1,5 +1,5 @@
-//! The route policy for requests that arrive through the relay (`http.request`): only
-//! public routes answer; anything under `/internal/` is `403`, whatever the headers say.
+//! The route policy for requests that arrive through the relay (`http.request`): exactly
+//! `GET /health` answers; every other path is `403`, whatever its spelling or headers.
 
 use std::collections::BTreeMap;
 
@@ -10,10 +10,8 @@ use super::state::HostState;
 /// slashes collapsed, `.` and `..` resolved, query dropped, lowercased.
 pub fn normalize_path(raw: &str) -> String {
     let path = raw.split(['?', '#']).next().unwrap_or("");
-    let decoded = url::form_urlencoded::parse(format!("p={}", path.replace('+', "%2B")).as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default();
+    // Percent-decoding only: form decoding would split on `&` and turn `+` into a space.
+    let decoded = percent_encoding::percent_decode_str(path).decode_utf8_lossy();
     let mut parts: Vec<&str> = Vec::new();
     for segment in decoded.split(['/', '\\']) {
         match segment {
@@ -45,20 +43,17 @@ pub fn answer_relayed(id: String, method: &str, path: &str, state: &HostState) -
             body,
         }
     };
-    if is_internal(path) {
-        tracing::warn!(%method, path, "refused a relayed request for an internal route");
-        return json(403, r#"{"error":"forbidden","message":"internal routes are served only on the local control socket"}"#.into());
-    }
-    match (
-        method.to_ascii_uppercase().as_str(),
-        normalize_path(path).as_str(),
-    ) {
-        ("GET", "/health") => json(
+    let bare = path.split(['?', '#']).next().unwrap_or("");
+    if method.eq_ignore_ascii_case("GET") && bare == "/health" {
+        return json(
             200,
             serde_json::to_string(&state.health()).unwrap_or_default(),
-        ),
-        _ => json(404, r#"{"error":"not_found"}"#.into()),
+        );
     }
+    if is_internal(path) {
+        tracing::warn!(%method, "refused a relayed request for an internal route");
+    }
+    json(403, r#"{"error":"forbidden","message":"only GET /health is served through the relay; everything else is on the local control socket"}"#.into())
 }
 
 #[cfg(test)]
@@ -76,6 +71,8 @@ mod tests {
             "/INTERNAL/shutdown",
             "/./internal/x?y=1",
             "\\internal\\x",
+            "/x&/../internal/shutdown",
+            "/a+b/../../internal/status",
         ] {
             assert!(is_internal(path), "{path}");
         }
@@ -100,5 +97,26 @@ mod tests {
         };
         assert_eq!(status, 200);
         assert!(body.contains(r#""status":"ok""#));
+    }
+
+    #[test]
+    fn only_exactly_get_health_answers_through_the_relay() {
+        let state = HostState::default();
+        for (method, path) in [
+            ("GET", "/health&/../internal/status"),
+            ("GET", "/x&/../internal/shutdown"),
+            ("GET", "/nothing-here"),
+            ("POST", "/health"),
+            ("GET", "/health/"),
+            ("GET", "/%68ealth"),
+        ] {
+            let Control::HttpResponse { status, body, .. } =
+                answer_relayed("1".into(), method, path, &state)
+            else {
+                panic!("not a response")
+            };
+            assert_eq!(status, 403, "{method} {path}: {body}");
+            assert!(!body.contains(r#""status":"ok""#), "{method} {path}");
+        }
     }
 }

@@ -129,7 +129,11 @@ async fn start(
     PtydClient,
     tokio::sync::mpsc::UnboundedReceiver<crate::ptyd::client::Incoming>,
 )> {
-    let mut child = tokio::process::Command::new(ptyd)
+    let mut command = tokio::process::Command::new(ptyd);
+    for name in crate::child_env::secret_names() {
+        command.env_remove(name);
+    }
+    let mut child = command
         .arg("--socket")
         .arg(socket)
         .stdin(Stdio::null())

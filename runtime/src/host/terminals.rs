@@ -14,6 +14,16 @@ pub fn from_relay(hub: &Hub, control: Control) {
             rows,
             command,
         } => {
+            if let Err(code) = hub.claim_session(&session_id, max_terminals()) {
+                tracing::warn!(%code, "refused a session.open from the relay");
+                // An invalid id is not echoed back: it may hold anything.
+                let session_id = (code != "invalid_session_id").then_some(session_id);
+                hub.to_relay(&Control::Error {
+                    session_id,
+                    error: code.into(),
+                });
+                return;
+            }
             let (command, args) = match command {
                 Some(line) => (Some("/bin/sh".to_string()), vec!["-c".to_string(), line]),
                 None => (None, vec![]),
@@ -35,6 +45,7 @@ pub fn from_relay(hub: &Hub, control: Control) {
                 .to_ptyd(&open, &[])
                 .and_then(|_| hub.to_ptyd(&subscribe, &[]))
             {
+                hub.release_session(&session_id);
                 hub.to_relay(&Control::Error {
                     session_id: Some(session_id),
                     error: e.to_string(),
@@ -84,16 +95,27 @@ pub fn from_relay(hub: &Hub, control: Control) {
     }
 }
 
-/// Keystrokes from the relay for one terminal.
+/// Most input bytes in one ptyd frame: larger relay frames are split (contract section 5).
+pub const INPUT_CHUNK: usize = 1024 * 1024;
+/// Default for `TETHER_MAX_TERMINALS`.
+pub const DEFAULT_MAX_TERMINALS: usize = 64;
+
+/// `TETHER_MAX_TERMINALS`, else 64.
+fn max_terminals() -> usize {
+    std::env::var("TETHER_MAX_TERMINALS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(DEFAULT_MAX_TERMINALS)
+}
+
+/// Keystrokes from the relay for one terminal, in pieces ptyd accepts.
 pub fn input(hub: &Hub, session_id: &str, payload: &[u8]) {
-    forward(
-        hub,
-        session_id,
-        &Request::Input {
-            id: session_id.to_string(),
-        },
-        payload,
-    );
+    let request = Request::Input {
+        id: session_id.to_string(),
+    };
+    for chunk in payload.chunks(INPUT_CHUNK) {
+        forward(hub, session_id, &request, chunk);
+    }
 }
 
 fn forward(hub: &Hub, session_id: &str, request: &Request, payload: &[u8]) {

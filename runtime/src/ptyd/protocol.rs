@@ -45,6 +45,21 @@ pub enum Request {
     Unsubscribe { id: String },
 }
 
+impl Request {
+    /// The session a request names, if it names one.
+    pub fn session_id(&self) -> Option<&str> {
+        match self {
+            Request::Open { id, .. }
+            | Request::Input { id }
+            | Request::Resize { id, .. }
+            | Request::Close { id, .. }
+            | Request::Subscribe { id, .. }
+            | Request::Unsubscribe { id } => Some(id),
+            Request::Hello { .. } | Request::List => None,
+        }
+    }
+}
+
 /// One terminal in a `list-reply`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionInfo {
@@ -83,7 +98,9 @@ pub enum Event {
     /// The child exited.
     Exit {
         id: String,
-        code: Option<u32>,
+        /// The exit status, or `-1` when a signal ended the child.
+        code: Option<i32>,
+        /// The signal's name (`SIGKILL`), when one ended it.
         signal: Option<String>,
     },
     /// A request failed.
@@ -106,6 +123,17 @@ impl Event {
     }
 }
 
+/// Longest session id (contract section 5).
+pub const MAX_SESSION_ID: usize = 128;
+
+/// True for 1–128 bytes of `[A-Za-z0-9._:-]`, the only session ids anyone accepts.
+pub fn valid_session_id(id: &str) -> bool {
+    (1..=MAX_SESSION_ID).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
+}
+
 /// Encodes a message and payload as one frame.
 pub fn encode<T: Serialize>(message: &T, payload: &[u8]) -> Vec<u8> {
     let json = serde_json::to_vec(message).unwrap_or_else(|_| b"{}".to_vec());
@@ -115,6 +143,16 @@ pub fn encode<T: Serialize>(message: &T, payload: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn session_ids_follow_the_contract() {
+        for id in ["a", "s-1", "org_a:term.2", &"x".repeat(128)] {
+            assert!(valid_session_id(id), "{id}");
+        }
+        for id in ["", "a\0b", "a b", "a/b", "\u{1b}[2J", "é", &"x".repeat(129)] {
+            assert!(!valid_session_id(id), "{id:?}");
+        }
+    }
 
     #[test]
     fn wire_names_follow_the_contract() {

@@ -13,7 +13,7 @@ use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
 use tokio::net::{UnixListener, UnixStream};
 
 use super::frame::{read_frame, Frame};
-use super::protocol::{Event, Request, PROTOCOL};
+use super::protocol::{valid_session_id, Event, Request, PROTOCOL};
 use super::session::{ClientHandle, Session, Spawn};
 use crate::version::VERSION;
 
@@ -24,6 +24,14 @@ pub struct Sessions {
 }
 
 impl Sessions {
+    /// Drops an exited session whose exit was delivered (a live one of the same id stays).
+    fn forget_exited(&self, id: &str) {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if map.get(id).is_some_and(|s| !s.alive()) {
+            map.remove(id);
+        }
+    }
+
     fn get(&self, id: &str) -> Option<Arc<Session>> {
         self.map
             .lock()
@@ -169,8 +177,22 @@ fn reject(client: &ClientHandle, id: Option<&str>, message: &str) {
     client.send(&Event::error(id, "EPROTO", message), &[]);
 }
 
-fn handle(client: &ClientHandle, sessions: &Sessions, request: Request, frame: Frame) {
+fn handle(client: &ClientHandle, sessions: &Arc<Sessions>, request: Request, frame: Frame) {
     let missing = |id: &str| Event::error(Some(id), "ENOENT", format!("no session {id:?}"));
+    if let Some(id) = request.session_id() {
+        if !valid_session_id(id) {
+            // Answered without echoing the id: it may hold anything.
+            client.send(
+                &Event::error(
+                    None,
+                    "EINVAL",
+                    "session ids are 1-128 bytes of [A-Za-z0-9._:-]",
+                ),
+                &[],
+            );
+            return;
+        }
+    }
     match request {
         Request::Hello { .. } => {
             client.send(&Event::error(None, "EPROTO", "hello was already said"), &[])
@@ -203,7 +225,13 @@ fn handle(client: &ClientHandle, sessions: &Sessions, request: Request, frame: F
                 cols,
                 rows,
             };
-            match Session::spawn(id.clone(), spec) {
+            let registry = Arc::downgrade(sessions);
+            let forget = Box::new(move |id: &str| {
+                if let Some(sessions) = registry.upgrade() {
+                    sessions.forget_exited(id);
+                }
+            });
+            match Session::spawn(id.clone(), spec, forget) {
                 Ok(session) => {
                     let pid = session.pid;
                     sessions
@@ -226,12 +254,12 @@ fn handle(client: &ClientHandle, sessions: &Sessions, request: Request, frame: F
         }
         Request::Input { id } => match sessions.get(&id) {
             Some(session) => {
-                if let Err(e) = session.input(&frame.payload) {
+                if session.input(&frame.payload).is_err() {
                     client.send(
                         &Event::error(
                             Some(&id),
-                            "EIO",
-                            format!("cannot write to the terminal: {e}"),
+                            "EFULL",
+                            "the terminal holds 1 MiB of unread input: this input was dropped",
                         ),
                         &[],
                     );
@@ -264,9 +292,7 @@ fn handle(client: &ClientHandle, sessions: &Sessions, request: Request, frame: F
                 return;
             };
             if session.alive() {
-                if let Err(e) = session.signal(signal) {
-                    tracing::debug!(session = %id, "signal failed: {e}");
-                }
+                session.close(signal);
             }
             sessions
                 .map

@@ -104,11 +104,70 @@ struct Shared {
 pub struct Session {
     /// The client's name for it.
     pub id: String,
-    /// The child's process id.
+    /// The child's process id (also its process group: the child leads its own session).
     pub pid: u32,
     master: Mutex<Box<dyn MasterPty + Send>>,
-    writer: Mutex<Box<dyn Write + Send>>,
+    input: InputQueue,
     shared: Mutex<Shared>,
+    /// Called once the exit has reached a subscriber: the daemon forgets the session.
+    forget: Box<dyn Fn(&str) + Send + Sync>,
+}
+
+/// Unwritten input a session may hold before more is refused (contract: 1 MiB).
+pub const INPUT_CAP: usize = 1024 * 1024;
+/// How long `close` waits after its signal before `SIGKILL`.
+pub const CLOSE_GRACE: Duration = Duration::from_secs(5);
+/// How long an exit waits for the output still in the pty to be read.
+const DRAIN_LIMIT: Duration = Duration::from_millis(200);
+
+/// A session's input, written by a thread of its own so a program that never reads
+/// blocks only its own terminal.
+struct InputQueue {
+    tx: Mutex<std::sync::mpsc::Sender<Vec<u8>>>,
+    queued: Arc<AtomicUsize>,
+}
+
+/// Input refused because the session already holds [`INPUT_CAP`] unwritten bytes.
+#[derive(Debug)]
+pub struct InputFull;
+
+impl InputQueue {
+    fn start(mut writer: Box<dyn Write + Send>) -> std::io::Result<InputQueue> {
+        let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+        let queued = Arc::new(AtomicUsize::new(0));
+        let drained = queued.clone();
+        std::thread::Builder::new()
+            .name("pty-input".into())
+            .spawn(move || {
+                for chunk in rx {
+                    let ok = writer
+                        .write_all(&chunk)
+                        .and_then(|()| writer.flush())
+                        .is_ok();
+                    drained.fetch_sub(chunk.len(), Ordering::Relaxed);
+                    if !ok {
+                        break;
+                    }
+                }
+            })?;
+        Ok(InputQueue {
+            tx: Mutex::new(tx),
+            queued,
+        })
+    }
+
+    fn push(&self, bytes: &[u8]) -> Result<(), InputFull> {
+        let before = self.queued.fetch_add(bytes.len(), Ordering::Relaxed);
+        if before + bytes.len() > INPUT_CAP {
+            self.queued.fetch_sub(bytes.len(), Ordering::Relaxed);
+            return Err(InputFull);
+        }
+        if lock(&self.tx).send(bytes.to_vec()).is_err() {
+            // The writer is gone (the pty closed): the bytes go nowhere, as on a hung-up tty.
+            self.queued.fetch_sub(bytes.len(), Ordering::Relaxed);
+        }
+        Ok(())
+    }
 }
 
 /// What to start.
@@ -133,8 +192,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Session {
-    /// Starts the child on a new pty and the thread that pumps its output.
-    pub fn spawn(id: String, spec: Spawn) -> anyhow::Result<Arc<Session>> {
+    /// Starts the child on a new pty, the threads that pump its output and input, and the
+    /// one that reaps it; `forget` is called once its exit has been delivered.
+    pub fn spawn(
+        id: String,
+        spec: Spawn,
+        forget: Box<dyn Fn(&str) + Send + Sync>,
+    ) -> anyhow::Result<Arc<Session>> {
         let pair = native_pty_system().openpty(PtySize {
             rows: spec.rows.max(1),
             cols: spec.cols.max(1),
@@ -155,6 +219,10 @@ impl Session {
         for (key, value) in &spec.env {
             cmd.env(key, value);
         }
+        // After the client's env too: a remote user may not smuggle a credential back in.
+        for name in crate::child_env::secret_names() {
+            cmd.env_remove(name);
+        }
         match &spec.cwd {
             Some(cwd) => cmd.cwd(cwd),
             None => {
@@ -165,14 +233,18 @@ impl Session {
         }
         let child = pair.slave.spawn_command(cmd)?;
         drop(pair.slave);
-        let pid = child.process_id().unwrap_or(0);
+        let pid = match child.process_id() {
+            Some(pid) if pid > 0 => pid,
+            _ => anyhow::bail!("the terminal's process has no id"),
+        };
         let reader = pair.master.try_clone_reader()?;
         let writer = pair.master.take_writer()?;
         let session = Arc::new(Session {
             id,
             pid,
             master: Mutex::new(pair.master),
-            writer: Mutex::new(writer),
+            input: InputQueue::start(writer)?,
+            forget,
             shared: Mutex::new(Shared {
                 scrollback: Scrollback::new(SCROLLBACK_BYTES),
                 subscribers: Vec::new(),
@@ -181,19 +253,24 @@ impl Session {
                 size: (spec.cols, spec.rows),
             }),
         });
+        // Thread names hold no client input: std panics on a NUL in a thread name.
+        let (eof_tx, eof_rx) = std::sync::mpsc::channel::<()>();
         let pump = session.clone();
         std::thread::Builder::new()
-            .name(format!("pty-{}", session.id))
-            .spawn(move || pump.pump_output(reader, child))?;
+            .name("pty-output".into())
+            .spawn(move || {
+                pump.pump_output(reader);
+                drop(eof_tx);
+            })?;
+        let reaper = session.clone();
+        std::thread::Builder::new()
+            .name("pty-reaper".into())
+            .spawn(move || reaper.reap(child, eof_rx))?;
         Ok(session)
     }
 
-    /// Reads the pty until the child is gone, fanning output out, then reports the exit.
-    fn pump_output(
-        self: Arc<Self>,
-        mut reader: Box<dyn Read + Send>,
-        mut child: Box<dyn Child + Send + Sync>,
-    ) {
+    /// Reads the pty until it closes, fanning output out.
+    fn pump_output(&self, mut reader: Box<dyn Read + Send>) {
         let mut buf = vec![0u8; 64 * 1024];
         loop {
             self.wait_for_slow_subscribers();
@@ -202,23 +279,45 @@ impl Session {
                 Ok(n) => self.broadcast_output(&buf[..n]),
             }
         }
-        let status = child.wait().ok();
-        let (code, signal) = match &status {
-            Some(s) => (Some(s.exit_code()), s.signal().map(str::to_string)),
-            None => (None, None),
+    }
+
+    /// Waits for the child itself (not the pty: a background process may hold it open),
+    /// lets the output already written reach the subscribers, then reports the exit.
+    fn reap(&self, child: Box<dyn Child + Send + Sync>, pty_closed: std::sync::mpsc::Receiver<()>) {
+        use nix::sys::wait::{waitpid, WaitStatus};
+        let pid = nix::unistd::Pid::from_raw(self.pid as i32);
+        let (code, signal) = loop {
+            match waitpid(pid, None) {
+                Ok(WaitStatus::Exited(_, code)) => break (Some(code), None),
+                Ok(WaitStatus::Signaled(_, signal, _)) => {
+                    break (Some(-1), Some(signal.as_str().to_string()))
+                }
+                Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+                Err(_) => break (None, None),
+            }
         };
+        drop(child);
+        // The pty usually closes right after the child: wait for that (bounded) so the
+        // last output is not overtaken by the exit.
+        let _ = pty_closed.recv_timeout(DRAIN_LIMIT);
         let event = Event::Exit {
             id: self.id.clone(),
             code,
             signal,
         };
-        let mut shared = lock(&self.shared);
-        shared.alive = false;
-        for sub in &shared.subscribers {
-            sub.send(&event, &[]);
-        }
-        shared.exit = Some(event);
+        let delivered = {
+            let mut shared = lock(&self.shared);
+            shared.alive = false;
+            for sub in &shared.subscribers {
+                sub.send(&event, &[]);
+            }
+            shared.exit = Some(event);
+            !shared.subscribers.is_empty()
+        };
         tracing::info!(session = %self.id, pid = self.pid, ?code, "terminal exited");
+        if delivered {
+            (self.forget)(&self.id);
+        }
     }
 
     /// Flow control: while a subscriber has more than 1 MiB unsent, stop reading the pty.
@@ -275,9 +374,13 @@ impl Session {
                 &shared.scrollback.snapshot(),
             );
         }
-        // A terminal that already ended says so, or a late subscriber would wait forever.
+        // A terminal that already ended says so, or a late subscriber would wait forever;
+        // once told, the daemon forgets it.
         if let Some(exit) = &shared.exit {
             client.send(exit, &[]);
+            drop(shared);
+            (self.forget)(&self.id);
+            return;
         }
         shared.subscribers.push(client.clone());
     }
@@ -287,11 +390,9 @@ impl Session {
         lock(&self.shared).subscribers.retain(|s| s.id != client_id);
     }
 
-    /// Writes keystrokes to the pty.
-    pub fn input(&self, bytes: &[u8]) -> std::io::Result<()> {
-        let mut writer = lock(&self.writer);
-        writer.write_all(bytes)?;
-        writer.flush()
+    /// Queues keystrokes for the pty; refused when [`INPUT_CAP`] bytes are already waiting.
+    pub fn input(&self, bytes: &[u8]) -> Result<(), InputFull> {
+        self.input.push(bytes)
     }
 
     /// Changes the window size.
@@ -306,9 +407,26 @@ impl Session {
         Ok(())
     }
 
-    /// Sends `signal` to the child.
-    pub fn signal(&self, signal: nix::sys::signal::Signal) -> nix::Result<()> {
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid as i32), signal)
+    /// Sends `signal` to the child's whole process group, then `SIGKILL` after
+    /// [`CLOSE_GRACE`] if the child is still there (`trap '' HUP`, a foreground job).
+    pub fn close(self: &Arc<Self>, signal: nix::sys::signal::Signal) {
+        let group = nix::unistd::Pid::from_raw(self.pid as i32);
+        if let Err(e) = nix::sys::signal::killpg(group, signal) {
+            tracing::debug!(session = %self.id, "signal failed: {e}");
+        }
+        let session = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("pty-close".into())
+            .spawn(move || {
+                let deadline = Instant::now() + CLOSE_GRACE;
+                while session.alive() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+            });
+        if spawned.is_err() {
+            let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+        }
     }
 
     /// The `list-reply` entry.

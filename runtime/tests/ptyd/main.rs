@@ -1,5 +1,8 @@
 //! Integration tests of the real `tether-ptyd` binary over its Unix socket.
 
+mod isolation;
+mod lifecycle;
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
@@ -26,12 +29,18 @@ impl Drop for Daemon {
 }
 
 fn start_daemon() -> Daemon {
+    start_daemon_with(&[])
+}
+
+/// A daemon with extra environment variables.
+fn start_daemon_with(env: &[(&str, &str)]) -> Daemon {
     let dir = tempfile::tempdir().expect("tempdir");
     let socket = dir.path().join("run/ptyd-test.sock");
     let child = Command::new(env!("CARGO_BIN_EXE_tether-ptyd"))
         .arg("--socket")
         .arg(&socket)
         .env("TETHER_LOG", "warn")
+        .envs(env.iter().copied())
         .spawn()
         .expect("spawn tether-ptyd");
     let deadline = Instant::now() + Duration::from_secs(10);
