@@ -76,6 +76,20 @@ pub fn run(sh: &Shell, args: &CiArgs) -> anyhow::Result<()> {
         };
         step("smoke", || crate::smoke::run(sh, &smoke))?;
     }
+    if !args.tests_only {
+        // One more cold release build (the first one is the smoke's, already warm).
+        step("dist --check-reproducible", || {
+            crate::dist::run(
+                sh,
+                &crate::flags::DistArgs {
+                    target: vec!["linux-x64".into()],
+                    all: false,
+                    out_dir: None,
+                    check_reproducible: true,
+                },
+            )
+        })?;
+    }
     Ok(())
 }
 

@@ -92,6 +92,9 @@ pub struct DistArgs {
     /// Where archives go (default: `dist/` at the project root).
     #[arg(long)]
     pub out_dir: Option<PathBuf>,
+    /// Then build each target again from an empty target directory and require identical bytes.
+    #[arg(long)]
+    pub check_reproducible: bool,
 }
 
 /// `cargo xtask verify`
