@@ -9,6 +9,7 @@ pub mod child_env;
 pub mod cli;
 pub mod daemon;
 pub mod host;
+pub mod http_server;
 pub mod private_file;
 pub mod ptyd;
 pub mod settings;

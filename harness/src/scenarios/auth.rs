@@ -11,7 +11,7 @@ use super::Scenario;
 pub fn scenarios() -> Vec<Scenario> {
     vec![
         scenario!("auth.pkce_login", "PKCE S256 login end to end through the loopback redirect, tokens stored, one JSON document", "RFC 7636 §4, RFC 8252 §7.3, contract §3", pkce_login),
-        scenario!("auth.wrong_state", "a callback whose state does not match is rejected before any code exchange", "RFC 6749 §10.12, contract §3", wrong_state),
+        scenario!("auth.wrong_state", "a callback whose state does not match is refused before any code exchange, and the login goes on to the real one", "RFC 6749 §10.12, contract §3", wrong_state),
         scenario!("auth.api_key_header", "an API key travels as x-api-key and never in Authorization, on every request of the CLI and the host", "contract §2", api_key_header),
         scenario!("auth.session_token_minted", "a session token is exchanged at /api/auth/token with Bearer, and the relay gets the minted JWT", "contract §2", session_token_minted),
         scenario!("auth.oauth_passthrough", "an OAuth access JWT reaches the relay as-is, without a mint request", "contract §2", oauth_passthrough),
@@ -62,7 +62,7 @@ async fn wrong_state() -> anyhow::Result<()> {
     let (child, url) = machine
         .spawn_with_url(&["auth", "login", "--no-browser"])
         .await?;
-    let status = browse(&url, |location| {
+    let forge = |location: String| {
         let mut url = url::Url::parse(&location).expect("redirect");
         let pairs: Vec<(String, String)> = url
             .query_pairs()
@@ -77,22 +77,21 @@ async fn wrong_state() -> anyhow::Result<()> {
             .collect();
         url.query_pairs_mut().clear().extend_pairs(pairs);
         url.into()
-    })
-    .await?;
+    };
+    let status = browse(&url, forge).await?;
     ensure!(status == 400, "a forged state was answered {status}");
-    let out = wait_output(child).await?;
-    ensure!(
-        out.status.code() == Some(1),
-        "login should fail: {}",
-        text(&out).1
-    );
     ensure!(
         world.auth.requests_to("/oauth2/token").await.is_empty(),
         "a code was exchanged after a state mismatch"
     );
+    // The login is still waiting: the real browser completes it.
+    let status = browse(&url, |location| location).await?;
+    ensure!(status == 200, "the real callback was answered {status}");
+    let out = wait_output(child).await?;
+    ensure!(out.status.success(), "login failed: {}", text(&out).1);
     ensure!(
-        !machine.home().join("config.json").exists(),
-        "tokens were stored"
+        world.auth.requests_to("/oauth2/token").await.len() == 1,
+        "expected exactly one code exchange"
     );
     Ok(())
 }

@@ -90,14 +90,11 @@ pub async fn login(
             expected_state: state,
             reply: Arc::new(Mutex::new(Some(tx))),
         });
-    let (stop_tx, stop_rx) = oneshot::channel::<()>();
-    let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = stop_rx.await;
-            })
-            .await;
-    });
+    let server = tokio::spawn(crate::http_server::serve(
+        listener,
+        app,
+        CALLBACK_CONNECTIONS,
+    ));
 
     show_url(&url);
     if open_browser {
@@ -107,8 +104,9 @@ pub async fn login(
     }
 
     let answer = tokio::time::timeout(LOGIN_DEADLINE, rx).await;
-    let _ = stop_tx.send(());
-    let _ = server.await;
+    // Whatever connections are still open (a browser's keep-alive, a client holding half
+    // a request) end with the login: the deadline is the deadline.
+    server.abort();
     let code = match answer {
         Err(_) => {
             return Err(AuthError::Login(
@@ -148,26 +146,29 @@ pub async fn login(
     Ok(response.into_stored(now_ms(), None, None))
 }
 
+/// Open connections the callback listener serves at once (a browser opens a few).
+const CALLBACK_CONNECTIONS: usize = 16;
+
 async fn callback(
     State(state): State<CallbackState>,
     Query(params): Query<HashMap<String, String>>,
 ) -> (StatusCode, Html<&'static str>) {
+    // The state is compared before anything else is looked at (RFC 6749 §10.12). A
+    // callback without this login's state may come from any local process or web page
+    // that found the port: it is logged and ignored, and the login keeps waiting.
+    if params.get("state") != Some(&state.expected_state) {
+        tracing::warn!("ignored a callback whose state does not match this login (possible CSRF); still waiting for the browser");
+        return (
+            StatusCode::BAD_REQUEST,
+            Html("This is not the sign-in the terminal is waiting for."),
+        );
+    }
     let Some(reply) = state.reply.lock().ok().and_then(|mut slot| slot.take()) else {
         return (
             StatusCode::BAD_REQUEST,
             Html("This sign-in was already handled. You can close this window."),
         );
     };
-    // The state is compared before anything else is looked at (RFC 6749 §10.12).
-    if params.get("state") != Some(&state.expected_state) {
-        let _ = reply.send(Err(AuthError::Login(
-            "the browser came back with a state that does not match this login (possible CSRF); nothing was exchanged".into(),
-        )));
-        return (
-            StatusCode::BAD_REQUEST,
-            Html("Sign-in failed: state mismatch. Return to the terminal."),
-        );
-    }
     if let Some(error) = params.get("error") {
         let _ = reply.send(Err(AuthError::Login(format!(
             "the authorization server answered {error}"

@@ -17,6 +17,8 @@ use super::oauth_flows::{FlowStatus, PendingFlows, FLOW_TTL_MS};
 
 /// Overrides the 5-minute lifetime of `--via-host` logins, in seconds (for tests and slow setups).
 pub const FLOW_TTL_ENV: &str = "TETHER_HOST_FLOW_TTL_SECS";
+/// Open connections the `/health` port serves at once; idle ones time out.
+const HEALTH_CONNECTIONS: usize = 32;
 use super::relay_client::{self, RelayTarget};
 use super::state::HostState;
 use super::supervisor;
@@ -247,7 +249,11 @@ pub async fn run(settings: Settings, org: String, port: u16) -> anyhow::Result<(
     };
     tokio::spawn(relay_client::run(hub.clone(), provider, target));
     let health_app = health_router(service.clone());
-    tokio::spawn(async move { axum::serve(health_listener, health_app).await });
+    tokio::spawn(crate::http_server::serve(
+        health_listener,
+        health_app,
+        HEALTH_CONNECTIONS,
+    ));
     let control_app = control_router(service.clone());
     tokio::spawn(async move { axum::serve(control_listener, control_app).await });
 

@@ -184,25 +184,60 @@ async fn pkce_login_end_to_end() {
 }
 
 #[tokio::test]
-async fn a_callback_with_the_wrong_state_is_rejected_and_nothing_is_exchanged() {
+async fn callbacks_without_this_logins_state_are_ignored_and_the_login_goes_on() {
     let (server, _) = auth_server().await;
     let home = Home::new();
-    let (child, url) = start_login(&home, &server.uri(), &[]);
+    let (child, url) = start_login(&home, &server.uri(), &["--json"]);
+    let parsed = url::Url::parse(&url).expect("authorize url");
+    let redirect = parsed
+        .query_pairs()
+        .find(|(k, _)| k == "redirect_uri")
+        .map(|(_, v)| v.into_owned())
+        .expect("redirect_uri");
+    let port = url::Url::parse(&redirect)
+        .expect("redirect")
+        .port()
+        .expect("port");
 
-    let status = browse(&url, |loc| {
-        let (base, _) = loc.split_once("&state=").expect("state in redirect");
-        format!("{base}&state=forged")
-    })
-    .await;
-    assert_eq!(status, 400);
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+    // A local process that found the port: holds half a request open…
+    let mut half = tokio::net::TcpStream::connect(("127.0.0.1", port))
         .await
-        .expect("join")
-        .expect("wait");
-    assert_eq!(out.status.code(), Some(1));
+        .expect("connect");
+    tokio::io::AsyncWriteExt::write_all(&mut half, b"GET /callback?sta")
+        .await
+        .expect("write");
+    // …and sends callbacks with a forged state and with none.
+    let client = reqwest::Client::new();
+    for forged in [
+        format!("{redirect}?code=STOLEN&state=forged"),
+        format!("{redirect}?code=STOLEN"),
+        format!("{redirect}?error=access_denied&state=forged"),
+    ] {
+        let status = client.get(&forged).send().await.expect("forged").status();
+        assert_eq!(status, 400, "{forged}");
+    }
     assert!(
         requests_to(&server, "/as/token").await.is_empty(),
-        "no code exchange after a state mismatch"
+        "a code was exchanged after a state mismatch"
     );
-    assert!(!home.config_path().exists());
+
+    // The real browser still completes the login, and tether exits with the half request still open.
+    assert_eq!(browse(&url, |loc| loc).await, 200);
+    let out = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        tokio::task::spawn_blocking(move || child.wait_with_output()),
+    )
+    .await
+    .expect("tether exited although a connection held half a request")
+    .expect("join")
+    .expect("wait");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let exchanges = requests_to(&server, "/as/token").await;
+    assert_eq!(exchanges.len(), 1);
+    assert!(!String::from_utf8_lossy(&exchanges[0].body).contains("STOLEN"));
+    drop(half);
 }
