@@ -11,6 +11,7 @@ pub mod daemon;
 pub mod host;
 pub mod http_server;
 pub mod private_file;
+pub mod private_socket;
 pub mod ptyd;
 pub mod settings;
 pub mod version;

@@ -3,7 +3,6 @@
 //! silently overwritten, and `config.lock` for cross-process refresh.
 
 use std::fs::{self, File};
-use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -102,17 +101,13 @@ impl ConfigStore {
         })
     }
 
-    /// Creates the state directory with mode `0700` if it does not exist.
+    /// Creates the state directory with mode `0700`; refuses one another user owns.
     pub fn ensure_home(&self) -> Result<(), ConfigError> {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&self.home)
-            .map_err(|source| ConfigError::Io {
-                action: "cannot create",
-                path: self.home.clone(),
-                source,
-            })
+        crate::private_file::private_dir(&self.home).map_err(|source| ConfigError::Io {
+            action: "cannot use",
+            path: self.home.clone(),
+            source,
+        })
     }
 
     /// Writes the config atomically: a `0600` temp file, fsync, rename, fsync of the directory.

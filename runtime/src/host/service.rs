@@ -1,13 +1,12 @@
 //! `tether-host`: wires the pieces together and runs until told to stop.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::Context;
 use oauth2::{CsrfToken, PkceCodeChallenge};
-use tokio::net::{TcpListener, UnixListener};
+use tokio::net::TcpListener;
 use tokio::sync::{mpsc, Notify};
 
 use super::control::{control_router, health_router, FlowStarted, StatusDocument};
@@ -186,12 +185,8 @@ pub async fn run(settings: Settings, org: String, port: u16) -> anyhow::Result<(
     let port = health_listener.local_addr()?.port();
     // We hold the instance lock, so an existing control socket is stale.
     let _ = std::fs::remove_file(&paths.control_socket);
-    let control_listener = UnixListener::bind(&paths.control_socket)
+    let control_listener = crate::private_socket::bind(&paths.control_socket)
         .with_context(|| format!("cannot listen on {}", paths.control_socket.display()))?;
-    std::fs::set_permissions(
-        &paths.control_socket,
-        std::fs::Permissions::from_mode(0o600),
-    )?;
 
     let http = http_client();
     let source = match &settings.api_key {
@@ -255,7 +250,13 @@ pub async fn run(settings: Settings, org: String, port: u16) -> anyhow::Result<(
         HEALTH_CONNECTIONS,
     ));
     let control_app = control_router(service.clone());
-    tokio::spawn(async move { axum::serve(control_listener, control_app).await });
+    tokio::spawn(async move {
+        axum::serve(
+            crate::private_socket::SameUserListener(control_listener),
+            control_app,
+        )
+        .await
+    });
 
     instance::write_info(
         &paths,

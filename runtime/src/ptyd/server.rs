@@ -2,7 +2,7 @@
 //! A bad frame closes that client only; nothing a client sends can stop the daemon.
 
 use std::collections::HashMap;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -66,6 +66,10 @@ pub async fn serve(socket: &Path) -> anyhow::Result<()> {
                 continue;
             }
         };
+        if !crate::private_socket::same_user(&stream) {
+            tracing::warn!("refused a connection from another user");
+            continue;
+        }
         let id = next_id.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(serve_client(stream, id, sessions.clone()));
     }
@@ -74,7 +78,11 @@ pub async fn serve(socket: &Path) -> anyhow::Result<()> {
 /// Binds the socket with mode `0600`; a stale file is removed, a live daemon is not displaced.
 pub async fn bind(socket: &Path) -> anyhow::Result<UnixListener> {
     if let Some(dir) = socket.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
     }
     if socket.exists() {
         if UnixStream::connect(socket).await.is_ok() {
@@ -86,11 +94,8 @@ pub async fn bind(socket: &Path) -> anyhow::Result<UnixListener> {
         std::fs::remove_file(socket)
             .with_context(|| format!("cannot remove stale socket {}", socket.display()))?;
     }
-    let listener = UnixListener::bind(socket)
-        .with_context(|| format!("cannot listen on {}", socket.display()))?;
-    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600))
-        .with_context(|| format!("cannot restrict {}", socket.display()))?;
-    Ok(listener)
+    crate::private_socket::bind(socket)
+        .with_context(|| format!("cannot listen on {}", socket.display()))
 }
 
 async fn serve_client(stream: UnixStream, id: u64, sessions: Arc<Sessions>) {
