@@ -144,3 +144,43 @@ async fn an_unknown_kid_triggers_one_jwks_refetch() {
         2
     );
 }
+
+#[tokio::test]
+async fn a_flood_of_unknown_kids_fetches_the_jwks_at_most_once_a_second() {
+    let auth = AuthServer::start().await.expect("auth");
+    let api = auth.uri();
+    let verifier = std::sync::Arc::new(Verifier::new(&api));
+    let good = sign(&auth, claims(&api, now() + 600, &["org_a"]), None);
+    let tokens: Vec<String> = (0..10)
+        .map(|i| {
+            sign(
+                &auth,
+                claims(&api, now() + 600, &["org_a"]),
+                Some((Algorithm::RS256, &format!("random-{i}"))),
+            )
+        })
+        .collect();
+    verifier.verify(&good, "org_a").await.expect("first key");
+    let started = std::time::Instant::now();
+    let flood: Vec<_> = tokens
+        .into_iter()
+        .map(|token| {
+            let verifier = verifier.clone();
+            tokio::spawn(async move { verifier.verify(&token, "org_a").await })
+        })
+        .collect();
+    // 1.5 s of flood: one refetch is allowed in that time, not ten.
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_millis(1500),
+        futures_util::future::join_all(flood),
+    )
+    .await;
+    let fetches = verifier.fetches.load(std::sync::atomic::Ordering::SeqCst);
+    // The first fetch, then at most one per whole second since (ten without the limit).
+    let allowed = 2 + started.elapsed().as_secs() as u32;
+    assert!(
+        fetches <= allowed,
+        "{fetches} JWKS fetches in {:?} of flood",
+        started.elapsed()
+    );
+}

@@ -12,6 +12,7 @@ pub mod host;
 pub mod http_server;
 pub mod private_file;
 pub mod private_socket;
+pub mod process;
 pub mod ptyd;
 pub mod settings;
 pub mod version;

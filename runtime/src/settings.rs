@@ -24,7 +24,7 @@ pub struct Settings {
 impl Settings {
     /// Reads the settings from the process environment; `api_key` is the `--api-key` flag
     /// (clap already merged `TETHER_API_KEY` into it).
-    pub fn from_env(api_key: Option<String>) -> Self {
+    pub fn from_env(api_key: Option<Secret>) -> Self {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
         let home = var("TETHER_HOME")
             .map(PathBuf::from)
@@ -38,7 +38,7 @@ impl Settings {
             home,
             api_url,
             relay_url,
-            api_key: api_key.filter(|k| !k.is_empty()).map(Secret::new),
+            api_key: api_key.filter(|k| !k.expose().is_empty()),
         }
     }
 }

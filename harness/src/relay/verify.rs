@@ -35,12 +35,21 @@ pub enum Refusal {
     Forbidden(String),
 }
 
-/// A JWKS cache that refetches when it meets an unknown `kid`.
+/// Least time between two JWKS fetches: a flood of unknown `kid`s waits, it does not
+/// turn the relay into a load generator against the authorization server.
+pub const REFETCH_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+/// Deadline for one JWKS fetch.
+pub const FETCH_LIMIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A JWKS cache that refetches when it meets an unknown `kid`, at most once per
+/// [`REFETCH_INTERVAL`].
 pub struct Verifier {
     issuer: String,
     jwks_url: String,
     http: reqwest::Client,
     keys: Mutex<HashMap<String, (Algorithm, DecodingKey)>>,
+    /// When the last fetch started; held while fetching, so fetches never overlap.
+    last_fetch: Mutex<Option<tokio::time::Instant>>,
     /// How many times the JWKS was fetched (for tests of the refetch rule).
     pub fetches: std::sync::atomic::AtomicU32,
 }
@@ -51,8 +60,12 @@ impl Verifier {
         Verifier {
             issuer: issuer.to_string(),
             jwks_url: format!("{issuer}/api/auth/jwks"),
-            http: reqwest::Client::new(),
+            http: reqwest::Client::builder()
+                .timeout(FETCH_LIMIT)
+                .build()
+                .unwrap_or_default(),
             keys: Mutex::new(HashMap::new()),
+            last_fetch: Mutex::new(None),
             fetches: std::sync::atomic::AtomicU32::new(0),
         }
     }
@@ -75,9 +88,12 @@ impl Verifier {
             else {
                 continue;
             };
+            // A key that does not say its algorithm is not used: guessing is how HS256
+            // confusion starts.
             let alg = match jwk.common.key_algorithm.map(|a| a.to_string()).as_deref() {
                 Some("EdDSA") => Algorithm::EdDSA,
-                _ => Algorithm::RS256,
+                Some("RS256") => Algorithm::RS256,
+                _ => continue,
             };
             keys.insert(kid, (alg, key));
         }
@@ -96,8 +112,17 @@ impl Verifier {
         let kid = header.kid.ok_or_else(|| unauthorized("token has no kid"))?;
         let mut found = self.keys.lock().await.get(&kid).cloned();
         if found.is_none() {
-            self.refetch().await.map_err(Refusal::Unauthorized)?;
+            let mut last = self.last_fetch.lock().await;
+            // Another handshake may have fetched while this one waited.
             found = self.keys.lock().await.get(&kid).cloned();
+            if found.is_none() {
+                if let Some(at) = *last {
+                    tokio::time::sleep_until(at + REFETCH_INTERVAL).await;
+                }
+                *last = Some(tokio::time::Instant::now());
+                self.refetch().await.map_err(Refusal::Unauthorized)?;
+                found = self.keys.lock().await.get(&kid).cloned();
+            }
         }
         let (alg, key) = found.ok_or_else(|| unauthorized("unknown kid"))?;
         if alg != header.alg {

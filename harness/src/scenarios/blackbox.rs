@@ -68,7 +68,7 @@ async fn host_connects() -> anyhow::Result<()> {
     let out = machine.tether(&["host", "stop", "--org", &org]).await?;
     ensure!(out.status.success(), "{}", text(&out).1);
     ensure!(
-        !tether::cli::host::process_running(pid as u32),
+        !tether::process::running(pid as u32),
         "tether-host is still running"
     );
     Ok(())

@@ -137,8 +137,14 @@ impl ConfigStore {
         Ok(to)
     }
 
-    /// Takes the exclusive cross-process lock on `config.lock`, waiting for it.
+    /// Takes the exclusive cross-process lock on `config.lock`, waiting at most
+    /// [`LOCK_LIMIT`] and then naming the holder.
     pub fn lock(&self) -> Result<ConfigLock, ConfigError> {
+        self.lock_within(LOCK_LIMIT)
+    }
+
+    /// [`ConfigStore::lock`] with a limit of `limit`.
+    pub fn lock_within(&self, limit: std::time::Duration) -> Result<ConfigLock, ConfigError> {
         self.ensure_home()?;
         let path = self.lock_path();
         let file = crate::private_file::open_lock(&path).map_err(|source| ConfigError::Io {
@@ -146,11 +152,40 @@ impl ConfigStore {
             path: path.clone(),
             source,
         })?;
-        fs4::fs_std::FileExt::lock_exclusive(&file).map_err(|source| ConfigError::Io {
-            action: "cannot lock",
-            path,
-            source,
-        })?;
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            match fs4::fs_std::FileExt::try_lock_exclusive(&file) {
+                Ok(true) => break,
+                Ok(false) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20))
+                }
+                Ok(false) => {
+                    let holder = std::fs::read_to_string(&path)
+                        .ok()
+                        .and_then(|text| text.trim().parse::<u32>().ok())
+                        .map(|pid| format!("pid {pid}"))
+                        .unwrap_or_else(|| "another tether process".into());
+                    return Err(ConfigError::Io {
+                        action: "cannot lock",
+                        path,
+                        source: std::io::Error::other(format!(
+                            "{holder} has held it for {:.1} s; if that process is stuck, stop it",
+                            limit.as_secs_f64()
+                        )),
+                    });
+                }
+                Err(source) => {
+                    return Err(ConfigError::Io {
+                        action: "cannot lock",
+                        path,
+                        source,
+                    })
+                }
+            }
+        }
+        // Say who holds it, for the next process that waits too long.
+        let _ = file.set_len(0);
+        let _ = std::io::Write::write_all(&mut &file, std::process::id().to_string().as_bytes());
         Ok(ConfigLock { _file: file })
     }
 
@@ -167,9 +202,31 @@ impl ConfigStore {
     }
 }
 
+/// How long a process waits for `config.lock` (a refresh takes well under a second).
+pub const LOCK_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_held_lock_is_waited_for_only_so_long_and_its_holder_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = ConfigStore::new(dir.path().join("tether"));
+        let held = store.lock().expect("first lock");
+        let err = match store.lock_within(std::time::Duration::from_millis(100)) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("a held lock was taken twice"),
+        };
+        assert!(
+            err.contains(&format!("pid {}", std::process::id())),
+            "{err}"
+        );
+        drop(held);
+        store
+            .lock_within(std::time::Duration::from_millis(100))
+            .expect("free again");
+    }
     use std::os::unix::fs::PermissionsExt;
 
     fn mode(path: &Path) -> u32 {

@@ -111,6 +111,10 @@ impl OAuthAccount {
             }
             Err(err) => return Err(err),
         };
+        // The refresh token is spent by the request below and its successor exists only in
+        // the answer: prove config.json can be written before spending it, or a failed save
+        // would leave an already-rotated token on disk (reuse → the family is revoked).
+        self.store.save(&config)?;
         let outcome = token_endpoint::refresh(
             &self.http,
             &endpoints.token,
@@ -174,5 +178,58 @@ fn still_valid_or(
         })
     } else {
         Err(error())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_unwritable_config_is_found_before_the_refresh_token_is_spent() {
+        let server = wiremock::MockServer::start().await;
+        wiremock::Mock::given(wiremock::matchers::path("/oauth2/token"))
+            .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(
+                serde_json::json!({"access_token": "at_new", "refresh_token": "rt_new", "expires_in": 3600}),
+            ))
+            .mount(&server)
+            .await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = ConfigStore::new(dir.path().join("tether"));
+        let config: Config = serde_json::from_value(serde_json::json!({
+            "auth": {"accessToken": "at_old", "refreshToken": "rt_old", "expiresAt": 0},
+            "apiUrl": server.uri(),
+        }))
+        .expect("config");
+        store.save(&config).expect("save");
+        // A directory where this process's temp file would go: every save now fails.
+        std::fs::create_dir(
+            dir.path()
+                .join(format!("tether/.config.json.tmp-{}", std::process::id())),
+        )
+        .expect("block");
+        let account = OAuthAccount {
+            store: store.clone(),
+            api_url: server.uri(),
+            http: reqwest::Client::new(),
+        };
+        let result = account.ensure_fresh(CLI_REFRESH_WINDOW_MS, 1_000).await;
+        assert!(result.is_err(), "{result:?}");
+        let spent = server
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .filter(|r| r.url.path() == "/oauth2/token")
+            .count();
+        assert_eq!(
+            spent, 0,
+            "the refresh token was spent although it could not be saved"
+        );
+        let kept = store.load().expect("load");
+        assert_eq!(
+            kept.auth.expect("auth").refresh_token,
+            Some(Secret::new("rt_old"))
+        );
     }
 }

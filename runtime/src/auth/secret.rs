@@ -26,6 +26,15 @@ impl Secret {
     }
 }
 
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    /// For command-line flags: `--api-key` parses straight into a `Secret`.
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        Ok(Secret::new(value))
+    }
+}
+
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Secret({})", self.redacted())

@@ -12,11 +12,11 @@ use super::CLIENT_ID;
 /// A successful token response.
 #[derive(Debug, Deserialize)]
 pub struct TokenResponse {
-    access_token: String,
+    access_token: Secret,
     #[serde(default)]
     expires_in: Option<i64>,
     #[serde(default)]
-    refresh_token: Option<String>,
+    refresh_token: Option<Secret>,
     #[serde(default)]
     scope: Option<String>,
 }
@@ -75,14 +75,16 @@ impl TokenResponse {
         previous_refresh: Option<Secret>,
         previous_scope: Option<String>,
     ) -> StoredAuth {
-        let expires_at = match (self.expires_in, held_claims(&self.access_token)) {
-            (Some(secs), _) => now_ms + secs * 1000,
-            (None, Some(claims)) => claims.exp * 1000,
-            (None, None) => now_ms + 3600 * 1000,
+        // A server's numbers are clamped: no lifetime below zero or above ten years, no overflow.
+        const TEN_YEARS_S: i64 = 10 * 365 * 24 * 3600;
+        let expires_at = match (self.expires_in, held_claims(self.access_token.expose())) {
+            (Some(secs), _) => now_ms.saturating_add(secs.clamp(0, TEN_YEARS_S) * 1000),
+            (None, Some(claims)) => claims.exp.saturating_mul(1000),
+            (None, None) => now_ms.saturating_add(3600 * 1000),
         };
         StoredAuth {
-            access_token: Secret::new(self.access_token),
-            refresh_token: self.refresh_token.map(Secret::new).or(previous_refresh),
+            access_token: self.access_token,
+            refresh_token: self.refresh_token.or(previous_refresh),
             expires_at,
             scope: self.scope.or(previous_scope),
             extra: Default::default(),
@@ -203,5 +205,25 @@ pub async fn revoke(
         Ok(())
     } else {
         Err(format!("revocation answered {}", response.status()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_response_shows_no_token_and_survives_any_expires_in() {
+        let response: TokenResponse = serde_json::from_str(
+            r#"{"access_token":"at_secret_value_123","refresh_token":"rt_secret_value_456","expires_in":9223372036854775807}"#,
+        )
+        .expect("parse");
+        let debug = format!("{response:?}");
+        assert!(
+            !debug.contains("at_secret_value_123") && !debug.contains("rt_secret_value_456"),
+            "{debug}"
+        );
+        let stored = response.into_stored(1_000, None, None);
+        assert!(stored.expires_at > 1_000, "{}", stored.expires_at);
     }
 }

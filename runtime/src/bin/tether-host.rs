@@ -18,7 +18,11 @@ struct Args {
 fn main() {
     let args = Args::parse();
     // The API key comes only from the environment, never argv, so `ps` cannot show it.
-    let settings = Settings::from_env(std::env::var("TETHER_API_KEY").ok());
+    let settings = Settings::from_env(
+        std::env::var("TETHER_API_KEY")
+            .ok()
+            .map(tether::auth::secret::Secret::new),
+    );
     tether::daemon::run(
         "tether-host",
         tether::host::service::run(settings, args.org, args.port),

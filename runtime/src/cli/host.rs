@@ -163,10 +163,7 @@ pub async fn stop(settings: &Settings, org: Option<String>) -> anyhow::Result<()
     .await;
     if asked.is_err() {
         if let Some(pid) = instance::running_pid(&paths) {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid as i32),
-                nix::sys::signal::Signal::SIGTERM,
-            );
+            let _ = crate::process::signal(pid, nix::sys::signal::Signal::SIGTERM);
         }
     }
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -188,26 +185,16 @@ pub async fn stop(settings: &Settings, org: Option<String>) -> anyhow::Result<()
 }
 
 async fn wait_gone(pid: u32, limit: Duration) {
+    let started = crate::process::start_time(pid);
     let deadline = Instant::now() + limit;
-    while process_running(pid) {
+    while crate::process::running(pid) {
         if Instant::now() > deadline {
-            let pid = nix::unistd::Pid::from_raw(pid as i32);
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            // Only the process we waited for: never one that got its pid since.
+            let _ = crate::process::signal_same(pid, started, nix::sys::signal::Signal::SIGKILL);
             return;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-}
-
-/// True while `pid` runs. An exited process nobody has reaped yet (a zombie, common in
-/// containers whose init does not reap) counts as gone.
-pub fn process_running(pid: u32) -> bool {
-    if let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        return stat
-            .rsplit_once(") ")
-            .is_some_and(|(_, rest)| !rest.starts_with('Z'));
-    }
-    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), None).is_ok()
 }
 
 /// One org's line in `host status`.

@@ -22,7 +22,7 @@ pub struct Cli {
         hide_env_values = true,
         value_name = "KEY"
     )]
-    pub api_key: Option<String>,
+    pub api_key: Option<crate::auth::secret::Secret>,
 
     /// What to do.
     #[command(subcommand)]

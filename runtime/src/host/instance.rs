@@ -87,7 +87,11 @@ pub fn try_lock(paths: &InstancePaths) -> Result<InstanceLock, LockError> {
     })?;
     match fs4::fs_std::FileExt::try_lock_exclusive(&file) {
         Ok(true) => Ok(InstanceLock { _file: file }),
-        _ => Err(LockError::Running {
+        Err(source) => Err(LockError::Io {
+            path: paths.lock.clone(),
+            source,
+        }),
+        Ok(false) => Err(LockError::Running {
             pid: running_pid(paths)
                 .map(|p| p.to_string())
                 .unwrap_or_else(|| "unknown".into()),

@@ -27,7 +27,7 @@ pub enum FlowStatus {
 #[derive(Debug, Clone)]
 pub struct Flow {
     /// The PKCE verifier for the code exchange.
-    pub verifier: String,
+    pub verifier: crate::auth::secret::Secret,
     /// The redirect URI the authorize request named (the relay's callback).
     pub redirect_uri: String,
     /// When it expires, unix ms.
@@ -76,7 +76,7 @@ impl PendingFlows {
             map.insert(
                 state,
                 Flow {
-                    verifier,
+                    verifier: crate::auth::secret::Secret::new(verifier),
                     redirect_uri,
                     deadline_ms: now_ms + self.ttl_ms,
                     status: FlowStatus::Pending,
@@ -110,7 +110,10 @@ impl PendingFlows {
                 return Err("this login was already completed".into());
             }
             flow.claimed = true;
-            Ok((flow.verifier.clone(), flow.redirect_uri.clone()))
+            Ok((
+                flow.verifier.expose().to_string(),
+                flow.redirect_uri.clone(),
+            ))
         })
     }
 

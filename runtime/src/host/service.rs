@@ -280,10 +280,7 @@ pub async fn run(settings: Settings, org: String, port: u16) -> anyhow::Result<(
     if service.stop_ptyd.load(Ordering::SeqCst) {
         if let Some(pid) = hub.ptyd_pid() {
             tracing::info!(pid, "stopping tether-ptyd");
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid as i32),
-                nix::sys::signal::Signal::SIGTERM,
-            );
+            let _ = crate::process::signal(pid, nix::sys::signal::Signal::SIGTERM);
         }
     }
     let _ = std::fs::remove_file(&paths.control_socket);

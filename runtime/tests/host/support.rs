@@ -364,7 +364,7 @@ impl Host {
 
 /// True while `pid` runs; the CLI's own check, which counts a zombie as gone.
 pub fn alive(pid: u32) -> bool {
-    tether::cli::host::process_running(pid)
+    tether::process::running(pid)
 }
 
 impl Drop for Host {
