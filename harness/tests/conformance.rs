@@ -54,6 +54,7 @@ scenarios! {
     hostile_stuck_terminal => "hostile.stuck_terminal",
     hostile_oversized_input => "hostile.oversized_input",
     hostile_route_spellings => "hostile.route_spellings",
+    hostile_relay_stops_reading => "hostile.relay_stops_reading",
     lifecycle_background_job => "lifecycle.background_job",
     lifecycle_killed_by_signal => "lifecycle.killed_by_signal",
     blackbox_api_key_status => "blackbox.api_key_status",

@@ -65,6 +65,8 @@ pub(crate) struct Shared {
     /// How long a connection told `tokenExpired` may stay open.
     expiry_grace: Duration,
     ping_every: Duration,
+    /// False while the relay plays a peer that stopped reading what hosts send.
+    reading: watch::Sender<bool>,
 }
 
 impl Shared {
@@ -151,6 +153,7 @@ impl Relay {
             stop: stop_rx.clone(),
             expiry_grace: Duration::from_secs(30),
             ping_every: Duration::from_secs(30),
+            reading: watch::Sender::new(true),
         });
         let app = Router::new()
             .route("/hosts/connect", get(connect))
@@ -368,6 +371,11 @@ impl Relay {
         )
     }
 
+    /// Stops (false) or resumes (true) reading what every host sends, as a stalled peer would.
+    pub fn set_reading(&self, on: bool) {
+        self.shared.reading.send_replace(on);
+    }
+
     /// How many times the relay fetched the JWKS.
     pub fn jwks_fetches(&self) -> u32 {
         self.shared.verifier.fetches.load(Ordering::SeqCst)
@@ -498,7 +506,9 @@ async fn serve_host(
     let mut ping = tokio::time::interval(shared.ping_every);
     ping.tick().await;
     let mut stop = shared.stop.clone();
+    let mut reading = shared.reading.subscribe();
     loop {
+        let read_now = *reading.borrow_and_update();
         let grace = async {
             match expired_at {
                 Some(at) => tokio::time::sleep_until(at + shared.expiry_grace).await,
@@ -517,7 +527,8 @@ async fn serve_host(
                 }
                 None => break,
             },
-            incoming = stream.next() => match incoming {
+            _ = reading.changed() => {}
+            incoming = stream.next(), if read_now => match incoming {
                 Some(Ok(Message::Text(text))) => from_host(&shared, &key, text.as_str()),
                 Some(Ok(Message::Binary(bytes))) => {
                     if let Some((KIND_OUTPUT, session, payload)) = decode_binary(&bytes) {

@@ -320,6 +320,34 @@ pub fn describe(out: &Output) -> String {
     )
 }
 
+impl Machine {
+    /// Pids of this machine's processes running `binary` (e.g. `tether-ptyd`).
+    pub fn pids_of(&self, binary: &str) -> Vec<u32> {
+        let home = format!("TETHER_HOME={}\0", self.home().display());
+        std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|entry| {
+                let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+                let exe = std::fs::read_link(entry.path().join("exe")).ok()?;
+                let environ = std::fs::read(entry.path().join("environ")).ok()?;
+                (exe.file_name()? == binary && String::from_utf8_lossy(&environ).contains(&home))
+                    .then_some(pid)
+            })
+            .collect()
+    }
+}
+
+/// Resident memory of `pid` in KiB, from `/proc/<pid>/status`.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
 impl Drop for Machine {
     fn drop(&mut self) {
         // The host logs go into the failure report before the directory is removed.

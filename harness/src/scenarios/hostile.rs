@@ -19,6 +19,7 @@ pub fn scenarios() -> Vec<Scenario> {
         scenario!("hostile.stuck_terminal", "2 MiB typed into a program that never reads blocks only that terminal", "contract §6 isolation", stuck_terminal),
         scenario!("hostile.oversized_input", "9 MiB of input in one relay frame is split for ptyd; ptyd is not restarted and the other terminal answers", "contract §5", oversized_input),
         scenario!("hostile.route_spellings", "relayed requests for anything but exactly GET /health get 403, however the path is spelled", "contract §4 route policy", route_spellings),
+        scenario!("hostile.relay_stops_reading", "a relay that stops reading mid-flood (cat /dev/zero) leaves tether-host and tether-ptyd under 64 MiB each; reading again, the other terminal answers", "contract §5 bounded memory", relay_stops_reading),
         scenario!("lifecycle.background_job", "a shell that exits while a background job holds the pty reports its exit at once", "contract §6 lifecycle", background_job),
         scenario!("lifecycle.killed_by_signal", "a shell killed by a signal reports code -1", "contract §6 lifecycle", killed_by_signal),
     ]
@@ -222,5 +223,40 @@ async fn killed_by_signal() -> anyhow::Result<()> {
         code == Some(-1),
         "a shell killed by SIGKILL reported {code:?}"
     );
+    Ok(())
+}
+
+async fn relay_stops_reading() -> anyhow::Result<()> {
+    const LIMIT_KIB: u64 = 64 * 1024;
+    let world = World::start().await?;
+    let (machine, host) = connected_host(&world, &[]).await?;
+    let mut live = world.relay.open_terminal("org_a", &host, None).await?;
+    let flood = world
+        .relay
+        .open_terminal("org_a", &host, Some("cat /dev/zero"))
+        .await?;
+    world.relay.set_reading(false);
+    // The stall itself is the fault: three seconds of it is ~300 MiB of output unbounded.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mut measured = Vec::new();
+    for binary in ["tether-host", "tether-ptyd"] {
+        let pids = machine.pids_of(binary);
+        ensure!(!pids.is_empty(), "no {binary} running");
+        for pid in pids {
+            let rss = super::env::rss_kib(pid).context("no VmRSS")?;
+            measured.push(format!("{binary} {pid}: {} MiB", rss / 1024));
+            ensure!(
+                rss < LIMIT_KIB,
+                "{binary} grew to {} MiB while the relay was not reading",
+                rss / 1024
+            );
+        }
+    }
+    super::diagnostics::record(format!("RSS during the stall: {}", measured.join(", ")));
+    world.relay.set_reading(true);
+    flood.close()?;
+    live.send(b"echo after-stall-$((5+5))\n")?;
+    live.read_until("after-stall-10", Duration::from_secs(30))
+        .await?;
     Ok(())
 }

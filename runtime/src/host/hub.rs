@@ -17,13 +17,22 @@ pub struct Hub {
     /// What `/health` and `host status` report.
     pub state: Arc<HostState>,
     ptyd: Mutex<Option<PtydClient>>,
-    relay: Mutex<Option<mpsc::UnboundedSender<Message>>>,
+    relay: Mutex<Option<RelayOut>>,
     list_waiters: Mutex<VecDeque<oneshot::Sender<Vec<SessionInfo>>>>,
     oauth_callbacks: Mutex<Option<mpsc::UnboundedSender<OAuthCallback>>>,
     ptyd_ready: tokio::sync::watch::Sender<bool>,
     replay_pending: std::sync::atomic::AtomicBool,
     /// Terminals open (or being opened) through this host, for the contract's limits.
     open: Mutex<std::collections::HashSet<String>>,
+}
+
+/// The current relay connection's outbound queues, both bounded.
+#[derive(Debug, Clone)]
+pub struct RelayOut {
+    /// Terminal output: a full queue makes output wait (and so ptyd pause the pty).
+    pub data: mpsc::Sender<Message>,
+    /// Control messages: a full queue drops new ones.
+    pub control: mpsc::Sender<Message>,
 }
 
 /// An `oauth.callback` from the relay.
@@ -150,9 +159,9 @@ impl Hub {
         }
     }
 
-    /// Installs the current relay connection's outbound queue.
-    pub fn set_relay(&self, tx: Option<mpsc::UnboundedSender<Message>>) {
-        *lock(&self.relay) = tx;
+    /// Installs the current relay connection's outbound queues.
+    pub fn set_relay(&self, out: Option<RelayOut>) {
+        *lock(&self.relay) = out;
     }
 
     /// Sends a control message to the relay, if connected.
@@ -164,8 +173,19 @@ impl Hub {
     }
 
     fn to_relay_raw(&self, message: Message) {
-        if let Some(tx) = lock(&self.relay).as_ref() {
-            let _ = tx.send(message);
+        if let Some(out) = lock(&self.relay).as_ref() {
+            if out.control.try_send(message).is_err() {
+                tracing::warn!("the relay is not reading: a control message was dropped");
+            }
+        }
+    }
+
+    /// Queues terminal output for the relay, waiting while the queue is full; without a
+    /// relay connection the output is dropped (ptyd's scrollback replays it later).
+    async fn output_to_relay(&self, message: Message) {
+        let data = lock(&self.relay).as_ref().map(|out| out.data.clone());
+        if let Some(data) = data {
+            let _ = data.send(message).await;
         }
     }
 
@@ -202,11 +222,11 @@ impl Hub {
         }
     }
 
-    /// Routes one event from the pty daemon.
-    pub fn from_ptyd(&self, event: Event, payload: Vec<u8>) {
+    /// Routes one event from the pty daemon; output waits for room in the relay's queue.
+    pub async fn from_ptyd(&self, event: Event, payload: Vec<u8>) {
         match event {
             Event::Output { id } => match encode_binary(KIND_OUTPUT, &id, &payload) {
-                Some(frame) => self.to_relay_raw(Message::binary(frame)),
+                Some(frame) => self.output_to_relay(Message::binary(frame)).await,
                 None => {
                     tracing::warn!(session = %id, "session id longer than 255 bytes: output dropped")
                 }

@@ -7,6 +7,7 @@ pub mod hub;
 pub mod instance;
 pub mod oauth_flows;
 pub mod relay_client;
+pub mod relay_link;
 pub mod relay_protocol;
 pub mod routes;
 pub mod service;

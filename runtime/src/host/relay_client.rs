@@ -6,35 +6,25 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use rand::Rng;
-use tokio::net::TcpStream;
-use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::{header::AUTHORIZATION, HeaderValue, StatusCode};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::hub::Hub;
-use super::relay_protocol::{
-    decode_binary, parse_control, Control, CLOSE_DRAIN, KIND_INPUT, TOKEN_EXPIRED,
-};
+use super::relay_link::{self, Draining, Ended, Ws};
+use super::relay_protocol::Control;
 use super::state::RelayState;
-use super::terminals;
 use crate::auth::relay_token::RelayTokenProvider;
 use crate::auth::secret::Secret;
 use crate::auth::AuthError;
-
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Rotations allowed in any [`ROTATION_WINDOW`].
 pub const MAX_ROTATIONS: usize = 3;
 /// The rotation cap's window.
 pub const ROTATION_WINDOW: Duration = Duration::from_secs(60);
-/// A connection that hears nothing for this long is dropped.
-pub const SILENCE_LIMIT: Duration = Duration::from_secs(75);
 
 /// Where and as whom to connect.
 #[derive(Debug, Clone)]
@@ -99,14 +89,6 @@ impl Default for Backoff {
 }
 
 /// How a connection ended.
-enum Ended {
-    /// The relay said `tokenExpired`; the socket is still open.
-    TokenExpired(Box<Ws>),
-    /// Close code 4001: reconnect now.
-    Drain,
-    /// Network loss, silence, or a close.
-    Lost(String),
-}
 
 enum DialError {
     /// 401 at the handshake: the token was refused.
@@ -128,7 +110,7 @@ async fn dial(target: &RelayTarget, jwt: &Secret) -> Result<Ws, DialError> {
     request.headers_mut().insert(AUTHORIZATION, bearer);
     match tokio::time::timeout(
         Duration::from_secs(15),
-        tokio_tungstenite::connect_async_with_config(request, None, true),
+        tokio_tungstenite::connect_async_with_config(request, Some(relay_link::ws_config()), true),
     )
     .await
     {
@@ -234,7 +216,7 @@ pub async fn run(hub: Arc<Hub>, provider: Arc<RelayTokenProvider>, target: Relay
         backoff.reset();
         tracing::info!(url = %target.connect_url(), "connected to the relay");
 
-        match serve(ws, &hub).await {
+        match relay_link::serve(ws, &hub).await {
             Ended::Drain => {
                 tracing::info!("relay asked to drain: reconnecting now");
                 hub.state.count_reconnect();
@@ -259,7 +241,7 @@ pub async fn run(hub: Arc<Hub>, provider: Arc<RelayTokenProvider>, target: Relay
                     rotations.pop_front();
                 }
                 if rotations.len() >= MAX_ROTATIONS {
-                    close(*old, CloseCode::Policy, "rotation limit").await;
+                    old.close(CloseCode::Policy, "rotation limit").await;
                     return auth_failed(
                         &hub,
                         format!("the relay said tokenExpired {} times within 60 s: stopping instead of spinning", MAX_ROTATIONS + 1),
@@ -269,7 +251,7 @@ pub async fn run(hub: Arc<Hub>, provider: Arc<RelayTokenProvider>, target: Relay
                 hub.state.count_rotation();
                 provider.reject(&jwt).await;
                 tracing::info!("relay token expired: rotating");
-                current = rotate(*old, &hub, &provider, &target).await;
+                current = rotate(old, &hub, &provider, &target).await;
             }
         }
     }
@@ -277,7 +259,7 @@ pub async fn run(hub: Arc<Hub>, provider: Arc<RelayTokenProvider>, target: Relay
 
 /// Opens the new connection before closing the old one; `None` means fall back to reconnecting.
 async fn rotate(
-    old: Ws,
+    old: Box<Draining>,
     hub: &Hub,
     provider: &RelayTokenProvider,
     target: &RelayTarget,
@@ -286,7 +268,7 @@ async fn rotate(
         Ok(jwt) => jwt,
         Err(e) => {
             tracing::warn!("cannot get a fresh relay token: {e}");
-            close(old, CloseCode::Away, "rotation failed").await;
+            old.close(CloseCode::Away, "rotation failed").await;
             return None;
         }
     };
@@ -297,16 +279,8 @@ async fn rotate(
         },
         Err(_) => None,
     };
-    close(old, CloseCode::Normal, "rotated").await;
+    old.close(CloseCode::Normal, "rotated").await;
     next
-}
-
-async fn close(mut ws: Ws, code: CloseCode, reason: &str) {
-    let frame = CloseFrame {
-        code,
-        reason: reason.to_string().into(),
-    };
-    let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(Some(frame))).await;
 }
 
 fn is_final(e: &AuthError) -> bool {
@@ -326,66 +300,6 @@ fn auth_failed(hub: &Hub, why: String) {
 }
 
 /// Serves one connection until it ends.
-async fn serve(ws: Ws, hub: &Arc<Hub>) -> Ended {
-    let (mut sink, mut stream) = ws.split();
-    let (tx, mut rx) = mpsc::unbounded_channel::<Message>();
-    hub.set_relay(Some(tx));
-    hub.replay_if_requested();
-    let silence = tokio::time::sleep(SILENCE_LIMIT);
-    tokio::pin!(silence);
-    let ended = loop {
-        tokio::select! {
-            outgoing = rx.recv() => {
-                let Some(message) = outgoing else { break Ended::Lost("outbound queue closed".into()) };
-                // Queue everything already waiting, then flush once.
-                let mut result = sink.feed(message).await;
-                while result.is_ok() {
-                    let Ok(next) = rx.try_recv() else { break };
-                    result = sink.feed(next).await;
-                }
-                if let Err(e) = result.and(sink.flush().await) {
-                    break Ended::Lost(e.to_string());
-                }
-            }
-            incoming = stream.next() => {
-                silence.as_mut().reset(tokio::time::Instant::now() + SILENCE_LIMIT);
-                match incoming {
-                    None => break Ended::Lost("the relay closed the connection".into()),
-                    Some(Err(e)) => break Ended::Lost(e.to_string()),
-                    Some(Ok(Message::Close(frame))) => {
-                        if frame.as_ref().is_some_and(|f| u16::from(f.code) == CLOSE_DRAIN) {
-                            break Ended::Drain;
-                        }
-                        break Ended::Lost(format!("closed by the relay ({})", frame.map(|f| f.code.to_string()).unwrap_or_default()));
-                    }
-                    Some(Ok(Message::Text(text))) => match parse_control(text.as_str()) {
-                        Ok(Some(Control::Error { session_id: None, error })) if error == TOKEN_EXPIRED => {
-                            hub.set_relay(None);
-                            match sink.reunite(stream) {
-                                Ok(ws) => return Ended::TokenExpired(Box::new(ws)),
-                                Err(_) => break Ended::Lost("cannot keep the old connection".into()),
-                            }
-                        }
-                        Ok(Some(Control::Ping)) => hub.to_relay(&Control::Pong),
-                        Ok(Some(control)) => terminals::from_relay(hub, control),
-                        Ok(None) => tracing::debug!("ignoring an unknown relay message type"),
-                        Err(e) => tracing::warn!("dropping a malformed relay message: {e}"),
-                    },
-                    Some(Ok(Message::Binary(bytes))) => match decode_binary(&bytes) {
-                        Some((KIND_INPUT, session_id, payload)) => terminals::input(hub, session_id, payload),
-                        Some((kind, ..)) => tracing::debug!(kind, "ignoring a binary frame of unknown kind"),
-                        None => tracing::warn!("dropping a malformed binary frame"),
-                    },
-                    Some(Ok(_)) => {}
-                }
-            }
-            _ = &mut silence => break Ended::Lost("nothing heard from the relay for 75 s".into()),
-        }
-    };
-    hub.set_relay(None);
-    ended
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -73,7 +73,7 @@ pub async fn supervise(hub: Arc<Hub>, ptyd: PathBuf, socket: PathBuf) {
                 hub.state.set_ptyd(PtydState::Running);
                 resubscribe(hub.clone());
                 while let Some((event, payload)) = events.recv().await {
-                    hub.from_ptyd(event, payload);
+                    hub.from_ptyd(event, payload).await;
                 }
                 hub.set_ptyd(None);
                 tracing::warn!("lost tether-ptyd");
@@ -127,7 +127,7 @@ async fn start(
     socket: &Path,
 ) -> anyhow::Result<(
     PtydClient,
-    tokio::sync::mpsc::UnboundedReceiver<crate::ptyd::client::Incoming>,
+    tokio::sync::mpsc::Receiver<crate::ptyd::client::Incoming>,
 )> {
     let mut command = tokio::process::Command::new(ptyd);
     for name in crate::child_env::secret_names() {

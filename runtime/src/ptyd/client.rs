@@ -10,6 +10,9 @@ use tokio::sync::mpsc;
 use super::frame::read_frame;
 use super::protocol::{encode, Event, Request, PROTOCOL};
 
+/// Events read from the daemon but not yet handled, at most.
+pub const EVENTS_IN_FLIGHT: usize = 64;
+
 /// An event from the daemon with its payload.
 pub type Incoming = (Event, Vec<u8>);
 
@@ -25,9 +28,7 @@ pub struct PtydClient {
 
 impl PtydClient {
     /// Connects, says hello, and returns the client and the stream of events that follow.
-    pub async fn connect(
-        socket: &Path,
-    ) -> anyhow::Result<(PtydClient, mpsc::UnboundedReceiver<Incoming>)> {
+    pub async fn connect(socket: &Path) -> anyhow::Result<(PtydClient, mpsc::Receiver<Incoming>)> {
         let stream = UnixStream::connect(socket)
             .await
             .with_context(|| format!("cannot connect to tether-ptyd at {}", socket.display()))?;
@@ -63,12 +64,14 @@ impl PtydClient {
                 }
             }
         });
-        let (in_tx, in_rx) = mpsc::unbounded_channel();
+        // Bounded: while the consumer is slow, this stops reading the socket, the daemon's
+        // queue for us grows, and the daemon pauses the pty (contract section 6).
+        let (in_tx, in_rx) = mpsc::channel(EVENTS_IN_FLIGHT);
         tokio::spawn(async move {
             while let Ok(frame) = read_frame(&mut reader).await {
                 match serde_json::from_slice::<Event>(&frame.json) {
                     Ok(event) => {
-                        if in_tx.send((event, frame.payload)).is_err() {
+                        if in_tx.send((event, frame.payload)).await.is_err() {
                             break;
                         }
                     }

@@ -26,7 +26,7 @@ async fn open_and_subscribe(client: &PtydClient, id: &str, script: &str) {
 
 async fn list(
     client: &PtydClient,
-    rx: &mut tokio::sync::mpsc::UnboundedReceiver<tether::ptyd::client::Incoming>,
+    rx: &mut tokio::sync::mpsc::Receiver<tether::ptyd::client::Incoming>,
 ) -> Vec<String> {
     client.send(&Request::List, &[]).expect("list");
     match wait_for(rx, "list-reply", |e, _| {

@@ -13,7 +13,7 @@ use tether::ptyd::frame::{encode as raw_frame, read_frame};
 use tether::ptyd::protocol::{encode, Event, Request};
 use tokio::io::AsyncWriteExt;
 use tokio::net::UnixStream;
-use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::mpsc::Receiver;
 
 struct Daemon {
     child: Child,
@@ -72,7 +72,7 @@ fn open(id: &str, command: &str, args: &[&str]) -> Request {
 
 /// Waits for an event matching `pred`, collecting output of `id` on the way.
 async fn wait_for(
-    rx: &mut UnboundedReceiver<Incoming>,
+    rx: &mut Receiver<Incoming>,
     what: &str,
     mut pred: impl FnMut(&Event, &[u8]) -> bool,
 ) -> Event {
@@ -93,7 +93,7 @@ async fn wait_for(
 }
 
 /// Waits until the output of `id` seen so far contains `needle`.
-async fn wait_output(rx: &mut UnboundedReceiver<Incoming>, id: &str, needle: &str) -> String {
+async fn wait_output(rx: &mut Receiver<Incoming>, id: &str, needle: &str) -> String {
     let mut seen = Vec::new();
     wait_for(rx, needle, |event, payload| {
         if matches!(event, Event::Output { id: got } if got == id) {
@@ -105,7 +105,7 @@ async fn wait_output(rx: &mut UnboundedReceiver<Incoming>, id: &str, needle: &st
     String::from_utf8_lossy(&seen).into_owned()
 }
 
-async fn shell(client: &PtydClient, rx: &mut UnboundedReceiver<Incoming>, id: &str) -> u32 {
+async fn shell(client: &PtydClient, rx: &mut Receiver<Incoming>, id: &str) -> u32 {
     client.send(&open(id, "sh", &[]), &[]).expect("open");
     let Event::OpenOk { pid, .. } =
         wait_for(rx, "open-ok", |e, _| matches!(e, Event::OpenOk { .. })).await
