@@ -68,6 +68,9 @@ pub fn run(sh: &Shell, args: &CiArgs) -> anyhow::Result<()> {
             },
         )
     })?;
+    step("fuzz --time 30", || {
+        crate::fuzz::run(sh, &crate::flags::FuzzArgs { time: 30 })
+    })?;
     if docker.is_ok() && !args.tests_only {
         let smoke = SmokeArgs {
             target: "linux-x64".into(),

@@ -26,6 +26,8 @@ pub enum Command {
     E2e(E2eArgs),
     /// Loopback benchmarks of release binaries: start-up, echo latency, throughput, RSS.
     Bench(BenchArgs),
+    /// Fuzz every decoder that reads another process's bytes, for a time per target.
+    Fuzz(FuzzArgs),
     /// Build the Docker images in docker/ that are missing or out of date.
     Images,
     /// Install a bundle on this machine and clean OS containers and run it end to end.
@@ -78,6 +80,14 @@ pub struct E2eArgs {
     /// Run the suite this many times; prints how many runs each scenario failed (CI: 3).
     #[arg(long, default_value_t = 1)]
     pub repeat: u32,
+}
+
+/// `cargo xtask fuzz`
+#[derive(Debug, Args)]
+pub struct FuzzArgs {
+    /// Seconds per target (CI: 30; run for hours with a larger number).
+    #[arg(long, default_value_t = 30)]
+    pub time: u64,
 }
 
 /// `cargo xtask dist`

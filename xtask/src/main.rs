@@ -8,6 +8,7 @@ mod e2e;
 #[cfg(test)]
 mod fixtures;
 mod flags;
+mod fuzz;
 mod images;
 mod manifest;
 mod smoke;
@@ -28,6 +29,7 @@ fn main() -> anyhow::Result<()> {
         flags::Command::Verify(args) => verify::run(&args.archives),
         flags::Command::E2e(args) => e2e::run(&sh, &args),
         flags::Command::Bench(args) => e2e::bench(&sh, &args),
+        flags::Command::Fuzz(args) => fuzz::run(&sh, &args),
         flags::Command::Images => images::ensure(
             &sh,
             &[

@@ -88,8 +88,7 @@ impl Default for Backoff {
     }
 }
 
-/// How a connection ended.
-
+/// Why a dial failed.
 enum DialError {
     /// 401 at the handshake: the token was refused.
     Unauthorized,
