@@ -115,6 +115,27 @@ pub async fn run(throughput_mib: usize, echo_samples: usize) -> anyhow::Result<(
         .and_then(|v| v.parse().ok())
         .context("VmRSS")?;
 
+    // 5. Peak RSS of host and ptyd while `cat /dev/zero` runs and the relay reads nothing.
+    let flood = world
+        .relay
+        .open_terminal("org_a", &host, Some("cat /dev/zero"))
+        .await?;
+    world.relay.set_reading(false);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let peak = |binary: &str| -> anyhow::Result<u64> {
+        let pid = *machine.pids_of(binary).first().context("no such process")?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .context("VmHWM")
+    };
+    let (host_peak, ptyd_peak) = (peak("tether-host")?, peak("tether-ptyd")?);
+    world.relay.set_reading(true);
+    flood.close()?;
+
     println!("benchmark                                   result            target");
     println!(
         "host start --daemon → healthy (median of 7) {:<17} < 100 ms",
@@ -143,6 +164,14 @@ pub async fn run(throughput_mib: usize, echo_samples: usize) -> anyhow::Result<(
     println!(
         "tether-host RSS with 10 terminals           {:<17} < 20 MiB",
         format!("{:.1} MiB", rss_kib as f64 / 1024.0)
+    );
+    println!(
+        "peak RSS, cat /dev/zero, relay not reading  {:<17} < 64 MiB each",
+        format!(
+            "host {:.1} / ptyd {:.1} MiB",
+            host_peak as f64 / 1024.0,
+            ptyd_peak as f64 / 1024.0
+        )
     );
     drop(open);
     Ok(())

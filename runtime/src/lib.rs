@@ -10,6 +10,7 @@ pub mod cli;
 pub mod daemon;
 pub mod host;
 pub mod http_server;
+pub mod install;
 pub mod private_file;
 pub mod private_socket;
 pub mod process;

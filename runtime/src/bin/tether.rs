@@ -55,6 +55,19 @@ async fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
         Command::Host(HostCommand::Logs { follow, org }) => {
             cli::host::logs(settings, follow, org).await
         }
+        Command::Host(HostCommand::Install {
+            org,
+            system,
+            user,
+            print,
+        }) => {
+            let org = cli::host::resolve_org(settings, org).await?;
+            tether::install::install(settings, &org, user.as_deref().filter(|_| system), print)
+        }
+        Command::Host(HostCommand::Uninstall { org, system }) => {
+            let org = cli::host::resolve_org(settings, org).await?;
+            tether::install::uninstall(settings, &org, system)
+        }
         Command::Doctor { json } => cli::doctor::run(settings, json).await,
     }
 }

@@ -88,6 +88,34 @@ async fn reachable(url: &str) -> Result<String, String> {
     }
 }
 
+/// Which host services run, and what runs them (systemd, launchd or `--daemon`).
+async fn host_services(settings: &Settings) -> Result<String, String> {
+    use crate::host::instance::{self, InstancePaths};
+    let mut lines = Vec::new();
+    for org in instance::known_orgs(&settings.home) {
+        let paths = InstancePaths::new(&settings.home, &org);
+        if !instance::is_running(&paths) {
+            continue;
+        }
+        let status = crate::host::control_client::call::<crate::host::control::StatusDocument>(
+            &paths.control_socket,
+            "GET",
+            "/status",
+            None,
+        )
+        .await;
+        lines.push(match status {
+            Ok((_, doc)) => format!("{org} runs under {} (pid {})", doc.manager, doc.pid),
+            Err(e) => format!("{org} runs but does not answer: {e:#}"),
+        });
+    }
+    if lines.is_empty() {
+        Ok("no host service is running".into())
+    } else {
+        Ok(lines.join("; "))
+    }
+}
+
 /// Runs every check.
 pub async fn checks(settings: &Settings) -> Vec<Check> {
     let mut out = Vec::new();
@@ -173,6 +201,7 @@ pub async fn checks(settings: &Settings) -> Vec<Check> {
             .map_err(|e| e.to_string()),
     ));
     out.push(check("server: relay", reachable(&settings.relay_url).await));
+    out.push(check("host: service", host_services(settings).await));
     out
 }
 

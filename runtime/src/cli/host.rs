@@ -219,6 +219,8 @@ pub struct HostStatus {
     pub ptyd_restarts: Option<u64>,
     /// Relay reconnections after a lost connection.
     pub reconnects: Option<u64>,
+    /// What runs it: `systemd`, `launchd` or `daemon`.
+    pub manager: Option<String>,
 }
 
 /// `tether host status [--json]`.
@@ -240,6 +242,7 @@ pub async fn status(settings: &Settings, json: bool, org: Option<String>) -> any
             ptyd: None,
             ptyd_restarts: None,
             reconnects: None,
+            manager: None,
         };
         if instance::is_running(&paths) {
             line.state = "running";
@@ -262,6 +265,7 @@ pub async fn status(settings: &Settings, json: bool, org: Option<String>) -> any
                 line.relay_detail = doc.state.relay_detail;
                 line.ptyd_restarts = Some(doc.state.ptyd_restarts);
                 line.reconnects = Some(doc.state.reconnects);
+                line.manager = Some(doc.manager).filter(|m| !m.is_empty());
             }
         }
         hosts.push(line);
@@ -279,13 +283,14 @@ pub async fn status(settings: &Settings, json: bool, org: Option<String>) -> any
     for h in &hosts {
         let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
         println!(
-            "{}: {} pid {} port {} relay {} ptyd {}",
+            "{}: {} pid {} port {} relay {} ptyd {} under {}",
             h.organization_id,
             h.state,
             h.pid.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
             h.port.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
             dash(&h.relay),
-            dash(&h.ptyd)
+            dash(&h.ptyd),
+            dash(&h.manager)
         );
         if let Some(detail) = &h.relay_detail {
             println!("  relay: {detail}");
@@ -297,7 +302,24 @@ pub async fn status(settings: &Settings, json: bool, org: Option<String>) -> any
 /// `tether host logs [-f]`.
 pub async fn logs(settings: &Settings, follow: bool, org: Option<String>) -> anyhow::Result<()> {
     let org = resolve_org(settings, org).await?;
-    let path = InstancePaths::new(&settings.home, &org).log;
+    let paths = InstancePaths::new(&settings.home, &org);
+    // A host run by systemd logs to the journal, not to the file.
+    let status: Option<StatusDocument> =
+        control_client::call(&paths.control_socket, "GET", "/status", None)
+            .await
+            .ok()
+            .map(|(_, s)| s);
+    if status.is_some_and(|s| s.manager == "systemd") {
+        let unit = crate::install::systemd::user_unit_name(&org);
+        let mut journal = Command::new("journalctl");
+        journal.args(["--user", "--unit", &unit, "--no-pager", "--output", "cat"]);
+        if follow {
+            journal.arg("--follow");
+        }
+        let err = journal.exec();
+        bail!("cannot run journalctl for {unit}: {err}");
+    }
+    let path = paths.log;
     let mut file =
         std::fs::File::open(&path).with_context(|| format!("no log at {}", path.display()))?;
     let mut out = std::io::stdout();

@@ -1,4 +1,8 @@
-//! Logging for tether's processes: tracing to stderr, filtered by `TETHER_LOG` (default `info`).
+//! Logging for tether's processes: tracing to stderr, filtered by `TETHER_LOG` (default
+//! `info`), in colour only on a terminal and never with `NO_COLOR` (a log file or the
+//! journal gets plain text).
+
+use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
@@ -8,7 +12,26 @@ pub fn init() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour(
+            std::io::stderr().is_terminal(),
+            std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()),
+        ))
         .with_target(false)
         .without_time()
         .try_init();
+}
+
+/// Colour when writing to a terminal, unless `NO_COLOR` is set (<https://no-color.org>).
+fn colour(terminal: bool, no_color: bool) -> bool {
+    terminal && !no_color
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(super::colour(true, false));
+        assert!(!super::colour(true, true));
+        assert!(!super::colour(false, false));
+    }
 }

@@ -76,6 +76,30 @@ pub enum HostCommand {
         #[arg(long)]
         org: Option<String>,
     },
+    /// Install the host service as a system service (systemd, launchd) and start it.
+    Install {
+        /// Organization (default: the signed-in one).
+        #[arg(long)]
+        org: Option<String>,
+        /// A system unit instead of a user unit (needs --user and root).
+        #[arg(long, requires = "user")]
+        system: bool,
+        /// The user a system unit runs as.
+        #[arg(long, requires = "system")]
+        user: Option<String>,
+        /// Print what would be written and change nothing.
+        #[arg(long)]
+        print: bool,
+    },
+    /// Stop and remove what `host install` wrote.
+    Uninstall {
+        /// Organization (default: the signed-in one).
+        #[arg(long)]
+        org: Option<String>,
+        /// The system unit instead of the user unit.
+        #[arg(long)]
+        system: bool,
+    },
     /// Print the host service's log.
     Logs {
         /// Keep printing as the log grows.

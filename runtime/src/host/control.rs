@@ -29,6 +29,9 @@ pub struct StatusDocument {
     pub version: String,
     /// The pty daemon's pid, while connected.
     pub ptyd_pid: Option<u32>,
+    /// What started the service: `systemd`, `launchd` or `daemon`.
+    #[serde(default)]
+    pub manager: String,
     /// Relay and pty daemon state.
     #[serde(flatten)]
     pub state: StateSnapshot,

@@ -61,6 +61,7 @@ impl Service {
             host_id: self.host_id.clone(),
             version: crate::version::VERSION.into(),
             ptyd_pid: self.hub.ptyd_pid(),
+            manager: crate::install::manager().into(),
             state: self.hub.state.snapshot(),
         }
     }

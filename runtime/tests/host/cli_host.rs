@@ -51,6 +51,10 @@ async fn start_daemon_against_an_unreachable_relay_then_refuse_a_second_start_th
     let log = std::fs::read_to_string(host.paths().log).expect("log");
     assert!(log.contains("cannot reach the relay"), "{log}");
     assert!(!log.contains(API_KEY), "the API key reached the log");
+    assert!(
+        !log.contains('\u{1b}'),
+        "the log file holds ANSI escape codes: {log:?}"
+    );
 
     let again = host.tether(&["host", "start", "--daemon", "--org", ORG]);
     assert_eq!(again.status.code(), Some(1));

@@ -4,5 +4,6 @@
 mod support;
 
 mod cli_host;
+mod install;
 mod relay;
 mod supervisor;

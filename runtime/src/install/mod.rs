@@ -1,0 +1,301 @@
+//! `tether host install | uninstall`: the host service as a system service (contract
+//! section 10) — a systemd unit on Linux (user unit by default, system unit with
+//! `--system --user NAME`), a launchd agent on macOS — and how to tell, from inside
+//! `tether-host`, which of them started it.
+
+pub mod launchd;
+pub mod systemd;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context};
+
+use crate::host::instance::{self, InstancePaths};
+use crate::settings::Settings;
+
+/// What started this `tether-host`: `systemd`, `launchd` or `daemon` (`host start`).
+pub fn manager() -> &'static str {
+    if std::env::var_os("INVOCATION_ID").is_some() {
+        "systemd"
+    } else if std::env::var("XPC_SERVICE_NAME").is_ok_and(|n| n.starts_with("dev.tether.host.")) {
+        "launchd"
+    } else {
+        "daemon"
+    }
+}
+
+/// Where an installation's files go.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// The unit (or plist) file.
+    pub unit: PathBuf,
+    /// The environment file (systemd only; the plist holds its environment).
+    pub env_file: PathBuf,
+    /// The unit's name for `systemctl`, or the launchd label.
+    pub name: String,
+    /// `Some(user)` for a system unit.
+    pub system_user: Option<String>,
+}
+
+impl Layout {
+    /// The layout for `org` on this platform.
+    pub fn for_org(
+        settings: &Settings,
+        org: &str,
+        system_user: Option<&str>,
+    ) -> anyhow::Result<Layout> {
+        if let Some(user) = system_user {
+            let name = systemd::system_unit_name(org);
+            return Ok(Layout {
+                unit: PathBuf::from("/etc/systemd/system").join(&name),
+                env_file: PathBuf::from("/etc/tether").join(format!("host-{org}.env")),
+                name,
+                system_user: Some(user.to_string()),
+            });
+        }
+        let home = home_dir()?;
+        if cfg!(target_os = "macos") {
+            let name = launchd::label(org);
+            return Ok(Layout {
+                unit: home
+                    .join("Library/LaunchAgents")
+                    .join(format!("{name}.plist")),
+                env_file: settings
+                    .home
+                    .join("service")
+                    .join(format!("host-{org}.env")),
+                name,
+                system_user: None,
+            });
+        }
+        let config = std::env::var_os("XDG_CONFIG_HOME")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .unwrap_or_else(|| home.join(".config"));
+        let name = systemd::user_unit_name(org);
+        Ok(Layout {
+            unit: config.join("systemd/user").join(&name),
+            env_file: settings
+                .home
+                .join("service")
+                .join(format!("host-{org}.env")),
+            name,
+            system_user: None,
+        })
+    }
+}
+
+fn home_dir() -> anyhow::Result<PathBuf> {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .context("HOME is not set: cannot tell where the service files go")
+}
+
+/// The environment the service runs with: where its state is, which servers, the credential.
+fn service_env(settings: &Settings, home: &Path) -> Vec<(String, String)> {
+    let mut env = vec![
+        ("TETHER_HOME".to_string(), home.display().to_string()),
+        ("TETHER_API_URL".to_string(), settings.api_url.clone()),
+        ("TETHER_RELAY_URL".to_string(), settings.relay_url.clone()),
+    ];
+    if let Some(key) = &settings.api_key {
+        env.push(("TETHER_API_KEY".to_string(), key.expose().to_string()));
+    }
+    env
+}
+
+/// An `EnvironmentFile`: one `NAME="value"` a line, quoted for systemd.
+fn env_file_text(env: &[(String, String)]) -> String {
+    let mut out = String::from(systemd::MARKER);
+    out.push('\n');
+    for (name, value) in env {
+        let value = value.replace('\\', "\\\\").replace('"', "\\\"");
+        out.push_str(&format!("{name}=\"{value}\"\n"));
+    }
+    out
+}
+
+/// `tether host install`.
+pub fn install(
+    settings: &Settings,
+    org: &str,
+    system_user: Option<&str>,
+    print: bool,
+) -> anyhow::Result<()> {
+    let layout = Layout::for_org(settings, org, system_user)?;
+    let host = crate::cli::bundle::find_host()?;
+    let state_home = match system_user {
+        Some(user) => user_home(user)?.join(".config/tether"),
+        None => settings.home.clone(),
+    };
+    let env = service_env(settings, &state_home);
+    let text = if cfg!(target_os = "macos") && system_user.is_none() {
+        let log = InstancePaths::new(&settings.home, org).log;
+        launchd::plist(org, &host, &env, &log)
+    } else {
+        systemd::unit(&systemd::UnitSpec {
+            org,
+            host: &host,
+            env_file: &layout.env_file,
+            system_user,
+        })
+    };
+    if print {
+        print!("# {}\n{text}", layout.unit.display());
+        if !cfg!(target_os = "macos") || system_user.is_some() {
+            let names: Vec<&str> = env.iter().map(|(n, _)| n.as_str()).collect();
+            println!(
+                "# {} (mode 0600) would hold {} (values not shown)",
+                layout.env_file.display(),
+                names.join(", ")
+            );
+        }
+        return Ok(());
+    }
+    if system_user.is_none() && instance::is_running(&InstancePaths::new(&settings.home, org)) {
+        bail!("a host service for {org} is already running outside the service manager: stop it first (tether host stop --org {org})");
+    }
+    if cfg!(target_os = "macos") && system_user.is_none() {
+        write_private(&layout.unit, &text)?;
+        let uid = nix::unistd::geteuid().as_raw();
+        run(
+            "launchctl",
+            &[
+                "bootstrap",
+                &format!("gui/{uid}"),
+                &layout.unit.to_string_lossy(),
+            ],
+        )?;
+        println!(
+            "installed {}: the host service for {org} runs now and at every login",
+            layout.unit.display()
+        );
+        return Ok(());
+    }
+    if let Some(dir) = layout.env_file.parent() {
+        crate::private_file::private_dir(dir)
+            .with_context(|| format!("cannot use {}", dir.display()))?;
+    }
+    write_private(&layout.env_file, &env_file_text(&env))?;
+    write_private(&layout.unit, &text)?;
+    let user_flag: &[&str] = if system_user.is_some() {
+        &[]
+    } else {
+        &["--user"]
+    };
+    run("systemctl", &[user_flag, &["daemon-reload"]].concat())?;
+    run(
+        "systemctl",
+        &[user_flag, &["enable", "--now", &layout.name]].concat(),
+    )?;
+    println!(
+        "installed {}: the host service for {org} runs now under systemd",
+        layout.unit.display()
+    );
+    if system_user.is_none() {
+        linger_hint()?;
+    }
+    Ok(())
+}
+
+/// `tether host uninstall`: stops, disables and removes what `install` wrote, nothing else.
+pub fn uninstall(settings: &Settings, org: &str, system: bool) -> anyhow::Result<()> {
+    let system_user = system.then_some("root");
+    let layout = Layout::for_org(settings, org, system_user)?;
+    let Ok(text) = std::fs::read_to_string(&layout.unit) else {
+        println!(
+            "no host service is installed for {org} ({} does not exist)",
+            layout.unit.display()
+        );
+        return Ok(());
+    };
+    let ours = text.starts_with(systemd::MARKER) || text.contains(&launchd::label(org));
+    if !ours {
+        bail!(
+            "{} was not written by tether host install: leaving it alone",
+            layout.unit.display()
+        );
+    }
+    if cfg!(target_os = "macos") && !system {
+        let uid = nix::unistd::geteuid().as_raw();
+        if let Err(e) = run(
+            "launchctl",
+            &["bootout", &format!("gui/{uid}/{}", layout.name)],
+        ) {
+            eprintln!("warning: {e:#}");
+        }
+    } else {
+        let user_flag: &[&str] = if system { &[] } else { &["--user"] };
+        if let Err(e) = run(
+            "systemctl",
+            &[user_flag, &["disable", "--now", &layout.name]].concat(),
+        ) {
+            eprintln!("warning: {e:#}");
+        }
+    }
+    std::fs::remove_file(&layout.unit)
+        .with_context(|| format!("cannot remove {}", layout.unit.display()))?;
+    match std::fs::read_to_string(&layout.env_file) {
+        Ok(env) if env.starts_with(systemd::MARKER) => std::fs::remove_file(&layout.env_file)
+            .with_context(|| format!("cannot remove {}", layout.env_file.display()))?,
+        _ => {}
+    }
+    if !cfg!(target_os = "macos") || system {
+        let user_flag: &[&str] = if system { &[] } else { &["--user"] };
+        let _ = run("systemctl", &[user_flag, &["daemon-reload"]].concat());
+    }
+    println!("uninstalled the host service for {org}");
+    Ok(())
+}
+
+/// Without lingering, a user's services stop at logout and start only at login.
+fn linger_hint() -> anyhow::Result<()> {
+    let user = nix::unistd::User::from_uid(nix::unistd::geteuid())
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .context("cannot tell who you are (no passwd entry for this uid)")?;
+    let linger = run(
+        "loginctl",
+        &["show-user", &user, "--property=Linger", "--value"],
+    );
+    if !linger.is_ok_and(|l| l.trim() == "yes") {
+        println!("lingering is off for {user}: the host service stops when you log out and waits for your next login after a reboot. To keep it running, run: loginctl enable-linger {user}");
+    }
+    Ok(())
+}
+
+fn user_home(user: &str) -> anyhow::Result<PathBuf> {
+    nix::unistd::User::from_name(user)
+        .ok()
+        .flatten()
+        .map(|u| u.dir)
+        .with_context(|| format!("no user named {user} on this machine"))
+}
+
+fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    crate::private_file::write_atomically(path, text.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Runs `program args…`; its stdout, or an error with what it printed.
+fn run(program: &str, args: &[&str]) -> anyhow::Result<String> {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .with_context(|| format!("cannot run {program} (is it installed?)"))?;
+    if !out.status.success() {
+        bail!(
+            "`{program} {}` failed ({}): {}",
+            args.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
