@@ -33,13 +33,7 @@ pub fn run(sh: &Shell, args: &CiArgs) -> anyhow::Result<()> {
             .context("clippy found warnings")
         })?;
     }
-    let all_images = [
-        Image::Harness,
-        Image::Debian("bookworm"),
-        Image::Debian("bullseye"),
-        Image::Scratch,
-    ];
-    let docker = step("images", || images::ensure(sh, &all_images));
+    let docker = step("images", || images::ensure(sh, &Image::ALL));
     if let Err(e) = &docker {
         if in_ci {
             return Err(anyhow::anyhow!("{e:#}"))

@@ -28,6 +28,8 @@ pub enum Command {
     Bench(BenchArgs),
     /// Fuzz every decoder that reads another process's bytes, for a time per target.
     Fuzz(FuzzArgs),
+    /// Time the README's main job cold and warm in a fresh clone; writes docs/BUILD_TIMES.md.
+    Timings(TimingsArgs),
     /// Build the Docker images in docker/ that are missing or out of date.
     Images,
     /// Install a bundle on this machine and clean OS containers and run it end to end.
@@ -80,6 +82,17 @@ pub struct E2eArgs {
     /// Run the suite this many times; prints how many runs each scenario failed (CI: 3).
     #[arg(long, default_value_t = 1)]
     pub repeat: u32,
+}
+
+/// `cargo xtask timings`
+#[derive(Debug, Args)]
+pub struct TimingsArgs {
+    /// Remove the tether images first, so the cold run builds them too.
+    #[arg(long)]
+    pub drop_images: bool,
+    /// Where the table goes (default: docs/BUILD_TIMES.md).
+    #[arg(long)]
+    pub out: Option<std::path::PathBuf>,
 }
 
 /// `cargo xtask fuzz`

@@ -23,6 +23,14 @@ pub enum Image {
 }
 
 impl Image {
+    /// Every image: the harness and the clean OS images the smoke installs on.
+    pub const ALL: [Image; 4] = [
+        Image::Harness,
+        Image::Debian("bookworm"),
+        Image::Debian("bullseye"),
+        Image::Scratch,
+    ];
+
     /// The image tag.
     pub fn tag(self) -> String {
         match self {

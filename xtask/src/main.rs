@@ -13,6 +13,7 @@ mod images;
 mod manifest;
 mod smoke;
 mod targets;
+mod timings;
 mod verify;
 #[cfg(test)]
 mod workflows;
@@ -30,15 +31,8 @@ fn main() -> anyhow::Result<()> {
         flags::Command::E2e(args) => e2e::run(&sh, &args),
         flags::Command::Bench(args) => e2e::bench(&sh, &args),
         flags::Command::Fuzz(args) => fuzz::run(&sh, &args),
-        flags::Command::Images => images::ensure(
-            &sh,
-            &[
-                images::Image::Harness,
-                images::Image::Debian("bookworm"),
-                images::Image::Debian("bullseye"),
-                images::Image::Scratch,
-            ],
-        ),
+        flags::Command::Timings(args) => timings::run(&sh, &args),
+        flags::Command::Images => images::ensure(&sh, &images::Image::ALL),
         flags::Command::Smoke(args) => smoke::run(&sh, &args),
     }
 }
