@@ -5,5 +5,6 @@ mod support;
 
 mod cli_host;
 mod install;
+mod limits;
 mod relay;
 mod supervisor;
