@@ -184,3 +184,18 @@ async fn a_flood_of_unknown_kids_fetches_the_jwks_at_most_once_a_second() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn a_published_key_without_alg_is_not_used() {
+    let auth = AuthServer::start().await.expect("auth");
+    let api = auth.uri();
+    let good = sign(&auth, claims(&api, now() + 600, &["org_a"]), None);
+    for key in auth.state().keys.iter_mut() {
+        key.jwk.common.key_algorithm = None;
+    }
+    let verdict = Verifier::new(&api).verify(&good, "org_a").await;
+    assert!(
+        matches!(verdict, Err(Refusal::Unauthorized(_))),
+        "a key without alg was guessed: {verdict:?}"
+    );
+}

@@ -135,3 +135,20 @@ pub enum AuthCommand {
         json: bool,
     },
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    #[test]
+    fn the_api_key_never_shows_in_debug_output() {
+        let cli = super::Cli::parse_from([
+            "tether",
+            "--api-key",
+            "sk_live_debugsecret123456789",
+            "doctor",
+        ]);
+        let debug = format!("{cli:?}");
+        assert!(!debug.contains("debugsecret123456789"), "{debug}");
+    }
+}

@@ -132,6 +132,7 @@ fn mode(p: &Path) -> u32 {
 async fn spawn_sh_echo_and_read_the_output() {
     let daemon = start_daemon();
     assert_eq!(mode(&daemon.socket), 0o600);
+    assert_eq!(mode(daemon.socket.parent().expect("run dir")), 0o700);
     let (client, mut rx) = PtydClient::connect(&daemon.socket).await.expect("connect");
     assert_eq!(client.daemon_pid, daemon.child.id());
     shell(&client, &mut rx, "s1").await;
