@@ -18,17 +18,20 @@ pub enum Image {
     Harness,
     /// `tether-os:<suite>` from debootstrap.
     Debian(&'static str),
+    /// `tether-os:<suite>-systemd`: the same with systemd as PID 1 (the service scenario).
+    DebianSystemd(&'static str),
     /// `tether-os:scratch`.
     Scratch,
 }
 
 impl Image {
     /// Every image: the harness and the clean OS images the smoke installs on.
-    pub const ALL: [Image; 4] = [
+    pub const ALL: [Image; 5] = [
         Image::Harness,
         Image::Debian("bookworm"),
         Image::Debian("bullseye"),
         Image::Scratch,
+        Image::DebianSystemd("bookworm"),
     ];
 
     /// The image tag.
@@ -36,6 +39,7 @@ impl Image {
         match self {
             Image::Harness => "tether-harness:latest".into(),
             Image::Debian(suite) => format!("tether-os:{suite}"),
+            Image::DebianSystemd(suite) => format!("tether-os:{suite}-systemd"),
             Image::Scratch => "tether-os:scratch".into(),
         }
     }
@@ -77,7 +81,8 @@ pub fn ensure(sh: &Shell, images: &[Image]) -> anyhow::Result<()> {
         let started = Instant::now();
         let built = match image {
             Image::Harness => harness(sh)?,
-            Image::Debian(suite) => debian(sh, suite)?,
+            Image::Debian(suite) => debian(sh, suite, None)?,
+            Image::DebianSystemd(suite) => debian(sh, suite, Some("systemd,systemd-sysv,dbus"))?,
             Image::Scratch => scratch(sh)?,
         };
         eprintln!(
@@ -139,20 +144,35 @@ fn harness(sh: &Shell) -> anyhow::Result<bool> {
     Ok(true)
 }
 
-/// A clean Debian root: `debootstrap --variant=minbase`, then `docker import`.
-fn debian(sh: &Shell, suite: &str) -> anyhow::Result<bool> {
-    let tag = format!("tether-os:{suite}");
-    let input = format!("debootstrap-minbase-{suite}-v1");
+/// A clean Debian root: `debootstrap --variant=minbase` (plus `include`d packages, then
+/// booting systemd), then `docker import`.
+fn debian(sh: &Shell, suite: &str, include: Option<&str>) -> anyhow::Result<bool> {
+    let (tag, input, cmd) = match include {
+        None => (
+            format!("tether-os:{suite}"),
+            format!("debootstrap-minbase-{suite}-v1"),
+            r#"CMD ["/bin/sleep", "86400"]"#,
+        ),
+        Some(packages) => (
+            format!("tether-os:{suite}-systemd"),
+            format!("debootstrap-minbase-{suite}-{packages}-v1"),
+            r#"CMD ["/lib/systemd/systemd"]"#,
+        ),
+    };
     if built_from(sh, &tag).as_deref() == Some(input.as_str()) {
         return Ok(false);
     }
     if !Path::new("/usr/sbin/debootstrap").exists() {
         bail!("building {tag} needs debootstrap: run `apt-get install debootstrap` (or `bash .ci/setup`)");
     }
-    let rootfs = work_dir(&format!("rootfs-{suite}"))?;
+    let rootfs = work_dir(&format!(
+        "rootfs-{suite}{}",
+        if include.is_some() { "-systemd" } else { "" }
+    ))?;
+    let include_flag = include.map(|p| format!("--include={p}"));
     cmd!(
         sh,
-        "debootstrap --variant=minbase {suite} {rootfs} http://deb.debian.org/debian"
+        "debootstrap --variant=minbase {include_flag...} {suite} {rootfs} http://deb.debian.org/debian"
     )
     .quiet()
     .ignore_stdout()
@@ -163,7 +183,7 @@ fn debian(sh: &Shell, suite: &str) -> anyhow::Result<bool> {
     cmd!(sh, "tar --numeric-owner -C {rootfs} -cf {archive} .").run()?;
     cmd!(
         sh,
-        "docker import --change {label} --change 'CMD [\"/bin/sleep\", \"86400\"]' {archive} {tag}"
+        "docker import --change {label} --change {cmd} {archive} {tag}"
     )
     .quiet()
     .ignore_stdout()

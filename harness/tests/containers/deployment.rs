@@ -9,12 +9,16 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
-use testcontainers::core::{ExecCommand, IntoContainerPort, WaitFor};
+use testcontainers::core::{AccessMode, ExecCommand, IntoContainerPort, Mount, WaitFor};
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
 /// The images a container scenario needs.
-pub const IMAGES: [&str; 2] = ["tether-harness:latest", "tether-os:bookworm"];
+pub const IMAGES: [&str; 3] = [
+    "tether-harness:latest",
+    "tether-os:bookworm",
+    "tether-os:bookworm-systemd",
+];
 
 /// Why container scenarios cannot run here, if they cannot.
 pub fn unavailable() -> Option<String> {
@@ -39,6 +43,15 @@ pub fn unavailable() -> Option<String> {
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
+/// What the host container runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HostImage {
+    /// `tether-os:bookworm`, idle: the host service is started with `host start --daemon`.
+    Plain,
+    /// `tether-os:bookworm-systemd`, systemd as PID 1.
+    Systemd,
+}
+
 /// A harness container and a host container on their own network.
 pub struct Deployment {
     /// The reference servers.
@@ -51,6 +64,34 @@ impl Deployment {
     /// Starts both, installs the binaries from `bins` as a bundle in the host container,
     /// and starts the host service there with the harness's API key.
     pub async fn start(bins: &Path) -> anyhow::Result<Deployment> {
+        let deployment = Self::start_on(bins, HostImage::Plain).await?;
+        let (code, out) = deployment
+            .tether(&["host", "start", "--daemon", "--org", "org_a"])
+            .await?;
+        if code != 0 {
+            bail!("host start failed in the container: {out}");
+        }
+        Ok(deployment)
+    }
+
+    /// Like [`Deployment::start`], but the host container boots systemd as PID 1 and the
+    /// host service is not started: a scenario installs it as a system service.
+    pub async fn start_with_systemd(bins: &Path) -> anyhow::Result<Deployment> {
+        let deployment = Self::start_on(bins, HostImage::Systemd).await?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let (_, state) = deployment.exec(&["systemctl", "is-system-running"]).await?;
+            if matches!(state.trim(), "running" | "degraded") {
+                return Ok(deployment);
+            }
+            if tokio::time::Instant::now() > deadline {
+                bail!("systemd did not finish booting in the container: {state}");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn start_on(bins: &Path, image: HostImage) -> anyhow::Result<Deployment> {
         let n = NEXT.fetch_add(1, Ordering::SeqCst);
         let tag = format!("{}-{n}", std::process::id());
         let network = format!("tether-test-{tag}");
@@ -81,7 +122,11 @@ impl Deployment {
             .find_map(|l| l.strip_prefix("TETHER_API_KEY="))
             .context("the harness printed no API key")?
             .to_string();
-        let host = GenericImage::new("tether-os", "bookworm")
+        let (tag_name, cmd) = match image {
+            HostImage::Plain => ("bookworm", vec!["/bin/sleep", "86400"]),
+            HostImage::Systemd => ("bookworm-systemd", vec!["/lib/systemd/systemd"]),
+        };
+        let mut host = GenericImage::new("tether-os", tag_name)
             .with_network(&network)
             .with_container_name(format!("tether-host-{tag}"))
             .with_env_var("HOME", "/root")
@@ -91,29 +136,40 @@ impl Deployment {
             .with_copy_to("/opt/tether/bin/tether", bins.join("tether"))
             .with_copy_to("/opt/tether/lib/tether-host", bins.join("tether-host"))
             .with_copy_to("/opt/tether/lib/tether-ptyd", bins.join("tether-ptyd"))
-            .with_cmd(["/bin/sleep", "86400"])
+            .with_cmd(cmd);
+        if image == HostImage::Systemd {
+            // What systemd as PID 1 needs in an unprivileged container (the engine here
+            // refuses --privileged): its runtime directories and a view of the cgroups.
+            host = host
+                .with_mount(Mount::tmpfs_mount("/run"))
+                .with_mount(Mount::tmpfs_mount("/run/lock"))
+                .with_mount(
+                    Mount::bind_mount("/sys/fs/cgroup", "/sys/fs/cgroup")
+                        .with_access_mode(AccessMode::ReadOnly),
+                );
+        }
+        let host = host
             .start()
             .await
             .context("cannot start the host container")?;
-        let deployment = Deployment { harness, host };
-        let (code, out) = deployment
-            .tether(&["host", "start", "--daemon", "--org", "org_a"])
-            .await?;
-        if code != 0 {
-            bail!("host start failed in the container: {out}");
-        }
-        Ok(deployment)
+        Ok(Deployment { harness, host })
     }
 
-    /// Runs the CLI in the host container; returns its exit code and output.
-    pub async fn tether(&self, args: &[&str]) -> anyhow::Result<(i64, String)> {
-        let mut argv = vec!["/opt/tether/bin/tether".to_string()];
-        argv.extend(args.iter().map(|a| a.to_string()));
+    /// Runs `argv` in the host container; returns its exit code and output.
+    pub async fn exec(&self, argv: &[&str]) -> anyhow::Result<(i64, String)> {
+        let argv: Vec<String> = argv.iter().map(|a| a.to_string()).collect();
         let mut result = self.host.exec(ExecCommand::new(argv)).await?;
         let stdout = String::from_utf8_lossy(&result.stdout_to_vec().await?).into_owned();
         let stderr = String::from_utf8_lossy(&result.stderr_to_vec().await?).into_owned();
         let code = result.exit_code().await?.unwrap_or(-1);
         Ok((code, format!("{stdout}{stderr}")))
+    }
+
+    /// Runs the CLI in the host container; returns its exit code and output.
+    pub async fn tether(&self, args: &[&str]) -> anyhow::Result<(i64, String)> {
+        let mut argv = vec!["/opt/tether/bin/tether"];
+        argv.extend_from_slice(args);
+        self.exec(&argv).await
     }
 
     /// The host service's relay state, from `tether host status --json` in the container.

@@ -81,3 +81,78 @@ async fn relay_stopped_then_back_keeps_the_terminal_and_the_token() {
         .expect("stop");
     assert_eq!(code, 0);
 }
+
+/// service.systemd_restart: `tether host install --system` in a container with systemd as
+/// PID 1; the unit's host connects, a terminal survives `systemctl restart` of the unit
+/// (KillMode=process leaves ptyd and its shells alone), and `uninstall` leaves no file.
+/// Contract §10.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminal_survives_a_restart_of_the_installed_system_service() {
+    if skip().is_some() {
+        return;
+    }
+    let d = Deployment::start_with_systemd(&bin_dir().expect("binaries"))
+        .await
+        .expect("deployment");
+    let (code, out) = d
+        .tether(&[
+            "host", "install", "--system", "--user", "root", "--org", "org_a",
+        ])
+        .await
+        .expect("install");
+    assert_eq!(code, 0, "{out}");
+    let state = d
+        .wait_relay("connected", Duration::from_secs(30))
+        .await
+        .expect("connected");
+    assert_eq!(state["manager"], "systemd", "{state}");
+    let pid = state["pid"].as_u64().expect("pid");
+    d.terminal(
+        "keep",
+        "export MARK=survived; echo ready-$((1+1))",
+        "ready-2",
+    )
+    .await
+    .expect("terminal");
+
+    let (code, out) = d
+        .exec(&["systemctl", "restart", "tether-host-org_a.service"])
+        .await
+        .expect("restart");
+    assert_eq!(code, 0, "{out}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let state = d.relay_state().await.expect("status");
+        if state["relay"] == "connected" && state["pid"].as_u64() != Some(pid) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no new host connected: {state}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let output = d
+        .terminal("keep", "echo mark=$MARK", "mark=survived")
+        .await
+        .expect("the terminal survived the restart");
+    assert!(output.contains("mark=survived"));
+
+    let (code, out) = d
+        .tether(&["host", "uninstall", "--system", "--org", "org_a"])
+        .await
+        .expect("uninstall");
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = d
+        .exec(&[
+            "sh",
+            "-c",
+            "ls /etc/systemd/system/tether-host-org_a.service /etc/tether/host-org_a.env 2>/dev/null",
+        ])
+        .await
+        .expect("ls");
+    assert!(
+        code != 0 && out.trim().is_empty(),
+        "files left behind: {out}"
+    );
+}
