@@ -352,7 +352,10 @@ fn smoke_host(
         .context("cannot start tether-harness serve")?;
     let stdout = child.stdout.take().context("stdout")?;
     let _server = KillOnDrop(child);
-    let served = parse_served(BufReader::new(stdout).lines().map_while(Result::ok))?;
+    let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
+    let served = parse_served(&mut lines)?;
+    // Keep reading: a closed pipe would fail the harness's next line of output.
+    std::thread::spawn(move || lines.for_each(drop));
     let home = staging.join("home dir");
     std::fs::create_dir_all(&home)?;
     let tether = bundle.join("bin/tether");

@@ -137,13 +137,17 @@ async fn serve(
             state.issue_session("user_alice"),
         )
     };
-    println!("TETHER_API_URL={api_url}");
-    println!("TETHER_RELAY_URL={relay_url}");
-    println!("TETHER_API_KEY={key}");
-    println!("# the API key is alice's, bound to org_a; alice signs in at /oauth2/authorize without a prompt");
-    println!("# a session token of alice: {session}");
-    println!("# open a terminal on a connected host: POST {relay_http}/debug/exec {{\"organizationId\":\"org_a\",\"input\":\"echo hi\",\"expect\":\"hi\"}}");
-    println!("# Ctrl-C to stop");
+    // Written without println!: a reader that went away must not stop the servers.
+    let text = format!(
+        "TETHER_API_URL={api_url}\nTETHER_RELAY_URL={relay_url}\nTETHER_API_KEY={key}\n\
+         # the API key is alice's, bound to org_a; alice signs in at /oauth2/authorize without a prompt\n\
+         # a session token of alice: {session}\n\
+         # open a terminal on a connected host: POST {relay_http}/debug/exec {{\"organizationId\":\"org_a\",\"input\":\"echo hi\",\"expect\":\"hi\"}}\n\
+         # Ctrl-C to stop\n"
+    );
+    let mut stdout = std::io::stdout();
+    let _ = std::io::Write::write_all(&mut stdout, text.as_bytes())
+        .and_then(|()| std::io::Write::flush(&mut stdout));
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
