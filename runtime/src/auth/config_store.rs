@@ -209,24 +209,6 @@ pub const LOCK_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_held_lock_is_waited_for_only_so_long_and_its_holder_named() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let store = ConfigStore::new(dir.path().join("tether"));
-        let held = store.lock().expect("first lock");
-        let err = match store.lock_within(std::time::Duration::from_millis(100)) {
-            Err(e) => e.to_string(),
-            Ok(_) => panic!("a held lock was taken twice"),
-        };
-        assert!(
-            err.contains(&format!("pid {}", std::process::id())),
-            "{err}"
-        );
-        drop(held);
-        store
-            .lock_within(std::time::Duration::from_millis(100))
-            .expect("free again");
-    }
     use std::os::unix::fs::PermissionsExt;
 
     fn mode(path: &Path) -> u32 {
@@ -288,5 +270,24 @@ mod tests {
             ConfigStore::new(tmp.path()).load().expect("load"),
             Config::default()
         );
+    }
+
+    #[test]
+    fn a_held_lock_is_waited_for_only_so_long_and_its_holder_named() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = ConfigStore::new(dir.path().join("tether"));
+        let held = store.lock().expect("first lock");
+        let err = match store.lock_within(std::time::Duration::from_millis(100)) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("a held lock was taken twice"),
+        };
+        assert!(
+            err.contains(&format!("pid {}", std::process::id())),
+            "{err}"
+        );
+        drop(held);
+        store
+            .lock_within(std::time::Duration::from_millis(100))
+            .expect("free again");
     }
 }

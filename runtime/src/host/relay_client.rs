@@ -298,7 +298,6 @@ fn auth_failed(hub: &Hub, why: String) {
     hub.set_relay(None);
 }
 
-/// Serves one connection until it ends.
 #[cfg(test)]
 mod tests {
     use super::*;
