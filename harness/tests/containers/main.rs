@@ -138,6 +138,13 @@ async fn a_terminal_survives_a_restart_of_the_installed_system_service() {
         .expect("the terminal survived the restart");
     assert!(output.contains("mark=survived"));
 
+    // Under systemd the log is the journal of the unit that runs it: the system unit here.
+    let (code, out) = d
+        .tether(&["host", "logs", "--org", "org_a"])
+        .await
+        .expect("logs");
+    assert!(code == 0 && out.contains("connected to the relay"), "{out}");
+
     let (code, out) = d
         .tether(&["host", "uninstall", "--system", "--org", "org_a"])
         .await

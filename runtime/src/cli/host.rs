@@ -310,14 +310,10 @@ pub async fn logs(settings: &Settings, follow: bool, org: Option<String>) -> any
             .ok()
             .map(|(_, s)| s);
     if status.is_some_and(|s| s.manager == "systemd") {
-        let unit = crate::install::systemd::user_unit_name(&org);
-        let mut journal = Command::new("journalctl");
-        journal.args(["--user", "--unit", &unit, "--no-pager", "--output", "cat"]);
-        if follow {
-            journal.arg("--follow");
+        if let Some(mut journal) = crate::install::journal(settings, &org, follow) {
+            let err = journal.exec();
+            bail!("cannot run journalctl for the {org} host service: {err}");
         }
-        let err = journal.exec();
-        bail!("cannot run journalctl for {unit}: {err}");
     }
     let path = paths.log;
     let mut file =

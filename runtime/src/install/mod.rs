@@ -25,64 +25,116 @@ pub fn manager() -> &'static str {
     }
 }
 
+/// What manages an installed host service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A systemd user unit (the default on Linux).
+    UserUnit,
+    /// A systemd system unit (`--system`).
+    SystemUnit,
+    /// A launchd agent (the default on macOS).
+    LaunchAgent,
+}
+
+impl Kind {
+    /// The kind `install`/`uninstall` act on, given `--system`.
+    pub fn chosen(system: bool) -> Kind {
+        if system {
+            Kind::SystemUnit
+        } else if cfg!(target_os = "macos") {
+            Kind::LaunchAgent
+        } else {
+            Kind::UserUnit
+        }
+    }
+}
+
 /// Where an installation's files go.
 #[derive(Debug, Clone)]
 pub struct Layout {
+    /// What manages it.
+    pub kind: Kind,
     /// The unit (or plist) file.
     pub unit: PathBuf,
     /// The environment file (systemd only; the plist holds its environment).
     pub env_file: PathBuf,
     /// The unit's name for `systemctl`, or the launchd label.
     pub name: String,
-    /// `Some(user)` for a system unit.
-    pub system_user: Option<String>,
 }
 
 impl Layout {
-    /// The layout for `org` on this platform.
-    pub fn for_org(
-        settings: &Settings,
-        org: &str,
-        system_user: Option<&str>,
-    ) -> anyhow::Result<Layout> {
-        if let Some(user) = system_user {
-            let name = systemd::system_unit_name(org);
-            return Ok(Layout {
-                unit: PathBuf::from("/etc/systemd/system").join(&name),
-                env_file: PathBuf::from("/etc/tether").join(format!("host-{org}.env")),
-                name,
-                system_user: Some(user.to_string()),
-            });
-        }
-        let home = home_dir()?;
-        if cfg!(target_os = "macos") {
-            let name = launchd::label(org);
-            return Ok(Layout {
-                unit: home
-                    .join("Library/LaunchAgents")
-                    .join(format!("{name}.plist")),
-                env_file: settings
-                    .home
-                    .join("service")
-                    .join(format!("host-{org}.env")),
-                name,
-                system_user: None,
-            });
-        }
-        let config = std::env::var_os("XDG_CONFIG_HOME")
-            .map(PathBuf::from)
-            .filter(|p| p.is_absolute())
-            .unwrap_or_else(|| home.join(".config"));
-        let name = systemd::user_unit_name(org);
-        Ok(Layout {
-            unit: config.join("systemd/user").join(&name),
-            env_file: settings
+    /// The layout of `kind` for `org`.
+    pub fn for_org(settings: &Settings, org: &str, kind: Kind) -> anyhow::Result<Layout> {
+        let user_env_file = || {
+            settings
                 .home
                 .join("service")
-                .join(format!("host-{org}.env")),
-            name,
-            system_user: None,
+                .join(format!("host-{org}.env"))
+        };
+        Ok(match kind {
+            Kind::SystemUnit => {
+                let name = systemd::system_unit_name(org);
+                Layout {
+                    kind,
+                    unit: PathBuf::from("/etc/systemd/system").join(&name),
+                    env_file: PathBuf::from("/etc/tether").join(format!("host-{org}.env")),
+                    name,
+                }
+            }
+            Kind::LaunchAgent => {
+                let name = launchd::label(org);
+                Layout {
+                    kind,
+                    unit: home_dir()?
+                        .join("Library/LaunchAgents")
+                        .join(format!("{name}.plist")),
+                    env_file: user_env_file(),
+                    name,
+                }
+            }
+            Kind::UserUnit => {
+                let config = std::env::var_os("XDG_CONFIG_HOME")
+                    .map(PathBuf::from)
+                    .filter(|p| p.is_absolute())
+                    .map_or_else(|| home_dir().map(|h| h.join(".config")), Ok)?;
+                let name = systemd::user_unit_name(org);
+                Layout {
+                    kind,
+                    unit: config.join("systemd/user").join(&name),
+                    env_file: user_env_file(),
+                    name,
+                }
+            }
         })
+    }
+
+    /// True when `install` wrote this layout's unit (it carries the marker).
+    pub fn installed(&self, org: &str) -> Option<bool> {
+        let text = std::fs::read_to_string(&self.unit).ok()?;
+        Some(text.starts_with(systemd::MARKER) || text.contains(&launchd::label(org)))
+    }
+
+    /// Runs `systemctl` for this unit's manager (`--user` for a user unit).
+    fn systemctl(&self, args: &[&str]) -> anyhow::Result<String> {
+        let user: &[&str] = if self.kind == Kind::UserUnit {
+            &["--user"]
+        } else {
+            &[]
+        };
+        run("systemctl", &[user, args].concat())
+    }
+
+    /// `journalctl` showing this unit's log.
+    pub fn journal(&self, follow: bool) -> Command {
+        let mut journal = Command::new("journalctl");
+        if self.kind == Kind::UserUnit {
+            journal.arg("--user");
+        }
+        journal.args(["--unit", &self.name, "--no-pager", "--output", "cat"]);
+        if follow {
+            journal.arg("--follow");
+        }
+        journal
     }
 }
 
@@ -124,27 +176,28 @@ pub fn install(
     system_user: Option<&str>,
     print: bool,
 ) -> anyhow::Result<()> {
-    let layout = Layout::for_org(settings, org, system_user)?;
+    let layout = Layout::for_org(settings, org, Kind::chosen(system_user.is_some()))?;
     let host = crate::cli::bundle::find_host()?;
     let state_home = match system_user {
         Some(user) => user_home(user)?.join(".config/tether"),
         None => settings.home.clone(),
     };
     let env = service_env(settings, &state_home);
-    let text = if cfg!(target_os = "macos") && system_user.is_none() {
-        let log = InstancePaths::new(&settings.home, org).log;
-        launchd::plist(org, &host, &env, &log)
-    } else {
-        systemd::unit(&systemd::UnitSpec {
+    let text = match layout.kind {
+        Kind::LaunchAgent => {
+            let log = InstancePaths::new(&settings.home, org).log;
+            launchd::plist(org, &host, &env, &log)
+        }
+        Kind::UserUnit | Kind::SystemUnit => systemd::unit(&systemd::UnitSpec {
             org,
             host: &host,
             env_file: &layout.env_file,
             system_user,
-        })
+        }),
     };
     if print {
         print!("# {}\n{text}", layout.unit.display());
-        if !cfg!(target_os = "macos") || system_user.is_some() {
+        if layout.kind != Kind::LaunchAgent {
             let names: Vec<&str> = env.iter().map(|(n, _)| n.as_str()).collect();
             println!(
                 "# {} (mode 0600) would hold {} (values not shown)",
@@ -154,10 +207,12 @@ pub fn install(
         }
         return Ok(());
     }
-    if system_user.is_none() && instance::is_running(&InstancePaths::new(&settings.home, org)) {
+    if layout.kind != Kind::SystemUnit
+        && instance::is_running(&InstancePaths::new(&settings.home, org))
+    {
         bail!("a host service for {org} is already running outside the service manager: stop it first (tether host stop --org {org})");
     }
-    if cfg!(target_os = "macos") && system_user.is_none() {
+    if layout.kind == Kind::LaunchAgent {
         write_private(&layout.unit, &text)?;
         let uid = nix::unistd::geteuid().as_raw();
         run(
@@ -180,21 +235,13 @@ pub fn install(
     }
     write_private(&layout.env_file, &env_file_text(&env))?;
     write_private(&layout.unit, &text)?;
-    let user_flag: &[&str] = if system_user.is_some() {
-        &[]
-    } else {
-        &["--user"]
-    };
-    run("systemctl", &[user_flag, &["daemon-reload"]].concat())?;
-    run(
-        "systemctl",
-        &[user_flag, &["enable", "--now", &layout.name]].concat(),
-    )?;
+    layout.systemctl(&["daemon-reload"])?;
+    layout.systemctl(&["enable", "--now", &layout.name])?;
     println!(
         "installed {}: the host service for {org} runs now under systemd",
         layout.unit.display()
     );
-    if system_user.is_none() {
+    if layout.kind == Kind::UserUnit {
         linger_hint()?;
     }
     Ok(())
@@ -202,38 +249,33 @@ pub fn install(
 
 /// `tether host uninstall`: stops, disables and removes what `install` wrote, nothing else.
 pub fn uninstall(settings: &Settings, org: &str, system: bool) -> anyhow::Result<()> {
-    let system_user = system.then_some("root");
-    let layout = Layout::for_org(settings, org, system_user)?;
-    let Ok(text) = std::fs::read_to_string(&layout.unit) else {
-        println!(
-            "no host service is installed for {org} ({} does not exist)",
-            layout.unit.display()
-        );
-        return Ok(());
-    };
-    let ours = text.starts_with(systemd::MARKER) || text.contains(&launchd::label(org));
-    if !ours {
-        bail!(
+    let layout = Layout::for_org(settings, org, Kind::chosen(system))?;
+    match layout.installed(org) {
+        None => {
+            println!(
+                "no host service is installed for {org} ({} does not exist)",
+                layout.unit.display()
+            );
+            return Ok(());
+        }
+        Some(false) => bail!(
             "{} was not written by tether host install: leaving it alone",
             layout.unit.display()
-        );
+        ),
+        Some(true) => {}
     }
-    if cfg!(target_os = "macos") && !system {
-        let uid = nix::unistd::geteuid().as_raw();
-        if let Err(e) = run(
-            "launchctl",
-            &["bootout", &format!("gui/{uid}/{}", layout.name)],
-        ) {
-            eprintln!("warning: {e:#}");
+    let stopped = match layout.kind {
+        Kind::LaunchAgent => {
+            let uid = nix::unistd::geteuid().as_raw();
+            run(
+                "launchctl",
+                &["bootout", &format!("gui/{uid}/{}", layout.name)],
+            )
         }
-    } else {
-        let user_flag: &[&str] = if system { &[] } else { &["--user"] };
-        if let Err(e) = run(
-            "systemctl",
-            &[user_flag, &["disable", "--now", &layout.name]].concat(),
-        ) {
-            eprintln!("warning: {e:#}");
-        }
+        Kind::UserUnit | Kind::SystemUnit => layout.systemctl(&["disable", "--now", &layout.name]),
+    };
+    if let Err(e) = stopped {
+        eprintln!("warning: {e:#}");
     }
     std::fs::remove_file(&layout.unit)
         .with_context(|| format!("cannot remove {}", layout.unit.display()))?;
@@ -242,12 +284,21 @@ pub fn uninstall(settings: &Settings, org: &str, system: bool) -> anyhow::Result
             .with_context(|| format!("cannot remove {}", layout.env_file.display()))?,
         _ => {}
     }
-    if !cfg!(target_os = "macos") || system {
-        let user_flag: &[&str] = if system { &[] } else { &["--user"] };
-        let _ = run("systemctl", &[user_flag, &["daemon-reload"]].concat());
+    if layout.kind != Kind::LaunchAgent {
+        let _ = layout.systemctl(&["daemon-reload"]);
     }
     println!("uninstalled the host service for {org}");
     Ok(())
+}
+
+/// The journal of `org`'s installed systemd unit, user unit first; `None` when neither
+/// was written by `install`.
+pub fn journal(settings: &Settings, org: &str, follow: bool) -> Option<Command> {
+    [Kind::UserUnit, Kind::SystemUnit]
+        .into_iter()
+        .filter_map(|kind| Layout::for_org(settings, org, kind).ok())
+        .find(|layout| layout.installed(org) == Some(true))
+        .map(|layout| layout.journal(follow))
 }
 
 /// Without lingering, a user's services stop at logout and start only at login.
