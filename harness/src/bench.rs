@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context};
 
-use crate::scenarios::env::World;
+use crate::scenarios::env::{status_kib, World};
 
 /// Summary statistics of samples.
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -107,13 +107,7 @@ pub async fn run(throughput_mib: usize, echo_samples: usize) -> anyhow::Result<(
     let pid = machine.host_status("org_a").await?["pid"]
         .as_u64()
         .context("host pid")?;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let rss_kib: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .context("VmRSS")?;
+    let rss_kib = status_kib(pid as u32, "VmRSS").context("VmRSS")?;
 
     // 5. Peak RSS of host and ptyd while `cat /dev/zero` runs and the relay reads nothing.
     let flood = world
@@ -124,13 +118,7 @@ pub async fn run(throughput_mib: usize, echo_samples: usize) -> anyhow::Result<(
     tokio::time::sleep(Duration::from_secs(5)).await;
     let peak = |binary: &str| -> anyhow::Result<u64> {
         let pid = *machine.pids_of(binary).first().context("no such process")?;
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .context("VmHWM")
+        status_kib(pid, "VmHWM").context("VmHWM")
     };
     let (host_peak, ptyd_peak) = (peak("tether-host")?, peak("tether-ptyd")?);
     world.relay.set_reading(true);

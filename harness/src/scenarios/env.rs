@@ -323,6 +323,15 @@ pub fn describe(out: &Output) -> String {
 impl Machine {
     /// Pids of this machine's processes running `binary` (e.g. `tether-ptyd`).
     pub fn pids_of(&self, binary: &str) -> Vec<u32> {
+        self.processes()
+            .into_iter()
+            .filter(|(_, exe)| exe.as_ref().and_then(|e| e.file_name()) == Some(binary.as_ref()))
+            .map(|(pid, _)| pid)
+            .collect()
+    }
+
+    /// Every process whose environment has this machine's `TETHER_HOME`, with its executable.
+    fn processes(&self) -> Vec<(u32, Option<PathBuf>)> {
         let home = format!("TETHER_HOME={}\0", self.home().display());
         std::fs::read_dir("/proc")
             .into_iter()
@@ -330,22 +339,23 @@ impl Machine {
             .flatten()
             .filter_map(|entry| {
                 let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-                let exe = std::fs::read_link(entry.path().join("exe")).ok()?;
                 let environ = std::fs::read(entry.path().join("environ")).ok()?;
-                (exe.file_name()? == binary && String::from_utf8_lossy(&environ).contains(&home))
-                    .then_some(pid)
+                String::from_utf8_lossy(&environ)
+                    .contains(&home)
+                    .then(|| (pid, std::fs::read_link(entry.path().join("exe")).ok()))
             })
             .collect()
     }
 }
 
-/// Resident memory of `pid` in KiB, from `/proc/<pid>/status`.
-pub fn rss_kib(pid: u32) -> Option<u64> {
+/// A `/proc/<pid>/status` figure in KiB, e.g. `VmRSS` (resident) or `VmHWM` (peak).
+pub fn status_kib(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
 }
 
 impl Drop for Machine {
@@ -368,17 +378,8 @@ impl Drop for Machine {
         }
         // Everything still running from this machine's binaries with this home goes: a
         // signal each, nothing that blocks the scenario's runtime thread.
-        let home = self.home().to_string_lossy().into_owned();
-        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-            let environ = std::fs::read(entry.path().join("environ")).unwrap_or_default();
-            if String::from_utf8_lossy(&environ).contains(&format!("TETHER_HOME={home}\0")) {
-                if let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() {
-                    let _ = nix::sys::signal::kill(
-                        nix::unistd::Pid::from_raw(pid),
-                        nix::sys::signal::Signal::SIGKILL,
-                    );
-                }
-            }
+        for (pid, _) in self.processes() {
+            let _ = tether::process::signal(pid, nix::sys::signal::Signal::SIGKILL);
         }
     }
 }

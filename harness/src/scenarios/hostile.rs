@@ -243,7 +243,7 @@ async fn relay_stops_reading() -> anyhow::Result<()> {
         let pids = machine.pids_of(binary);
         ensure!(!pids.is_empty(), "no {binary} running");
         for pid in pids {
-            let rss = super::env::rss_kib(pid).context("no VmRSS")?;
+            let rss = super::env::status_kib(pid, "VmRSS").context("no VmRSS")?;
             measured.push(format!("{binary} {pid}: {} MiB", rss / 1024));
             ensure!(
                 rss < LIMIT_KIB,
