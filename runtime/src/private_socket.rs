@@ -19,13 +19,14 @@ pub fn bind(path: &Path) -> io::Result<UnixListener> {
 }
 
 /// True when the peer of `stream` runs as this process's user.
-pub fn same_user(stream: &UnixStream) -> bool {
+fn same_user(stream: &UnixStream) -> bool {
     stream
         .peer_cred()
         .is_ok_and(|cred| cred.uid() == nix::unistd::geteuid().as_raw())
 }
 
-/// A listener for `axum::serve` that drops every connection from another user.
+/// A listener (for `axum::serve`, or accepted from directly) that drops every
+/// connection from another user.
 pub struct SameUserListener(pub UnixListener);
 
 impl axum::serve::Listener for SameUserListener {
@@ -36,7 +37,7 @@ impl axum::serve::Listener for SameUserListener {
         loop {
             match self.0.accept().await {
                 Ok((stream, addr)) if same_user(&stream) => return (stream, addr),
-                Ok(_) => tracing::warn!("refused a control connection from another user"),
+                Ok(_) => tracing::warn!("refused a connection from another user"),
                 Err(e) => {
                     tracing::debug!("accept failed: {e}");
                     tokio::task::yield_now().await;

@@ -54,22 +54,12 @@ impl Sessions {
 
 /// Binds `socket` (removing a stale file first) and serves clients until the process ends.
 pub async fn serve(socket: &Path) -> anyhow::Result<()> {
-    let listener = bind(socket).await?;
+    let mut listener = crate::private_socket::SameUserListener(bind(socket).await?);
     tracing::info!(socket = %socket.display(), pid = std::process::id(), "tether-ptyd listening");
     let sessions = Arc::new(Sessions::default());
     let next_id = AtomicU64::new(1);
     loop {
-        let (stream, _) = match listener.accept().await {
-            Ok(conn) => conn,
-            Err(e) => {
-                tracing::warn!("accept failed: {e}");
-                continue;
-            }
-        };
-        if !crate::private_socket::same_user(&stream) {
-            tracing::warn!("refused a connection from another user");
-            continue;
-        }
+        let (stream, _) = axum::serve::Listener::accept(&mut listener).await;
         let id = next_id.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(serve_client(stream, id, sessions.clone()));
     }
