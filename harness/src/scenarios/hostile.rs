@@ -198,27 +198,26 @@ async fn route_spellings() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn background_job() -> anyhow::Result<()> {
+/// The `session.exit` code of a terminal running `command` on a freshly connected host.
+async fn exit_code_of(command: &str) -> anyhow::Result<Option<i32>> {
     let world = World::start().await?;
     let (_machine, host) = connected_host(&world, &[]).await?;
     let mut terminal = world
         .relay
-        .open_terminal("org_a", &host, Some("trap '' HUP; sleep 60 & exit 0"))
+        .open_terminal("org_a", &host, Some(command))
         .await?;
-    // Far less than the 60 s the background job keeps the pty open.
-    let code = terminal.exit_code(WAIT).await?;
+    terminal.exit_code(WAIT).await
+}
+
+async fn background_job() -> anyhow::Result<()> {
+    // WAIT is far less than the 60 s the background job keeps the pty open.
+    let code = exit_code_of("trap '' HUP; sleep 60 & exit 0").await?;
     ensure!(code == Some(0), "exit code {code:?}");
     Ok(())
 }
 
 async fn killed_by_signal() -> anyhow::Result<()> {
-    let world = World::start().await?;
-    let (_machine, host) = connected_host(&world, &[]).await?;
-    let mut terminal = world
-        .relay
-        .open_terminal("org_a", &host, Some("kill -KILL $$"))
-        .await?;
-    let code = terminal.exit_code(WAIT).await?;
+    let code = exit_code_of("kill -KILL $$").await?;
     ensure!(
         code == Some(-1),
         "a shell killed by SIGKILL reported {code:?}"
