@@ -190,14 +190,27 @@ impl Deployment {
 
     /// Polls until the host reports relay `want`.
     pub async fn wait_relay(&self, want: &str, limit: Duration) -> anyhow::Result<Value> {
+        self.wait_state(&format!("relay {want}"), limit, |state| {
+            state["relay"] == want
+        })
+        .await
+    }
+
+    /// Polls `host status` until `ready` holds for the org's line; `what` names it in errors.
+    pub async fn wait_state(
+        &self,
+        what: &str,
+        limit: Duration,
+        ready: impl Fn(&Value) -> bool,
+    ) -> anyhow::Result<Value> {
         let deadline = tokio::time::Instant::now() + limit;
         loop {
             let state = self.relay_state().await?;
-            if state["relay"] == want {
+            if ready(&state) {
                 return Ok(state);
             }
             if tokio::time::Instant::now() > deadline {
-                bail!("the host never reported relay {want}: {state}");
+                bail!("the host never reported {what}: {state}");
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }

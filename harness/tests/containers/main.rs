@@ -120,18 +120,13 @@ async fn a_terminal_survives_a_restart_of_the_installed_system_service() {
         .await
         .expect("restart");
     assert_eq!(code, 0, "{out}");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let state = d.relay_state().await.expect("status");
-        if state["relay"] == "connected" && state["pid"].as_u64() != Some(pid) {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no new host connected: {state}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    d.wait_state(
+        "a new host process connected",
+        Duration::from_secs(30),
+        |state| state["relay"] == "connected" && state["pid"].as_u64() != Some(pid),
+    )
+    .await
+    .expect("restarted");
     let output = d
         .terminal("keep", "echo mark=$MARK", "mark=survived")
         .await
