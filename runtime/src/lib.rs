@@ -11,6 +11,7 @@ pub mod daemon;
 pub mod host;
 pub mod http_server;
 pub mod install;
+pub mod net;
 pub mod private_file;
 pub mod private_socket;
 pub mod process;

@@ -31,6 +31,12 @@ pub enum AuthError {
         status: u16,
         detail: String,
     },
+    /// The server's TLS certificate was refused (contract section 9).
+    #[error("cannot reach {url}: {failure}")]
+    Tls {
+        url: String,
+        failure: crate::net::CertFailure,
+    },
     /// The server answered something the contract does not allow.
     #[error("unexpected answer from {url}: {detail}")]
     Protocol { url: String, detail: String },
@@ -49,7 +55,7 @@ impl AuthError {
             AuthError::NotSignedIn
             | AuthError::OtherServer { .. }
             | AuthError::SessionExpired { .. } => EXIT_NOT_SIGNED_IN,
-            AuthError::Unreachable { .. } => EXIT_UNREACHABLE,
+            AuthError::Unreachable { .. } | AuthError::Tls { .. } => EXIT_UNREACHABLE,
             _ => EXIT_ERROR,
         }
     }

@@ -33,13 +33,7 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
-/// The HTTP client every auth call uses: rustls, bounded timeouts, a tether user agent.
+/// The HTTP client every auth call uses (see [`crate::net::http_client`]).
 pub fn http_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .user_agent(concat!("tether/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(std::time::Duration::from_secs(10))
-        .timeout(std::time::Duration::from_secs(30))
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap_or_else(|_| reqwest::Client::new())
+    crate::net::http_client()
 }

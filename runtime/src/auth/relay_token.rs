@@ -144,10 +144,14 @@ async fn mint_once(
     url: &str,
     credential: &Credential,
 ) -> Result<Secret, Attempt<AuthError>> {
-    // Transport failures and 5xx are worth retrying; any other answer is final.
+    // Transport failures and 5xx are worth retrying; a refused certificate and any other
+    // answer are final.
     let response = send(credential.apply(http.get(url)), url)
         .await
-        .map_err(Attempt::Retry)?;
+        .map_err(|e| match e {
+            AuthError::Tls { .. } => Attempt::Fatal(e),
+            e => Attempt::Retry(e),
+        })?;
     let status = response.status();
     if status == reqwest::StatusCode::FORBIDDEN {
         let detail = match credential {

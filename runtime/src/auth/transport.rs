@@ -2,15 +2,22 @@
 //! [`AuthError::Unreachable`] naming the URL; everything else is the caller's to read.
 
 use super::error::AuthError;
+use crate::net::CertFailure;
 
 /// Sends `request` to `url`.
 pub async fn send(
     request: reqwest::RequestBuilder,
     url: &str,
 ) -> Result<reqwest::Response, AuthError> {
-    let response = request.send().await.map_err(|e| AuthError::Unreachable {
-        url: url.to_string(),
-        cause: describe(&e),
+    let response = request.send().await.map_err(|e| match CertFailure::find(&e) {
+        Some(failure) => AuthError::Tls {
+            url: url.to_string(),
+            failure,
+        },
+        None => AuthError::Unreachable {
+            url: url.to_string(),
+            cause: describe(&e),
+        },
     })?;
     let status = response.status();
     if status.is_server_error() {

@@ -23,6 +23,12 @@ fn main() {
             .ok()
             .map(tether::auth::secret::Secret::new),
     );
+    for url in [&settings.api_url, &settings.relay_url] {
+        if let Err(refused) = tether::net::plaintext::check(url) {
+            eprintln!("tether-host: {refused}");
+            std::process::exit(2);
+        }
+    }
     tether::daemon::run(
         "tether-host",
         tether::host::service::run(settings, args.org, args.port),

@@ -19,6 +19,15 @@ fn main() {
         }
     };
     let settings = Settings::from_env(args.api_key.clone());
+    if uses_the_network(&args.command) {
+        // Contract section 9: refuse before any connection, so no token leaves in cleartext.
+        for url in [&settings.api_url, &settings.relay_url] {
+            if let Err(refused) = tether::net::plaintext::check(url) {
+                eprintln!("error: {refused}");
+                std::process::exit(2);
+            }
+        }
+    }
     let result = runtime.block_on(run(args.command, &settings));
     if let Err(err) = result {
         eprintln!("error: {err:#}");
@@ -28,6 +37,15 @@ fn main() {
             .unwrap_or(1);
         std::process::exit(code);
     }
+}
+
+/// Whether `command` talks to the API or the relay (doctor reports plaintext itself).
+fn uses_the_network(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Auth(_)
+            | Command::Host(HostCommand::Start { .. } | HostCommand::Install { .. })
+    )
 }
 
 async fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {

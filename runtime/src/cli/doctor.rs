@@ -1,9 +1,9 @@
 //! `tether doctor [--json]`: is the bundle whole and consistent, is the state directory
-//! private, is the sign-in valid, are the API and the relay reachable.
+//! private, is the sign-in valid, are the API and the relay reachable, directly or through which proxy, and
+//! with which TLS version and certificate issuer.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::time::Duration;
 
 use serde::Serialize;
 
@@ -66,25 +66,17 @@ fn mode(path: &Path) -> Option<u32> {
         .map(|m| m.permissions().mode() & 0o777)
 }
 
-async fn reachable(url: &str) -> Result<String, String> {
-    let without_scheme = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
-    let host_port = without_scheme.split('/').next().unwrap_or_default();
-    let addr = if host_port.contains(':') {
-        host_port.to_string()
-    } else if url.starts_with("https") || url.starts_with("wss") {
-        format!("{host_port}:443")
-    } else {
-        format!("{host_port}:80")
-    };
-    match tokio::time::timeout(
-        Duration::from_secs(3),
-        tokio::net::TcpStream::connect(&addr),
-    )
-    .await
-    {
-        Ok(Ok(_)) => Ok(format!("{url} accepts connections")),
-        Ok(Err(e)) => Err(format!("cannot connect to {url}: {e}")),
-        Err(_) => Err(format!("cannot connect to {url}: timed out")),
+/// How `url` is reached: the route, the TLS version and issuer, or the named failure.
+async fn network(url: &str) -> Result<String, String> {
+    let seen = crate::net::probe::probe(url).await;
+    match (&seen.error, &seen.tls_version) {
+        (Some(error), _) => Err(format!("{url} via {}: {error}", seen.route)),
+        (None, Some(version)) => Ok(format!(
+            "{url} via {}, {version}, issuer {}",
+            seen.route,
+            seen.issuer.as_deref().unwrap_or("unknown")
+        )),
+        (None, None) => Ok(format!("{url} via {}, plaintext (loopback)", seen.route)),
     }
 }
 
@@ -179,6 +171,14 @@ pub async fn checks(settings: &Settings) -> Vec<Check> {
             )),
         },
     ));
+    let plaintext = [&settings.api_url, &settings.relay_url]
+        .into_iter()
+        .find_map(|url| crate::net::plaintext::check(url).err());
+    if let Some(refused) = plaintext {
+        out.push(check("network: plaintext", Err(refused.to_string())));
+        out.push(check("host: service", host_services(settings).await));
+        return out;
+    }
     out.push(check(
         "auth: session",
         match super::auth::current_status(settings).await {
@@ -200,7 +200,8 @@ pub async fn checks(settings: &Settings) -> Vec<Check> {
             .map(|_| format!("{} answers", settings.api_url))
             .map_err(|e| e.to_string()),
     ));
-    out.push(check("server: relay", reachable(&settings.relay_url).await));
+    out.push(check("network: API", network(&settings.api_url).await));
+    out.push(check("network: relay", network(&settings.relay_url).await));
     out.push(check("host: service", host_services(settings).await));
     out
 }

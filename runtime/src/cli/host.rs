@@ -93,9 +93,7 @@ pub async fn start(
         .with_context(|| format!("cannot run {}", host.display()))?;
 
     let started = Instant::now();
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(1))
-        .build()?;
+    let http = crate::net::local_http_client(Duration::from_secs(1));
     let failure = loop {
         if let Ok(Some(status)) = child.try_wait() {
             break format!("tether-host exited ({status}) before it was healthy");

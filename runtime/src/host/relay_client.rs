@@ -12,6 +12,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::{header::AUTHORIZATION, HeaderValue, StatusCode};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::Connector;
 
 use super::hub::Hub;
 use super::relay_link::{self, Draining, Ended, Ws};
@@ -20,6 +21,7 @@ use super::state::RelayState;
 use crate::auth::relay_token::RelayTokenProvider;
 use crate::auth::secret::Secret;
 use crate::auth::AuthError;
+use crate::net::{self, CertFailure};
 
 /// Rotations allowed in any [`ROTATION_WINDOW`].
 pub const MAX_ROTATIONS: usize = 3;
@@ -94,12 +96,15 @@ enum DialError {
     Unauthorized,
     /// 403 at the handshake: the token may not act in this org.
     Forbidden,
+    /// The relay's certificate was refused.
+    Tls(CertFailure),
     /// Anything else.
     Other(String),
 }
 
 async fn dial(target: &RelayTarget, jwt: &Secret) -> Result<Ws, DialError> {
     let url = target.connect_url();
+    let parsed = url::Url::parse(&url).map_err(|e| DialError::Other(format!("bad relay URL {url}: {e}")))?;
     let mut request = url
         .as_str()
         .into_client_request()
@@ -107,22 +112,38 @@ async fn dial(target: &RelayTarget, jwt: &Secret) -> Result<Ws, DialError> {
     let bearer = HeaderValue::from_str(&format!("Bearer {}", jwt.expose()))
         .map_err(|_| DialError::Other("the relay token is not a valid header value".into()))?;
     request.headers_mut().insert(AUTHORIZATION, bearer);
-    match tokio::time::timeout(
-        Duration::from_secs(15),
-        tokio_tungstenite::connect_async_with_config(request, Some(relay_link::ws_config()), true),
-    )
-    .await
-    {
+    let handshake = async {
+        let (tcp, hop) = net::stream::connect(&parsed)
+            .await
+            .map_err(|e| DialError::Other(e.to_string()))?;
+        tracing::debug!(route = %net::proxy::describe(hop.as_ref()), "relay: connected, handshaking");
+        tokio_tungstenite::client_async_tls_with_config(
+            request,
+            tcp,
+            Some(relay_link::ws_config()),
+            Some(Connector::Rustls(net::trust::client_config())),
+        )
+        .await
+        .map_err(|e| classify(&url, e))
+    };
+    match tokio::time::timeout(Duration::from_secs(15), handshake).await {
         Err(_) => Err(DialError::Other(format!("{url}: handshake timed out"))),
         Ok(Ok((ws, _))) => Ok(ws),
-        Ok(Err(WsError::Http(response))) => match response.status() {
-            StatusCode::UNAUTHORIZED => Err(DialError::Unauthorized),
-            StatusCode::FORBIDDEN => Err(DialError::Forbidden),
-            status => Err(DialError::Other(format!(
-                "{url}: handshake answered {status}"
-            ))),
+        Ok(Err(e)) => Err(e),
+    }
+}
+
+fn classify(url: &str, error: WsError) -> DialError {
+    match error {
+        WsError::Http(response) => match response.status() {
+            StatusCode::UNAUTHORIZED => DialError::Unauthorized,
+            StatusCode::FORBIDDEN => DialError::Forbidden,
+            status => DialError::Other(format!("{url}: handshake answered {status}")),
         },
-        Ok(Err(e)) => Err(DialError::Other(format!("{url}: {e}"))),
+        other => match CertFailure::find(&other) {
+            Some(failure) => DialError::Tls(failure),
+            None => DialError::Other(format!("{url}: {other}")),
+        },
     }
 }
 
@@ -165,8 +186,11 @@ pub async fn run(hub: Arc<Hub>, provider: Arc<RelayTokenProvider>, target: Relay
                             "cannot get a relay token ({e}); retrying in {} ms",
                             delay.as_millis()
                         );
-                        hub.state
-                            .set_relay(RelayState::Connecting, Some(e.to_string()));
+                        let state = match e {
+                            AuthError::Tls { .. } => RelayState::TlsError,
+                            _ => RelayState::Connecting,
+                        };
+                        hub.state.set_relay(state, Some(e.to_string()));
                         tokio::time::sleep(delay).await;
                         continue;
                     }
@@ -196,6 +220,16 @@ pub async fn run(hub: Arc<Hub>, provider: Arc<RelayTokenProvider>, target: Relay
                             );
                         }
                         tokio::time::sleep(backoff.next_delay()).await;
+                        continue;
+                    }
+                    Err(DialError::Tls(failure)) => {
+                        let delay = backoff.next_delay();
+                        tracing::warn!("relay: {failure}; retrying in {} ms", delay.as_millis());
+                        hub.state.set_relay(
+                            RelayState::TlsError,
+                            Some(format!("{}: {failure}", target.relay_url)),
+                        );
+                        tokio::time::sleep(delay).await;
                         continue;
                     }
                     Err(DialError::Other(why)) => {

@@ -12,6 +12,8 @@ pub enum RelayState {
     Connecting,
     /// Connected and greeted.
     Connected,
+    /// The relay's or the API's TLS certificate was refused; retrying with backoff.
+    TlsError,
     /// Stopped: the relay kept refusing the credential, or rotations hit the cap.
     AuthFailed,
 }

@@ -1,0 +1,164 @@
+//! Which proxy, if any, a connection goes through (contract section 9): `HTTPS_PROXY`
+//! for `https://`/`wss://`, `HTTP_PROXY` for `http://`/`ws://`, `ALL_PROXY` for both,
+//! either case, and `NO_PROXY` (names, suffixes, IPs, CIDRs, `*`).
+//!
+//! The environment is read by hyper-util's matcher (the one reqwest itself uses), so
+//! tether follows curl's rules; the one addition is that `*` also covers IP addresses.
+//! The same decision serves the HTTP client and the relay WebSocket.
+
+use std::fmt;
+use std::sync::OnceLock;
+
+use http::{HeaderValue, Uri};
+use hyper_util::client::proxy::matcher::Matcher;
+
+/// A proxy to go through. Its credentials are only in [`ProxyHop::auth`]; `Display`
+/// shows the proxy's address without them.
+#[derive(Clone)]
+pub struct ProxyHop {
+    /// `http://host:port/` of the proxy, without credentials.
+    pub uri: Uri,
+    /// `Proxy-Authorization: Basic …` from the proxy URL's user and password.
+    pub auth: Option<HeaderValue>,
+}
+
+impl fmt::Display for ProxyHop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = self.uri.scheme_str().unwrap_or("http");
+        let authority = self.uri.authority().map(|a| a.as_str()).unwrap_or("");
+        write!(f, "proxy {scheme}://{authority}")
+    }
+}
+
+impl fmt::Debug for ProxyHop {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ProxyHop({self}, auth: {})", self.auth.is_some())
+    }
+}
+
+/// Proxy rules read from environment variables.
+pub struct ProxyRules {
+    matcher: Matcher,
+    bypass_all: bool,
+}
+
+impl ProxyRules {
+    /// Reads the process environment.
+    pub fn from_env() -> ProxyRules {
+        let no_proxy = std::env::var("NO_PROXY")
+            .or_else(|_| std::env::var("no_proxy"))
+            .unwrap_or_default();
+        ProxyRules {
+            matcher: Matcher::from_env(),
+            bypass_all: has_star(&no_proxy),
+        }
+    }
+
+    /// Rules from explicit values (tests).
+    pub fn from_values(all: &str, http: &str, https: &str, no: &str) -> ProxyRules {
+        ProxyRules {
+            matcher: Matcher::builder()
+                .all(all.to_string())
+                .http(http.to_string())
+                .https(https.to_string())
+                .no(no.to_string())
+                .build(),
+            bypass_all: has_star(no),
+        }
+    }
+
+    /// The proxy for `url` (`http`, `https`, `ws` or `wss`), or `None` to go direct.
+    pub fn route(&self, url: &url::Url) -> Option<ProxyHop> {
+        if self.bypass_all {
+            return None;
+        }
+        let scheme = match url.scheme() {
+            "ws" | "http" => "http",
+            "wss" | "https" => "https",
+            _ => return None,
+        };
+        let host = url.host_str()?;
+        let port = url.port_or_known_default()?;
+        let dst: Uri = format!("{scheme}://{host}:{port}/").parse().ok()?;
+        let intercept = self.matcher.intercept(&dst)?;
+        Some(ProxyHop {
+            uri: intercept.uri().clone(),
+            auth: intercept.basic_auth().cloned(),
+        })
+    }
+}
+
+fn has_star(no_proxy: &str) -> bool {
+    no_proxy.split(',').any(|entry| entry.trim() == "*")
+}
+
+/// The process's proxy rules, read once.
+pub fn rules() -> &'static ProxyRules {
+    static RULES: OnceLock<ProxyRules> = OnceLock::new();
+    RULES.get_or_init(ProxyRules::from_env)
+}
+
+/// The proxy for `url` under the process's rules.
+pub fn route(url: &url::Url) -> Option<ProxyHop> {
+    rules().route(url)
+}
+
+/// "direct" or "proxy http://host:port", for messages and `tether doctor`.
+pub fn describe(hop: Option<&ProxyHop>) -> String {
+    hop.map_or_else(|| "direct".to_string(), ToString::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(s: &str) -> url::Url {
+        url::Url::parse(s).expect("test URL")
+    }
+
+    #[test]
+    fn each_scheme_takes_its_own_variable_and_all_proxy_fills_in() {
+        let rules = ProxyRules::from_values("http://all:1", "", "http://secure:3128", "");
+        let secure = rules.route(&url("wss://relay.example.com")).expect("proxied");
+        assert_eq!(secure.to_string(), "proxy http://secure:3128");
+        let plain = rules.route(&url("ws://relay.example.com")).expect("proxied");
+        assert_eq!(plain.to_string(), "proxy http://all:1");
+    }
+
+    #[test]
+    fn no_proxy_covers_names_suffixes_ips_cidrs_and_star() {
+        let rules = ProxyRules::from_values(
+            "",
+            "",
+            "http://p:3128",
+            "internal.example, .corp.example, 10.1.2.3, 192.168.0.0/16",
+        );
+        for direct in [
+            "https://internal.example/",
+            "https://api.internal.example/",
+            "https://x.corp.example/",
+            "https://10.1.2.3/",
+            "wss://192.168.7.9:8443/",
+        ] {
+            assert!(rules.route(&url(direct)).is_none(), "{direct} should go direct");
+        }
+        for proxied in ["https://example.com/", "https://notinternal.example/", "https://10.1.2.4/"] {
+            assert!(rules.route(&url(proxied)).is_some(), "{proxied} should use the proxy");
+        }
+        let star = ProxyRules::from_values("", "", "http://p:3128", " * ");
+        assert!(star.route(&url("https://example.com/")).is_none());
+        assert!(star.route(&url("https://10.0.0.1/")).is_none());
+    }
+
+    #[test]
+    fn credentials_become_basic_auth_and_never_show() {
+        let rules = ProxyRules::from_values("", "", "http://alice:s%40cret@p:3128", "");
+        let hop = rules.route(&url("https://api.example.com")).expect("proxied");
+        assert_eq!(
+            hop.auth.as_ref().and_then(|h| h.to_str().ok()),
+            Some("Basic YWxpY2U6c0BjcmV0")
+        );
+        let shown = format!("{hop} {hop:?}");
+        assert!(!shown.contains("cret") && !shown.contains("alice"), "{shown}");
+    }
+}
