@@ -9,3 +9,4 @@ pub mod relay;
 pub mod report;
 pub mod scenarios;
 pub mod server_runtime;
+pub mod tls;

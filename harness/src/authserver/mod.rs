@@ -7,6 +7,7 @@ pub mod state;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::tls::Tls;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 pub use state::{AuthState, Fault, Reply};
@@ -98,10 +99,17 @@ impl AuthServer {
         Self::start_on(std::net::TcpListener::bind("127.0.0.1:0")?).await
     }
 
-    /// Starts with its front door on `listener` (e.g. a fixed port for `tether-harness serve`).
+    /// Starts over HTTPS with its front door on `listener` (e.g. a fixed port for
+    /// `tether-harness serve`).
     pub async fn start_on(listener: std::net::TcpListener) -> anyhow::Result<Self> {
+        Self::start_tls(listener, Tls::Good).await
+    }
+
+    /// Starts with its front door on `listener`, presenting a certificate of kind `tls`.
+    pub async fn start_tls(listener: std::net::TcpListener, tls: Tls) -> anyhow::Result<Self> {
+        let server_config = crate::tls::pki()?.server_config(tls)?;
         let listener = crate::server_runtime::listener(listener)?;
-        let uri = format!("http://{}", listener.local_addr()?);
+        let uri = format!("{}://{}", tls.http_scheme(), listener.local_addr()?);
         let server = MockServer::start().await;
         let state = Arc::new(Mutex::new(AuthState::new(uri.clone())?));
         Mock::given(wiremock::matchers::any())
@@ -109,7 +117,12 @@ impl AuthServer {
             .mount(&server)
             .await;
         let drops = proxy::DropRules::default();
-        crate::server_runtime::spawn(proxy::run(listener, *server.address(), drops.clone()));
+        crate::server_runtime::spawn(proxy::run(
+            listener,
+            *server.address(),
+            drops.clone(),
+            server_config,
+        ));
         Ok(AuthServer {
             server,
             state,

@@ -1,4 +1,4 @@
-//! The server's front door: a TCP proxy before wiremock that can drop connections, the
+//! The server's front door: a TCP proxy (and TLS terminator) before wiremock that can drop connections, the
 //! one fault wiremock cannot inject. A dropped connection is closed after its request
 //! line arrived, so the client has sent its request and never gets an answer. Every
 //! request gets its own connection (`connection: close`), so rules see every request.
@@ -8,7 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
+use rustls::ServerConfig;
 use tokio::net::{TcpListener, TcpStream};
+
+use crate::tls::accept::{self, Io};
 
 /// Drop the next `remaining` connections whose first request is for `path` (any path if `None`).
 #[derive(Debug, Clone)]
@@ -22,10 +25,27 @@ pub struct DropRule {
 /// The active drop rules.
 pub type DropRules = Arc<Mutex<Vec<DropRule>>>;
 
-/// Accepts on `listener` and forwards to `upstream`, dropping what the rules say.
-pub async fn run(listener: TcpListener, upstream: SocketAddr, rules: DropRules) {
-    while let Ok((conn, _)) = listener.accept().await {
-        tokio::spawn(forward(conn, upstream, rules.clone()));
+/// Accepts on `listener` (completing TLS when `tls` is set) and forwards to `upstream`,
+/// dropping what the rules say.
+pub async fn run(
+    listener: TcpListener,
+    upstream: SocketAddr,
+    rules: DropRules,
+    tls: Option<Arc<ServerConfig>>,
+) {
+    loop {
+        let Ok((conn, _)) = listener.accept().await else {
+            // EMFILE and the like: do not spin.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let rules = rules.clone();
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            if let Some(conn) = accept::wrap(conn, tls.as_ref()).await {
+                forward(conn, upstream, rules).await;
+            }
+        });
     }
 }
 
@@ -43,8 +63,7 @@ fn should_drop(rules: &DropRules, path: &str) -> bool {
     }
 }
 
-async fn forward(mut conn: TcpStream, upstream: SocketAddr, rules: DropRules) {
-    let _ = conn.set_nodelay(true);
+async fn forward(mut conn: Box<dyn Io>, upstream: SocketAddr, rules: DropRules) {
     let mut head = Vec::new();
     let mut chunk = [0u8; 4096];
     // Read until the request line is complete (or give up on a silent client).

@@ -30,6 +30,9 @@ use tokio::sync::{mpsc, oneshot, watch, Notify};
 pub use terminal::{Terminal, TerminalEvent};
 use verify::{Refusal, Verifier};
 
+use crate::tls::accept::TlsListener;
+use crate::tls::Tls;
+
 /// One handshake the relay saw.
 #[derive(Debug, Clone)]
 pub struct ConnRecord {
@@ -121,6 +124,8 @@ impl Shared {
 pub struct Relay {
     /// Where it listens.
     pub addr: SocketAddr,
+    /// The certificate it presents.
+    pub tls: Tls,
     shared: Arc<Shared>,
     stop: watch::Sender<bool>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -134,13 +139,23 @@ fn now_s() -> i64 {
 }
 
 impl Relay {
-    /// Starts on a free loopback port, trusting tokens from the API at `api_url`.
+    /// Starts on a free loopback port over WSS, trusting tokens from the API at `api_url`.
     pub async fn start(api_url: &str) -> anyhow::Result<Relay> {
         Self::start_on(std::net::TcpListener::bind("127.0.0.1:0")?, api_url).await
     }
 
-    /// Starts on `listener` (a fixed port, or the same port again after [`Relay::stop`]).
+    /// Starts on `listener` over WSS (a fixed port, or the same port again after [`Relay::stop`]).
     pub async fn start_on(listener: std::net::TcpListener, api_url: &str) -> anyhow::Result<Relay> {
+        Self::start_tls(listener, api_url, Tls::Good).await
+    }
+
+    /// Starts on `listener` presenting a certificate of kind `tls`.
+    pub async fn start_tls(
+        listener: std::net::TcpListener,
+        api_url: &str,
+        tls: Tls,
+    ) -> anyhow::Result<Relay> {
+        let server_config = crate::tls::pki()?.server_config(tls)?;
         let listener = crate::server_runtime::listener(listener)?;
         let addr = listener.local_addr()?;
         let (stop, stop_rx) = watch::channel(false);
@@ -164,10 +179,11 @@ impl Relay {
             .with_state(shared.clone());
         let mut stopped = stop_rx;
         let task = crate::server_runtime::spawn(async move {
-            // Terminal traffic is many small frames: no Nagle delay on the relay's side either.
-            let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-                let _ = tcp.set_nodelay(true);
-            });
+            // Handshakes run concurrently; terminal traffic is many small frames, so the
+            // accepted sockets have no Nagle delay (set in `accept::wrap`).
+            let Ok(listener) = TlsListener::new(listener, server_config) else {
+                return;
+            };
             let _ = axum::serve(listener, app)
                 .with_graceful_shutdown(async move {
                     let _ = stopped.wait_for(|s| *s).await;
@@ -176,15 +192,16 @@ impl Relay {
         });
         Ok(Relay {
             addr,
+            tls,
             shared,
             stop,
             task: Some(task),
         })
     }
 
-    /// `ws://127.0.0.1:PORT`: the `TETHER_RELAY_URL`.
+    /// `wss://127.0.0.1:PORT` (`ws://` without TLS): the `TETHER_RELAY_URL`.
     pub fn url(&self) -> String {
-        format!("ws://{}", self.addr)
+        format!("{}://{}", self.tls.ws_scheme(), self.addr)
     }
 
     /// Stops listening and drops every connection, as a crashed relay would.

@@ -60,10 +60,7 @@ impl Verifier {
         Verifier {
             issuer: issuer.to_string(),
             jwks_url: format!("{issuer}/api/auth/jwks"),
-            http: reqwest::Client::builder()
-                .timeout(FETCH_LIMIT)
-                .build()
-                .unwrap_or_default(),
+            http: crate::tls::http_client(Some(FETCH_LIMIT)),
             keys: Mutex::new(HashMap::new()),
             last_fetch: Mutex::new(None),
             fetches: std::sync::atomic::AtomicU32::new(0),

@@ -79,6 +79,18 @@ pub fn bin_dir() -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
+/// The proxy variables tether reads, in both cases.
+pub const PROXY_VARIABLES: &[&str] = &[
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+];
+
 /// One user's machine: a state directory and the processes started in it.
 pub struct Machine {
     /// `TETHER_HOME`'s parent (also `HOME`).
@@ -122,8 +134,16 @@ impl Machine {
             .env("TETHER_API_URL", &self.api)
             .env("TETHER_RELAY_URL", &self.relay)
             .env("TETHER_LOG", "info")
-            .stdin(Stdio::null())
-            .envs(self.extra_env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null());
+        // The harness CA, as a user with a private CA would set it; no proxy unless a
+        // scenario asks for one (this machine's own proxy settings must not leak in).
+        if let Ok(pki) = crate::tls::pki() {
+            cmd.env("SSL_CERT_FILE", pki.ca_file());
+        }
+        for name in PROXY_VARIABLES {
+            cmd.env_remove(name);
+        }
+        cmd.envs(self.extra_env.iter().map(|(k, v)| (k, v)))
             .kill_on_drop(true);
         match &self.api_key {
             Some(key) => cmd.env("TETHER_API_KEY", key),
@@ -390,9 +410,7 @@ const LOG_TAIL_LINES: usize = 30;
 /// Plays the browser: follows the authorize URL without redirects, then the redirect it
 /// answered (to the CLI's loopback or to the relay), optionally rewritten.
 pub async fn browse(url: &str, rewrite: impl Fn(String) -> String) -> anyhow::Result<u16> {
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()?;
+    let client = crate::tls::http_client(None);
     let answer = client.get(url).send().await?;
     if answer.status() != 302 {
         bail!(

@@ -83,7 +83,7 @@ async fn metadata_immutable() -> anyhow::Result<()> {
     let world = World::start().await?;
     let key = world.auth.state().issue_api_key("user_alice", "org_a");
     let key_id = world.auth.state().api_key_id(&key).context("key id")?;
-    let client = reqwest::Client::new();
+    let client = crate::tls::http_client(None);
     let url = format!("{}/api/auth/api-key/update", world.auth.uri());
     let refused = client
         .post(&url)

@@ -1,0 +1,24 @@
+//! TLS for the reference servers: the harness's private PKI ([`pki`]) and serving over
+//! it ([`accept`]).
+
+pub mod accept;
+pub mod pki;
+
+pub use pki::{pki, pki_with, Pki, Tls};
+
+/// An HTTP client for the harness itself: trusts the harness CA, ignores proxy variables,
+/// follows no redirects.
+pub fn http_client(timeout: Option<std::time::Duration>) -> reqwest::Client {
+    let mut builder = reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none());
+    if let Some(timeout) = timeout {
+        builder = builder.timeout(timeout);
+    }
+    if let Ok(pki) = pki() {
+        if let Ok(cert) = reqwest::Certificate::from_der(pki.ca_der().as_ref()) {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder.build().unwrap_or_default()
+}

@@ -1,0 +1,164 @@
+//! The harness's private PKI (rcgen): a CA generated at start, written to a PEM file
+//! that `tether` trusts through `SSL_CERT_FILE`, and server certificates in four kinds —
+//! good, expired, for another name, and from a CA nobody trusts — so the reference
+//! servers speak HTTPS and WSS the way real deployments do, and can fail the way they do.
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use anyhow::Context;
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
+};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::ServerConfig;
+
+/// The names every good certificate covers: loopback, and `*.tether.test` for proxy
+/// scenarios (a name only the harness's proxy can resolve).
+pub const NAMES: &[&str] = &["localhost", "127.0.0.1", "::1", "tether.test", "*.tether.test"];
+
+/// Which certificate a server presents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tls {
+    /// Plain `http://` / `ws://`.
+    Off,
+    /// Valid, from the harness CA, for [`NAMES`] and any extra names.
+    Good,
+    /// From the harness CA, but its validity ended yesterday.
+    Expired,
+    /// From the harness CA, valid, but only for `elsewhere.tether.invalid`.
+    WrongName,
+    /// Valid for [`NAMES`], but from a second CA that is in no trust store.
+    Untrusted,
+}
+
+impl Tls {
+    /// `https` or `http`.
+    pub fn http_scheme(self) -> &'static str {
+        if self == Tls::Off {
+            "http"
+        } else {
+            "https"
+        }
+    }
+
+    /// `wss` or `ws`.
+    pub fn ws_scheme(self) -> &'static str {
+        if self == Tls::Off {
+            "ws"
+        } else {
+            "wss"
+        }
+    }
+}
+
+/// The generated CA and its PEM file.
+pub struct Pki {
+    ca: CertifiedIssuer<'static, KeyPair>,
+    rogue: CertifiedIssuer<'static, KeyPair>,
+    ca_file: PathBuf,
+    extra_names: Vec<String>,
+}
+
+static PKI: OnceLock<Pki> = OnceLock::new();
+
+/// The process's PKI; `extra_names` (e.g. container names for the smoke) only count on
+/// the first call.
+pub fn pki_with(extra_names: &[String]) -> anyhow::Result<&'static Pki> {
+    if let Some(pki) = PKI.get() {
+        return Ok(pki);
+    }
+    let pki = Pki::generate(extra_names)?;
+    Ok(PKI.get_or_init(|| pki))
+}
+
+/// The process's PKI.
+pub fn pki() -> anyhow::Result<&'static Pki> {
+    pki_with(&[])
+}
+
+fn ca_params(name: &str) -> anyhow::Result<CertificateParams> {
+    let mut params = CertificateParams::new(Vec::<String>::new())?;
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.distinguished_name.push(DnType::CommonName, name);
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, "tether conformance harness");
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    Ok(params)
+}
+
+impl Pki {
+    fn generate(extra_names: &[String]) -> anyhow::Result<Pki> {
+        let ca = CertifiedIssuer::self_signed(ca_params("tether harness CA")?, KeyPair::generate()?)?;
+        let rogue = CertifiedIssuer::self_signed(
+            ca_params("untrusted rogue CA")?,
+            KeyPair::generate()?,
+        )?;
+        let dir = std::env::temp_dir().join(format!("tether-harness-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let ca_file = dir.join("ca.pem");
+        std::fs::write(&ca_file, ca.pem())
+            .with_context(|| format!("cannot write {}", ca_file.display()))?;
+        Ok(Pki {
+            ca,
+            rogue,
+            ca_file,
+            extra_names: extra_names.to_vec(),
+        })
+    }
+
+    /// The CA certificate's PEM file, for `SSL_CERT_FILE`.
+    pub fn ca_file(&self) -> &PathBuf {
+        &self.ca_file
+    }
+
+    /// The CA certificate in PEM.
+    pub fn ca_pem(&self) -> String {
+        self.ca.pem()
+    }
+
+    /// A server configuration presenting a certificate of `kind` (`None` for [`Tls::Off`]).
+    pub fn server_config(&self, kind: Tls) -> anyhow::Result<Option<Arc<ServerConfig>>> {
+        let mut names: Vec<String> = NAMES.iter().map(|n| n.to_string()).collect();
+        names.extend(self.extra_names.iter().cloned());
+        let (issuer, names, expired) = match kind {
+            Tls::Off => return Ok(None),
+            Tls::Good => (&self.ca, names, false),
+            Tls::Expired => (&self.ca, names, true),
+            Tls::WrongName => (&self.ca, vec!["elsewhere.tether.invalid".to_string()], false),
+            Tls::Untrusted => (&self.rogue, names, false),
+        };
+        let mut params = CertificateParams::new(names)?;
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "tether harness server");
+        let now = time_now();
+        if expired {
+            params.not_before = now - time::Duration::days(30);
+            params.not_after = now - time::Duration::days(1);
+        } else {
+            params.not_before = now - time::Duration::days(1);
+            params.not_after = now + time::Duration::days(30);
+        }
+        let key = KeyPair::generate()?;
+        let cert = params.signed_by(&key, issuer)?;
+        let chain = vec![cert.der().clone(), issuer.der().clone()];
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_no_client_auth()
+            .with_single_cert(chain, key)?;
+        Ok(Some(Arc::new(config)))
+    }
+
+    /// The CA certificate, DER.
+    pub fn ca_der(&self) -> CertificateDer<'static> {
+        self.ca.der().clone()
+    }
+}
+
+fn time_now() -> time::OffsetDateTime {
+    time::OffsetDateTime::now_utc()
+}
