@@ -4,6 +4,7 @@
 
 pub mod authserver;
 pub mod bench;
+pub mod forward_proxy;
 pub mod keys;
 pub mod relay;
 pub mod report;

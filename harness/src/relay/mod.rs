@@ -9,7 +9,7 @@ pub mod verify;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -126,6 +126,7 @@ pub struct Relay {
     pub addr: SocketAddr,
     /// The certificate it presents.
     pub tls: Tls,
+    tls_failures: Arc<AtomicU32>,
     shared: Arc<Shared>,
     stop: watch::Sender<bool>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -178,10 +179,12 @@ impl Relay {
             .route("/debug/connections", get(debug::connections))
             .with_state(shared.clone());
         let mut stopped = stop_rx;
+        let tls_failures = Arc::new(AtomicU32::new(0));
+        let failures = tls_failures.clone();
         let task = crate::server_runtime::spawn(async move {
             // Handshakes run concurrently; terminal traffic is many small frames, so the
             // accepted sockets have no Nagle delay (set in `accept::wrap`).
-            let Ok(listener) = TlsListener::new(listener, server_config) else {
+            let Ok(listener) = TlsListener::new(listener, server_config, failures) else {
                 return;
             };
             let _ = axum::serve(listener, app)
@@ -193,6 +196,7 @@ impl Relay {
         Ok(Relay {
             addr,
             tls,
+            tls_failures,
             shared,
             stop,
             task: Some(task),
@@ -202,6 +206,11 @@ impl Relay {
     /// `wss://127.0.0.1:PORT` (`ws://` without TLS): the `TETHER_RELAY_URL`.
     pub fn url(&self) -> String {
         format!("{}://{}", self.tls.ws_scheme(), self.addr)
+    }
+
+    /// TLS handshakes that failed so far (a client refused the certificate).
+    pub fn tls_failures(&self) -> u32 {
+        self.tls_failures.load(Ordering::SeqCst)
     }
 
     /// Stops listening and drops every connection, as a crashed relay would.

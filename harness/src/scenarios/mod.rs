@@ -9,6 +9,7 @@ pub mod diagnostics;
 pub mod env;
 mod host_oauth;
 mod hostile;
+mod net;
 mod org_binding;
 mod refresh;
 mod rotation;
@@ -43,6 +44,7 @@ pub fn all() -> Vec<Scenario> {
         org_binding::scenarios(),
         host_oauth::scenarios(),
         hostile::scenarios(),
+        net::scenarios(),
         bundle::scenarios(),
         blackbox::scenarios(),
     ]

@@ -3,6 +3,7 @@
 //! [`Listener`] for the relay, and one function for the authorization server's front door.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -46,8 +47,13 @@ pub struct TlsListener {
 }
 
 impl TlsListener {
-    /// Starts accepting on `listener` (on the current runtime).
-    pub fn new(listener: TcpListener, tls: Option<Arc<ServerConfig>>) -> std::io::Result<Self> {
+    /// Starts accepting on `listener` (on the current runtime); counts failed handshakes
+    /// in `failures`.
+    pub fn new(
+        listener: TcpListener,
+        tls: Option<Arc<ServerConfig>>,
+        failures: Arc<AtomicU32>,
+    ) -> std::io::Result<Self> {
         let local = listener.local_addr()?;
         let (tx, ready) = mpsc::channel(64);
         tokio::spawn(async move {
@@ -67,9 +73,15 @@ impl TlsListener {
                 };
                 let sender = tx.clone();
                 let tls = tls.clone();
+                let failures = failures.clone();
                 tokio::spawn(async move {
-                    if let Some(io) = wrap(tcp, tls.as_ref()).await {
-                        let _ = sender.send((io, peer)).await;
+                    match wrap(tcp, tls.as_ref()).await {
+                        Some(io) => {
+                            let _ = sender.send((io, peer)).await;
+                        }
+                        None => {
+                            failures.fetch_add(1, Ordering::SeqCst);
+                        }
                     }
                 });
             }

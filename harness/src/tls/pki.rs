@@ -15,7 +15,13 @@ use rustls::ServerConfig;
 
 /// The names every good certificate covers: loopback, and `*.tether.test` for proxy
 /// scenarios (a name only the harness's proxy can resolve).
-pub const NAMES: &[&str] = &["localhost", "127.0.0.1", "::1", "tether.test", "*.tether.test"];
+pub const NAMES: &[&str] = &[
+    "localhost",
+    "127.0.0.1",
+    "::1",
+    "tether.test",
+    "*.tether.test",
+];
 
 /// Which certificate a server presents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,16 +66,15 @@ pub struct Pki {
     extra_names: Vec<String>,
 }
 
-static PKI: OnceLock<Pki> = OnceLock::new();
+static PKI: OnceLock<Result<Pki, String>> = OnceLock::new();
 
 /// The process's PKI; `extra_names` (e.g. container names for the smoke) only count on
-/// the first call.
+/// the first call. Generated once, under the lock: two generations would leave a CA file
+/// that does not match the certificates served.
 pub fn pki_with(extra_names: &[String]) -> anyhow::Result<&'static Pki> {
-    if let Some(pki) = PKI.get() {
-        return Ok(pki);
-    }
-    let pki = Pki::generate(extra_names)?;
-    Ok(PKI.get_or_init(|| pki))
+    PKI.get_or_init(|| Pki::generate(extra_names).map_err(|e| format!("{e:#}")))
+        .as_ref()
+        .map_err(|e| anyhow::anyhow!("cannot set up the harness CA: {e}"))
 }
 
 /// The process's PKI.
@@ -90,13 +95,13 @@ fn ca_params(name: &str) -> anyhow::Result<CertificateParams> {
 
 impl Pki {
     fn generate(extra_names: &[String]) -> anyhow::Result<Pki> {
-        let ca = CertifiedIssuer::self_signed(ca_params("tether harness CA")?, KeyPair::generate()?)?;
-        let rogue = CertifiedIssuer::self_signed(
-            ca_params("untrusted rogue CA")?,
-            KeyPair::generate()?,
-        )?;
+        let ca =
+            CertifiedIssuer::self_signed(ca_params("tether harness CA")?, KeyPair::generate()?)?;
+        let rogue =
+            CertifiedIssuer::self_signed(ca_params("untrusted rogue CA")?, KeyPair::generate()?)?;
         let dir = std::env::temp_dir().join(format!("tether-harness-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
         let ca_file = dir.join("ca.pem");
         std::fs::write(&ca_file, ca.pem())
             .with_context(|| format!("cannot write {}", ca_file.display()))?;
@@ -126,7 +131,11 @@ impl Pki {
             Tls::Off => return Ok(None),
             Tls::Good => (&self.ca, names, false),
             Tls::Expired => (&self.ca, names, true),
-            Tls::WrongName => (&self.ca, vec!["elsewhere.tether.invalid".to_string()], false),
+            Tls::WrongName => (
+                &self.ca,
+                vec!["elsewhere.tether.invalid".to_string()],
+                false,
+            ),
             Tls::Untrusted => (&self.rogue, names, false),
         };
         let mut params = CertificateParams::new(names)?;

@@ -9,16 +9,19 @@ pub async fn send(
     request: reqwest::RequestBuilder,
     url: &str,
 ) -> Result<reqwest::Response, AuthError> {
-    let response = request.send().await.map_err(|e| match CertFailure::find(&e) {
-        Some(failure) => AuthError::Tls {
-            url: url.to_string(),
-            failure,
-        },
-        None => AuthError::Unreachable {
-            url: url.to_string(),
-            cause: describe(&e),
-        },
-    })?;
+    let response = request
+        .send()
+        .await
+        .map_err(|e| match CertFailure::find(&e) {
+            Some(failure) => AuthError::Tls {
+                url: url.to_string(),
+                failure,
+            },
+            None => AuthError::Unreachable {
+                url: url.to_string(),
+                cause: with_route(describe(&e), url),
+            },
+        })?;
     let status = response.status();
     if status.is_server_error() {
         return Err(AuthError::Unreachable {
@@ -50,5 +53,18 @@ pub fn describe(error: &reqwest::Error) -> String {
         kind.to_string()
     } else {
         format!("{kind} ({root})")
+    }
+}
+
+/// `cause`, naming the proxy when `url` goes through one (a dead proxy looks like a dead
+/// server otherwise).
+pub fn with_route(cause: String, url: &str) -> String {
+    match url::Url::parse(url)
+        .ok()
+        .as_ref()
+        .and_then(crate::net::proxy::route)
+    {
+        Some(hop) => format!("{cause}, through {hop}"),
+        None => cause,
     }
 }

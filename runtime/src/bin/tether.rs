@@ -43,8 +43,7 @@ fn main() {
 fn uses_the_network(command: &Command) -> bool {
     matches!(
         command,
-        Command::Auth(_)
-            | Command::Host(HostCommand::Start { .. } | HostCommand::Install { .. })
+        Command::Auth(_) | Command::Host(HostCommand::Start { .. } | HostCommand::Install { .. })
     )
 }
 

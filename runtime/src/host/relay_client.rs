@@ -104,7 +104,8 @@ enum DialError {
 
 async fn dial(target: &RelayTarget, jwt: &Secret) -> Result<Ws, DialError> {
     let url = target.connect_url();
-    let parsed = url::Url::parse(&url).map_err(|e| DialError::Other(format!("bad relay URL {url}: {e}")))?;
+    let parsed =
+        url::Url::parse(&url).map_err(|e| DialError::Other(format!("bad relay URL {url}: {e}")))?;
     let mut request = url
         .as_str()
         .into_client_request()

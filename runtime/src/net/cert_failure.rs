@@ -62,9 +62,10 @@ impl CertFailure {
         let problem = match error {
             rustls::Error::InvalidCertificate(c) => match c {
                 C::UnknownIssuer => CertProblem::UnknownIssuer,
-                C::Expired | C::ExpiredContext { .. } | C::NotValidYet | C::NotValidYetContext { .. } => {
-                    CertProblem::Expired
-                }
+                C::Expired
+                | C::ExpiredContext { .. }
+                | C::NotValidYet
+                | C::NotValidYetContext { .. } => CertProblem::Expired,
                 C::NotValidForName | C::NotValidForNameContext { .. } => CertProblem::NameMismatch,
                 other => CertProblem::Other(format!("{other:?}")),
             },

@@ -119,9 +119,13 @@ mod tests {
     #[test]
     fn each_scheme_takes_its_own_variable_and_all_proxy_fills_in() {
         let rules = ProxyRules::from_values("http://all:1", "", "http://secure:3128", "");
-        let secure = rules.route(&url("wss://relay.example.com")).expect("proxied");
+        let secure = rules
+            .route(&url("wss://relay.example.com"))
+            .expect("proxied");
         assert_eq!(secure.to_string(), "proxy http://secure:3128");
-        let plain = rules.route(&url("ws://relay.example.com")).expect("proxied");
+        let plain = rules
+            .route(&url("ws://relay.example.com"))
+            .expect("proxied");
         assert_eq!(plain.to_string(), "proxy http://all:1");
     }
 
@@ -140,10 +144,20 @@ mod tests {
             "https://10.1.2.3/",
             "wss://192.168.7.9:8443/",
         ] {
-            assert!(rules.route(&url(direct)).is_none(), "{direct} should go direct");
+            assert!(
+                rules.route(&url(direct)).is_none(),
+                "{direct} should go direct"
+            );
         }
-        for proxied in ["https://example.com/", "https://notinternal.example/", "https://10.1.2.4/"] {
-            assert!(rules.route(&url(proxied)).is_some(), "{proxied} should use the proxy");
+        for proxied in [
+            "https://example.com/",
+            "https://notinternal.example/",
+            "https://10.1.2.4/",
+        ] {
+            assert!(
+                rules.route(&url(proxied)).is_some(),
+                "{proxied} should use the proxy"
+            );
         }
         let star = ProxyRules::from_values("", "", "http://p:3128", " * ");
         assert!(star.route(&url("https://example.com/")).is_none());
@@ -153,12 +167,17 @@ mod tests {
     #[test]
     fn credentials_become_basic_auth_and_never_show() {
         let rules = ProxyRules::from_values("", "", "http://alice:s%40cret@p:3128", "");
-        let hop = rules.route(&url("https://api.example.com")).expect("proxied");
+        let hop = rules
+            .route(&url("https://api.example.com"))
+            .expect("proxied");
         assert_eq!(
             hop.auth.as_ref().and_then(|h| h.to_str().ok()),
             Some("Basic YWxpY2U6c0BjcmV0")
         );
         let shown = format!("{hop} {hop:?}");
-        assert!(!shown.contains("cret") && !shown.contains("alice"), "{shown}");
+        assert!(
+            !shown.contains("cret") && !shown.contains("alice"),
+            "{shown}"
+        );
     }
 }

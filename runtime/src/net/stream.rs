@@ -58,11 +58,13 @@ pub async fn connect(url: &url::Url) -> Result<(TcpStream, Option<ProxyHop>), St
             Ok((stream, None))
         }
         Some(hop) => {
-            let stream = tunnel(&hop, host, port).await.map_err(|cause| StreamError::Proxy {
-                target,
-                hop: hop.to_string(),
-                cause,
-            })?;
+            let stream = tunnel(&hop, host, port)
+                .await
+                .map_err(|cause| StreamError::Proxy {
+                    target,
+                    hop: hop.to_string(),
+                    cause,
+                })?;
             Ok((stream, Some(hop)))
         }
     }

@@ -55,9 +55,12 @@ fn build() -> Trust {
     let env_file = env_path("SSL_CERT_FILE");
     let env_dir = env_path("SSL_CERT_DIR");
     if env_file.is_some() || env_dir.is_some() {
-        let loaded = rustls_native_certs::load_certs_from_paths(env_file.as_deref(), env_dir.as_deref());
+        let loaded =
+            rustls_native_certs::load_certs_from_paths(env_file.as_deref(), env_dir.as_deref());
         sources.env = add_all(&mut roots, loaded.certs);
-        sources.problems.extend(loaded.errors.iter().map(|e| e.to_string()));
+        sources
+            .problems
+            .extend(loaded.errors.iter().map(|e| e.to_string()));
         if sources.env == 0 {
             sources.problems.push(format!(
                 "no certificate in {}",
@@ -82,8 +85,11 @@ fn build() -> Trust {
         tracing::warn!("trusted certificates: {problem}");
     }
 
-    let config = match WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-        .build()
+    let config = match WebPkiServerVerifier::builder_with_provider(
+        Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
     {
         Ok(verifier) => ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
@@ -99,10 +105,14 @@ fn build() -> Trust {
         // Only reachable with an empty root store, which the Mozilla fallback prevents:
         // fall back to those roots alone rather than fail every connection.
         Err(e) => {
-            tracing::warn!("cannot build the TLS configuration ({e}): using the Mozilla roots only");
+            tracing::warn!(
+                "cannot build the TLS configuration ({e}): using the Mozilla roots only"
+            );
             let mut mozilla = RootCertStore::empty();
             mozilla.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-            ClientConfig::builder().with_root_certificates(mozilla).with_no_client_auth()
+            ClientConfig::builder()
+                .with_root_certificates(mozilla)
+                .with_no_client_auth()
         }
     };
     Trust {
