@@ -20,18 +20,21 @@ pub enum Image {
     Debian(&'static str),
     /// `tether-os:<suite>-systemd`: the same with systemd as PID 1 (the service scenario).
     DebianSystemd(&'static str),
+    /// `tether-os:<suite>-squid`: the same with Debian's squid (the proxy scenario).
+    DebianSquid(&'static str),
     /// `tether-os:scratch`.
     Scratch,
 }
 
 impl Image {
     /// Every image: the harness and the clean OS images the smoke installs on.
-    pub const ALL: [Image; 5] = [
+    pub const ALL: [Image; 6] = [
         Image::Harness,
         Image::Debian("bookworm"),
         Image::Debian("bullseye"),
         Image::Scratch,
         Image::DebianSystemd("bookworm"),
+        Image::DebianSquid("bookworm"),
     ];
 
     /// The image tag.
@@ -40,6 +43,7 @@ impl Image {
             Image::Harness => "tether-harness:latest".into(),
             Image::Debian(suite) => format!("tether-os:{suite}"),
             Image::DebianSystemd(suite) => format!("tether-os:{suite}-systemd"),
+            Image::DebianSquid(suite) => format!("tether-os:{suite}-squid"),
             Image::Scratch => "tether-os:scratch".into(),
         }
     }
@@ -81,8 +85,23 @@ pub fn ensure(sh: &Shell, images: &[Image]) -> anyhow::Result<()> {
         let started = Instant::now();
         let built = match image {
             Image::Harness => harness(sh)?,
-            Image::Debian(suite) => debian(sh, suite, None)?,
-            Image::DebianSystemd(suite) => debian(sh, suite, Some("systemd,systemd-sysv,dbus"))?,
+            Image::Debian(suite) => {
+                debian(sh, image, suite, None, r#"CMD ["/bin/sleep", "86400"]"#)?
+            }
+            Image::DebianSystemd(suite) => debian(
+                sh,
+                image,
+                suite,
+                Some("systemd,systemd-sysv,dbus"),
+                r#"CMD ["/lib/systemd/systemd"]"#,
+            )?,
+            Image::DebianSquid(suite) => debian(
+                sh,
+                image,
+                suite,
+                Some("squid"),
+                r#"CMD ["/usr/sbin/squid", "-N"]"#,
+            )?,
             Image::Scratch => scratch(sh)?,
         };
         eprintln!(
@@ -144,20 +163,19 @@ fn harness(sh: &Shell) -> anyhow::Result<bool> {
     Ok(true)
 }
 
-/// A clean Debian root: `debootstrap --variant=minbase` (plus `include`d packages, then
-/// booting systemd), then `docker import`.
-fn debian(sh: &Shell, suite: &str, include: Option<&str>) -> anyhow::Result<bool> {
-    let (tag, input, cmd) = match include {
-        None => (
-            format!("tether-os:{suite}"),
-            format!("debootstrap-minbase-{suite}-v1"),
-            r#"CMD ["/bin/sleep", "86400"]"#,
-        ),
-        Some(packages) => (
-            format!("tether-os:{suite}-systemd"),
-            format!("debootstrap-minbase-{suite}-{packages}-v1"),
-            r#"CMD ["/lib/systemd/systemd"]"#,
-        ),
+/// A clean Debian root: `debootstrap --variant=minbase` (plus `include`d packages),
+/// then `docker import` as `image` running `cmd`.
+fn debian(
+    sh: &Shell,
+    image: Image,
+    suite: &str,
+    include: Option<&str>,
+    cmd: &str,
+) -> anyhow::Result<bool> {
+    let tag = image.tag();
+    let input = match include {
+        None => format!("debootstrap-minbase-{suite}-v1"),
+        Some(packages) => format!("debootstrap-minbase-{suite}-{packages}-v1"),
     };
     if built_from(sh, &tag).as_deref() == Some(input.as_str()) {
         return Ok(false);
@@ -165,10 +183,7 @@ fn debian(sh: &Shell, suite: &str, include: Option<&str>) -> anyhow::Result<bool
     if !Path::new("/usr/sbin/debootstrap").exists() {
         bail!("building {tag} needs debootstrap: run `apt-get install debootstrap` (or `bash .ci/setup`)");
     }
-    let rootfs = work_dir(&format!(
-        "rootfs-{suite}{}",
-        if include.is_some() { "-systemd" } else { "" }
-    ))?;
+    let rootfs = work_dir(&format!("rootfs-{}", tag.replace([':', '.'], "-")))?;
     let include_flag = include.map(|p| format!("--include={p}"));
     cmd!(
         sh,

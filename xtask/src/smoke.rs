@@ -19,6 +19,8 @@ use crate::{dist, verify};
 
 /// Where the bundle is installed inside containers.
 const INSTALL_DIR: &str = "/opt/tether smoke";
+/// Where the container smoke puts the harness CA (a path every image has: `/`).
+const CA_IN_CONTAINER: &str = "/harness-ca.pem";
 /// The organization the harness's API key is bound to.
 const ORG: &str = "org_a";
 
@@ -218,16 +220,42 @@ fn step(
     outcome.map_err(|_| anyhow::anyhow!("stopped at {name}"))
 }
 
-/// The harness's `serve` output: URLs and an API key.
+/// The harness's `serve` output: URLs, an API key, and the CA its certificates chain to.
 struct Served {
     api: String,
     relay: String,
     key: String,
+    ca_pem: String,
+}
+
+impl Served {
+    /// Writes the CA to `dir/ca.pem` and returns its path.
+    fn write_ca(&self, dir: &Path) -> anyhow::Result<PathBuf> {
+        ensure!(
+            !self.ca_pem.is_empty(),
+            "tether-harness serve printed no CA: it is not serving TLS"
+        );
+        let path = dir.join("harness-ca.pem");
+        std::fs::write(&path, &self.ca_pem)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        Ok(path)
+    }
 }
 
 fn parse_served(lines: impl Iterator<Item = String>) -> anyhow::Result<Served> {
     let (mut api, mut relay, mut key) = (None, None, None);
+    let mut ca_pem = String::new();
+    let mut in_pem = false;
     for line in lines {
+        if line.starts_with("-----BEGIN CERTIFICATE-----") {
+            in_pem = true;
+        }
+        if in_pem {
+            ca_pem.push_str(&line);
+            ca_pem.push('\n');
+            in_pem = !line.starts_with("-----END CERTIFICATE-----");
+            continue;
+        }
         if let Some(v) = line.strip_prefix("TETHER_API_URL=") {
             api = Some(v.to_string());
         } else if let Some(v) = line.strip_prefix("TETHER_RELAY_URL=") {
@@ -240,6 +268,7 @@ fn parse_served(lines: impl Iterator<Item = String>) -> anyhow::Result<Served> {
                 api: api.clone(),
                 relay: relay.clone(),
                 key: key.clone(),
+                ca_pem,
             });
         }
     }
@@ -264,23 +293,25 @@ fn checked(mut command: Command, what: &str) -> anyhow::Result<String> {
 }
 
 /// Asks the relay to run `echo` in a terminal on the org's host; checks the answer.
-fn terminal_echo(relay_http: &str) -> anyhow::Result<()> {
+fn terminal_echo(relay_http: &str, ca: &Path) -> anyhow::Result<()> {
     let body = format!(
         r#"{{"organizationId":"{ORG}","input":"echo smoke-$((40+2))","expect":"smoke-42","timeoutMs":10000}}"#
     );
     let mut curl = Command::new("curl");
-    curl.args([
-        "-sS",
-        "--max-time",
-        "20",
-        "-X",
-        "POST",
-        "-H",
-        "content-type: application/json",
-        "--data",
-        &body,
-    ])
-    .arg(format!("{relay_http}/debug/exec"));
+    curl.arg("--cacert")
+        .arg(ca)
+        .args([
+            "-sS",
+            "--max-time",
+            "20",
+            "-X",
+            "POST",
+            "-H",
+            "content-type: application/json",
+            "--data",
+            &body,
+        ])
+        .arg(format!("{relay_http}/debug/exec"));
     let answer = checked(curl, "curl to the relay")?;
     ensure!(
         answer.contains("smoke-42"),
@@ -356,6 +387,7 @@ fn smoke_host(
     let served = parse_served(&mut lines)?;
     // Keep reading: a closed pipe would fail the harness's next line of output.
     std::thread::spawn(move || lines.for_each(drop));
+    let ca = served.write_ca(staging)?;
     let home = staging.join("home dir");
     std::fs::create_dir_all(&home)?;
     let tether = bundle.join("bin/tether");
@@ -367,13 +399,19 @@ fn smoke_host(
             .env("HOME", &home)
             .env("TETHER_API_URL", &served.api)
             .env("TETHER_RELAY_URL", &served.relay)
-            .env("TETHER_API_KEY", &served.key);
+            .env("TETHER_API_KEY", &served.key)
+            .env("SSL_CERT_FILE", &ca);
         c
     };
-    let relay_http = served.relay.replacen("ws://", "http://", 1);
+    let relay_http = served.relay.replacen("wss://", "https://", 1);
     let place = "host";
     let tether_run = |args: &[&str]| checked(command(args), &format!("tether {}", args.join(" ")));
-    let outcome = run_steps(results, place, target, &tether_run, &relay_http, &|| {
+    let relay = Relay {
+        url: &served.relay,
+        http: &relay_http,
+        ca: &ca,
+    };
+    let outcome = run_steps(results, place, target, &tether_run, &relay, &|| {
         let mut ps = Command::new("ps");
         ps.args(["-axo", "command"]);
         let listing = checked(ps, "ps")?;
@@ -400,15 +438,33 @@ fn print_log_tail(log: &str) {
     }
 }
 
+/// The relay as the smoke reaches it.
+struct Relay<'a> {
+    /// `TETHER_RELAY_URL` of the place.
+    url: &'a str,
+    /// Its HTTPS base as reached from this machine (for `/debug/exec`).
+    http: &'a str,
+    /// The harness CA, on this machine.
+    ca: &'a Path,
+}
+
 /// The steps every place runs; `tether` runs the CLI there, `gone` checks no process is left.
 fn run_steps(
     results: &mut Vec<StepResult>,
     place: &str,
     target: &Target,
     tether: &dyn Fn(&[&str]) -> anyhow::Result<String>,
-    relay_http: &str,
+    relay: &Relay<'_>,
     gone: &dyn Fn() -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
+    step(results, place, "relay over wss:// (private CA)", || {
+        ensure!(
+            relay.url.starts_with("wss://"),
+            "the relay is {}",
+            relay.url
+        );
+        Ok(())
+    })?;
     step(results, place, "tether --version", || {
         let out = tether(&["--version"])?;
         ensure!(
@@ -432,7 +488,7 @@ fn run_steps(
         poll_relay_connected(|| tether(&["host", "status", "--json"]))
     })?;
     step(results, place, "terminal runs echo", || {
-        terminal_echo(relay_http)
+        terminal_echo(relay.http, relay.ca)
     })?;
     step(results, place, "tether host status", || {
         tether(&["host", "status"]).map(drop)
@@ -523,7 +579,7 @@ fn smoke_container(
     };
     let mapped = cmd!(sh, "docker port {harness} 8081/tcp").read()?;
     let relay_http = format!(
-        "http://{}",
+        "https://{}",
         mapped
             .lines()
             .next()
@@ -538,6 +594,7 @@ fn smoke_container(
         format!("TETHER_API_URL={}", served.api),
         format!("TETHER_RELAY_URL={}", served.relay),
         format!("TETHER_API_KEY={}", served.key),
+        format!("SSL_CERT_FILE={CA_IN_CONTAINER}"),
         "HOME=/root".to_string(),
     ];
     let env_args: Vec<String> = env
@@ -554,6 +611,10 @@ fn smoke_container(
     let source = format!("{}/.", bundle.display());
     let dest = format!("{os}:{INSTALL_DIR}");
     cmd!(sh, "docker cp {source} {dest}").quiet().run()?;
+    let ca_dir = bundle.parent().unwrap_or(bundle);
+    let ca = served.write_ca(ca_dir)?;
+    let ca_dest = format!("{os}:{CA_IN_CONTAINER}");
+    cmd!(sh, "docker cp {ca} {ca_dest}").quiet().run()?;
 
     let place = tag.as_str();
     let tether_path = format!("{INSTALL_DIR}/bin/tether");
@@ -562,7 +623,12 @@ fn smoke_container(
         c.arg("exec").arg(&os).arg(&tether_path).args(args);
         checked(c, &format!("tether {} in {place}", args.join(" ")))
     };
-    let outcome = run_steps(results, place, target, &exec, &relay_http, &|| {
+    let relay = Relay {
+        url: &served.relay,
+        http: &relay_http,
+        ca: &ca,
+    };
+    let outcome = run_steps(results, place, target, &exec, &relay, &|| {
         let mut c = Command::new("docker");
         c.args([
             "exec",

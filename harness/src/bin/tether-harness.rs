@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use tether_harness::authserver::AuthServer;
 use tether_harness::relay::Relay;
+use tether_harness::tls::{Pki, Tls};
 use tether_harness::{report, scenarios};
 
 /// tether's conformance harness.
@@ -31,6 +32,15 @@ enum Command {
         /// The relay URL clients use, when it differs from the listen address.
         #[arg(long)]
         public_relay_url: Option<String>,
+        /// Another name the servers' certificate covers (a container's name); repeatable.
+        #[arg(long = "tls-name")]
+        tls_names: Vec<String>,
+        /// Keep the CA key here and reuse it, so a restarted harness keeps its CA.
+        #[arg(long)]
+        ca_dir: Option<std::path::PathBuf>,
+        /// Serve plain http:// and ws:// (only loopback clients accept that).
+        #[arg(long)]
+        plaintext: bool,
     },
     /// Loopback benchmarks of the runtime; prints numbers next to their targets.
     Bench {
@@ -73,7 +83,22 @@ async fn main() -> anyhow::Result<()> {
             relay_listen,
             public_api_url,
             public_relay_url,
-        } => serve(&api_listen, &relay_listen, public_api_url, public_relay_url).await,
+            tls_names,
+            ca_dir,
+            plaintext,
+        } => {
+            let pki = tether_harness::tls::pki_with(&tls_names, ca_dir.as_deref())?;
+            let tls = if plaintext { Tls::Off } else { Tls::Good };
+            serve(
+                &api_listen,
+                &relay_listen,
+                public_api_url,
+                public_relay_url,
+                tls,
+                pki,
+            )
+            .await
+        }
         Command::Bench { mib, samples } => tether_harness::bench::run(mib, samples).await,
         Command::E2e {
             filter,
@@ -120,11 +145,13 @@ async fn serve(
     relay_listen: &str,
     public_api_url: Option<String>,
     public_relay_url: Option<String>,
+    tls: Tls,
+    pki: &Pki,
 ) -> anyhow::Result<()> {
-    let auth = AuthServer::start_on(std::net::TcpListener::bind(api_listen)?).await?;
+    let auth = AuthServer::start_tls(std::net::TcpListener::bind(api_listen)?, tls).await?;
     let api_url = public_api_url.unwrap_or_else(|| auth.uri());
     auth.state().issuer = api_url.clone();
-    let relay = Relay::start_on(std::net::TcpListener::bind(relay_listen)?, &api_url).await?;
+    let relay = Relay::start_tls(std::net::TcpListener::bind(relay_listen)?, &api_url, tls).await?;
     let relay_url = public_relay_url.unwrap_or_else(|| relay.url());
     let relay_http = tether::settings::relay_http_url(&relay_url);
     auth.state()
@@ -138,8 +165,17 @@ async fn serve(
         )
     };
     // Written without println!: a reader that went away must not stop the servers.
+    let trust = if tls == Tls::Off {
+        String::new()
+    } else {
+        format!(
+            "SSL_CERT_FILE={}\n# the harness CA (trust it with SSL_CERT_FILE; curl --cacert):\n{}",
+            pki.ca_file().display(),
+            pki.ca_pem()
+        )
+    };
     let text = format!(
-        "TETHER_API_URL={api_url}\nTETHER_RELAY_URL={relay_url}\nTETHER_API_KEY={key}\n\
+        "{trust}TETHER_API_URL={api_url}\nTETHER_RELAY_URL={relay_url}\nTETHER_API_KEY={key}\n\
          # the API key is alice's, bound to org_a; alice signs in at /oauth2/authorize without a prompt\n\
          # a session token of alice: {session}\n\
          # open a terminal on a connected host: POST {relay_http}/debug/exec {{\"organizationId\":\"org_a\",\"input\":\"echo hi\",\"expect\":\"hi\"}}\n\

@@ -68,18 +68,39 @@ pub struct Pki {
 
 static PKI: OnceLock<Result<Pki, String>> = OnceLock::new();
 
-/// The process's PKI; `extra_names` (e.g. container names for the smoke) only count on
-/// the first call. Generated once, under the lock: two generations would leave a CA file
-/// that does not match the certificates served.
-pub fn pki_with(extra_names: &[String]) -> anyhow::Result<&'static Pki> {
-    PKI.get_or_init(|| Pki::generate(extra_names).map_err(|e| format!("{e:#}")))
+/// The process's PKI; `extra_names` (e.g. container names for the smoke) and `ca_dir`
+/// only count on the first call. With `ca_dir`, the CA key is kept there and reused, so a
+/// restarted harness (the same container started again) is trusted by the same CA file.
+/// Generated once, under the lock: two generations would leave a CA file that does not
+/// match the certificates served.
+pub fn pki_with(
+    extra_names: &[String],
+    ca_dir: Option<&std::path::Path>,
+) -> anyhow::Result<&'static Pki> {
+    PKI.get_or_init(|| Pki::generate(extra_names, ca_dir).map_err(|e| format!("{e:#}")))
         .as_ref()
         .map_err(|e| anyhow::anyhow!("cannot set up the harness CA: {e}"))
 }
 
 /// The process's PKI.
 pub fn pki() -> anyhow::Result<&'static Pki> {
-    pki_with(&[])
+    pki_with(&[], None)
+}
+
+/// The CA key in `dir` (made and saved there the first time).
+fn ca_key(dir: Option<&std::path::Path>) -> anyhow::Result<KeyPair> {
+    let Some(dir) = dir else {
+        return Ok(KeyPair::generate()?);
+    };
+    let path = dir.join("ca-key.pem");
+    if let Ok(pem) = std::fs::read_to_string(&path) {
+        return KeyPair::from_pem(&pem).with_context(|| format!("{} is not a key", path.display()));
+    }
+    let key = KeyPair::generate()?;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::write(&path, key.serialize_pem())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(key)
 }
 
 fn ca_params(name: &str) -> anyhow::Result<CertificateParams> {
@@ -94,12 +115,16 @@ fn ca_params(name: &str) -> anyhow::Result<CertificateParams> {
 }
 
 impl Pki {
-    fn generate(extra_names: &[String]) -> anyhow::Result<Pki> {
-        let ca =
-            CertifiedIssuer::self_signed(ca_params("tether harness CA")?, KeyPair::generate()?)?;
+    fn generate(extra_names: &[String], ca_dir: Option<&std::path::Path>) -> anyhow::Result<Pki> {
+        // A trust anchor is its name and key: the same key and name make a CA certificate
+        // that verifies what an earlier run's CA signed.
+        let ca = CertifiedIssuer::self_signed(ca_params("tether harness CA")?, ca_key(ca_dir)?)?;
         let rogue =
             CertifiedIssuer::self_signed(ca_params("untrusted rogue CA")?, KeyPair::generate()?)?;
-        let dir = std::env::temp_dir().join(format!("tether-harness-{}", std::process::id()));
+        let dir = match ca_dir {
+            Some(dir) => dir.to_path_buf(),
+            None => std::env::temp_dir().join(format!("tether-harness-{}", std::process::id())),
+        };
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create {}", dir.display()))?;
         let ca_file = dir.join("ca.pem");

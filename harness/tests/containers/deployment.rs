@@ -14,10 +14,11 @@ use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt};
 
 /// The images a container scenario needs.
-pub const IMAGES: [&str; 3] = [
+pub const IMAGES: [&str; 4] = [
     "tether-harness:latest",
     "tether-os:bookworm",
     "tether-os:bookworm-systemd",
+    "tether-os:bookworm-squid",
 ];
 
 /// Why container scenarios cannot run here, if they cannot.
@@ -50,6 +51,71 @@ enum HostImage {
     Plain,
     /// `tether-os:bookworm-systemd`, systemd as PID 1.
     Systemd,
+    /// `tether-os:bookworm`, idle, on an internal network whose only way out is squid.
+    BehindProxy,
+}
+
+/// squid as a corporate proxy would run it: CONNECT to the harness's ports only, from
+/// the private ranges Docker networks use, nothing cached, every request logged.
+const SQUID_CONF: &str = "\
+http_port 3128
+acl localnet src 10.0.0.0/8 172.16.0.0/12 192.168.0.0/16
+acl harness_ports port 8080 8081
+acl CONNECT method CONNECT
+http_access deny CONNECT !harness_ports
+http_access allow localnet
+http_access deny all
+cache deny all
+access_log stdio:/var/log/squid/access.log squid
+pid_filename none
+";
+
+/// The squid container and the internal network it is the only way out of; the network
+/// is removed after the containers (fields drop in order).
+pub struct Proxy {
+    /// The squid container.
+    pub container: ContainerAsync<GenericImage>,
+    network: InternalNetwork,
+}
+
+struct InternalNetwork(String);
+
+impl InternalNetwork {
+    fn create(name: &str) -> anyhow::Result<Self> {
+        let out = Command::new("docker")
+            .args(["network", "create", "--internal", name])
+            .output()?;
+        if !out.status.success() {
+            bail!(
+                "cannot create the internal network {name}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        Ok(InternalNetwork(name.to_string()))
+    }
+}
+
+impl Drop for InternalNetwork {
+    fn drop(&mut self) {
+        // Containers may still be attached while their removal runs in the background.
+        let attached = Command::new("docker")
+            .args([
+                "network",
+                "inspect",
+                "--format",
+                "{{range .Containers}}{{.Name}} {{end}}",
+                &self.0,
+            ])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        for name in attached.split_whitespace() {
+            let _ = Command::new("docker").args(["rm", "-f", name]).output();
+        }
+        let _ = Command::new("docker")
+            .args(["network", "rm", &self.0])
+            .output();
+    }
 }
 
 /// A harness container and a host container on their own network.
@@ -58,6 +124,20 @@ pub struct Deployment {
     pub harness: ContainerAsync<GenericImage>,
     /// The machine running the bundle.
     pub host: ContainerAsync<GenericImage>,
+    /// Trusts the harness container's CA.
+    client: reqwest::Client,
+    /// The proxy, for [`Deployment::start_behind_proxy`] (dropped after the host).
+    pub proxy: Option<Proxy>,
+    /// The harness container's name (its host name on the network).
+    pub harness_name: String,
+}
+
+/// The PEM block `tether-harness serve` printed.
+fn ca_pem_in(logs: &str) -> Option<String> {
+    let start = logs.find("-----BEGIN CERTIFICATE-----")?;
+    let end_marker = "-----END CERTIFICATE-----";
+    let end = logs[start..].find(end_marker)? + start + end_marker.len();
+    Some(format!("{}\n", &logs[start..end]))
 }
 
 impl Deployment {
@@ -91,6 +171,12 @@ impl Deployment {
         }
     }
 
+    /// Like [`Deployment::start`], but the host container sits on an internal network and
+    /// reaches the harness only through squid (`HTTPS_PROXY`); the host service is not started.
+    pub async fn start_behind_proxy(bins: &Path) -> anyhow::Result<Deployment> {
+        Self::start_on(bins, HostImage::BehindProxy).await
+    }
+
     async fn start_on(bins: &Path, image: HostImage) -> anyhow::Result<Deployment> {
         let n = NEXT.fetch_add(1, Ordering::SeqCst);
         let tag = format!("{}-{n}", std::process::id());
@@ -108,9 +194,13 @@ impl Deployment {
                 "--relay-listen".into(),
                 "0.0.0.0:8081".into(),
                 "--public-api-url".into(),
-                format!("http://{harness_name}:8080"),
+                format!("https://{harness_name}:8080"),
                 "--public-relay-url".into(),
-                format!("ws://{harness_name}:8081"),
+                format!("wss://{harness_name}:8081"),
+                "--tls-name".into(),
+                harness_name.clone(),
+                "--ca-dir".into(),
+                "/ca".into(),
             ])
             .start()
             .await
@@ -122,21 +212,34 @@ impl Deployment {
             .find_map(|l| l.strip_prefix("TETHER_API_KEY="))
             .context("the harness printed no API key")?
             .to_string();
+        let ca_pem = ca_pem_in(&logs).context("the harness printed no CA")?;
         let (tag_name, cmd) = match image {
-            HostImage::Plain => ("bookworm", vec!["/bin/sleep", "86400"]),
+            HostImage::Plain | HostImage::BehindProxy => ("bookworm", vec!["/bin/sleep", "86400"]),
             HostImage::Systemd => ("bookworm-systemd", vec!["/lib/systemd/systemd"]),
         };
+        let (host_network, proxy) = match image {
+            HostImage::BehindProxy => {
+                let (proxy, proxy_name) = start_proxy(&network, &tag).await?;
+                (proxy.network.0.clone(), Some((proxy, proxy_name)))
+            }
+            _ => (network.clone(), None),
+        };
         let mut host = GenericImage::new("tether-os", tag_name)
-            .with_network(&network)
+            .with_network(&host_network)
             .with_container_name(format!("tether-host-{tag}"))
             .with_env_var("HOME", "/root")
-            .with_env_var("TETHER_API_URL", format!("http://{harness_name}:8080"))
-            .with_env_var("TETHER_RELAY_URL", format!("ws://{harness_name}:8081"))
+            .with_env_var("TETHER_API_URL", format!("https://{harness_name}:8080"))
+            .with_env_var("TETHER_RELAY_URL", format!("wss://{harness_name}:8081"))
             .with_env_var("TETHER_API_KEY", key)
+            .with_env_var("SSL_CERT_FILE", "/etc/tether-harness-ca.pem")
+            .with_copy_to("/etc/tether-harness-ca.pem", ca_pem.clone().into_bytes())
             .with_copy_to("/opt/tether/bin/tether", bins.join("tether"))
             .with_copy_to("/opt/tether/lib/tether-host", bins.join("tether-host"))
             .with_copy_to("/opt/tether/lib/tether-ptyd", bins.join("tether-ptyd"))
             .with_cmd(cmd);
+        if let Some((_, proxy_name)) = &proxy {
+            host = host.with_env_var("HTTPS_PROXY", format!("http://{proxy_name}:3128"));
+        }
         if image == HostImage::Systemd {
             // What systemd as PID 1 needs in an unprivileged container (the engine here
             // refuses --privileged): its runtime directories and a view of the cgroups.
@@ -152,7 +255,17 @@ impl Deployment {
             .start()
             .await
             .context("cannot start the host container")?;
-        Ok(Deployment { harness, host })
+        let client = reqwest::Client::builder()
+            .add_root_certificate(reqwest::Certificate::from_pem(ca_pem.as_bytes())?)
+            .no_proxy()
+            .build()?;
+        Ok(Deployment {
+            harness,
+            host,
+            client,
+            proxy: proxy.map(|(proxy, _)| proxy),
+            harness_name,
+        })
     }
 
     /// Runs `argv` in the host container; returns its exit code and output.
@@ -224,8 +337,9 @@ impl Deployment {
         expect: &str,
     ) -> anyhow::Result<String> {
         let port = self.harness.get_host_port_ipv4(8081.tcp()).await?;
-        let answer: Value = reqwest::Client::new()
-            .post(format!("http://127.0.0.1:{port}/debug/exec"))
+        let answer: Value = self
+            .client
+            .post(format!("https://127.0.0.1:{port}/debug/exec"))
             .json(&json!({"organizationId": "org_a", "input": input, "expect": expect, "sessionId": session, "timeoutMs": 15000}))
             .send()
             .await?
@@ -240,11 +354,55 @@ impl Deployment {
     /// The relay's record of handshakes (token fingerprints, not tokens).
     pub async fn relay_connections(&self) -> anyhow::Result<Value> {
         let port = self.harness.get_host_port_ipv4(8081.tcp()).await?;
-        Ok(
-            reqwest::get(format!("http://127.0.0.1:{port}/debug/connections"))
-                .await?
-                .json()
-                .await?,
-        )
+        Ok(self
+            .client
+            .get(format!("https://127.0.0.1:{port}/debug/connections"))
+            .send()
+            .await?
+            .json()
+            .await?)
+    }
+}
+
+/// Starts squid on `outer` (where the harness is) and connects it to a new internal
+/// network, the one the host will sit on; returns it and its name.
+async fn start_proxy(outer: &str, tag: &str) -> anyhow::Result<(Proxy, String)> {
+    let inner = InternalNetwork::create(&format!("tether-inner-{tag}"))?;
+    let name = format!("tether-squid-{tag}");
+    let container = GenericImage::new("tether-os", "bookworm-squid")
+        .with_network(outer)
+        .with_container_name(&name)
+        .with_copy_to("/etc/squid/tether.conf", SQUID_CONF.as_bytes().to_vec())
+        .with_cmd(["/usr/sbin/squid", "-N", "-f", "/etc/squid/tether.conf"])
+        .start()
+        .await
+        .context("cannot start the squid container")?;
+    let out = Command::new("docker")
+        .args(["network", "connect", &inner.0, &name])
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "cannot connect squid to {}: {}",
+            inner.0,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok((
+        Proxy {
+            container,
+            network: inner,
+        },
+        name,
+    ))
+}
+
+impl Proxy {
+    /// squid's access log.
+    pub async fn access_log(&self) -> anyhow::Result<String> {
+        let mut result = self
+            .container
+            .exec(ExecCommand::new(["cat", "/var/log/squid/access.log"]))
+            .await?;
+        Ok(String::from_utf8_lossy(&result.stdout_to_vec().await?).into_owned())
     }
 }

@@ -158,3 +158,64 @@ async fn a_terminal_survives_a_restart_of_the_installed_system_service() {
         "files left behind: {out}"
     );
 }
+
+/// net.squid_only_way_out: the host container sits on an internal network with no route
+/// to the harness; Debian's squid (a real proxy) is its only way out. Through
+/// `HTTPS_PROXY` the host signs in, connects to the relay over WSS with the private CA,
+/// and serves a terminal; squid logged the CONNECT tunnels; without the proxy the same
+/// CLI cannot reach the API at all. Contract §9.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_squid_the_host_reaches_the_relay_only_through_the_proxy() {
+    if skip().is_some() {
+        return;
+    }
+    let d = Deployment::start_behind_proxy(&bin_dir().expect("binaries"))
+        .await
+        .expect("deployment");
+    let (code, out) = d
+        .exec(&[
+            "env",
+            "-u",
+            "HTTPS_PROXY",
+            "/opt/tether/bin/tether",
+            "auth",
+            "status",
+        ])
+        .await
+        .expect("auth status without the proxy");
+    assert_eq!(
+        code, 4,
+        "without the proxy the API must be unreachable: {out}"
+    );
+
+    let (code, out) = d
+        .tether(&["host", "start", "--daemon", "--org", "org_a"])
+        .await
+        .expect("host start");
+    assert_eq!(code, 0, "{out}");
+    d.wait_relay("connected", Duration::from_secs(30))
+        .await
+        .expect("connected through squid");
+    let output = d
+        .terminal("t", "echo via-$((6*7))", "via-42")
+        .await
+        .expect("terminal");
+    assert!(output.contains("via-42"));
+
+    let log = d
+        .proxy
+        .as_ref()
+        .expect("proxy")
+        .access_log()
+        .await
+        .expect("squid log");
+    for port in [8080, 8081] {
+        let tunnel = format!("CONNECT {}:{port}", d.harness_name);
+        assert!(log.contains(&tunnel), "squid saw no {tunnel}: {log}");
+    }
+    let (code, _) = d
+        .tether(&["host", "stop", "--org", "org_a"])
+        .await
+        .expect("stop");
+    assert_eq!(code, 0);
+}
