@@ -202,20 +202,29 @@ async fn behind_squid_the_host_reaches_the_relay_only_through_the_proxy() {
         .expect("terminal");
     assert!(output.contains("via-42"));
 
-    let log = d
-        .proxy
-        .as_ref()
-        .expect("proxy")
-        .access_log()
-        .await
-        .expect("squid log");
-    for port in [8080, 8081] {
-        let tunnel = format!("CONNECT {}:{port}", d.harness_name);
-        assert!(log.contains(&tunnel), "squid saw no {tunnel}: {log}");
-    }
     let (code, _) = d
         .tether(&["host", "stop", "--org", "org_a"])
         .await
         .expect("stop");
     assert_eq!(code, 0);
+
+    // squid logs a tunnel when it closes: the relay's closed with the host's stop.
+    let proxy = d.proxy.as_ref().expect("proxy");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = proxy.access_log().await.expect("squid log");
+        let missing: Vec<String> = [8080, 8081]
+            .iter()
+            .map(|port| format!("CONNECT {}:{port}", d.harness_name))
+            .filter(|tunnel| !log.contains(tunnel))
+            .collect();
+        if missing.is_empty() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "squid saw no {missing:?}: {log}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

@@ -145,8 +145,13 @@ fn home_dir() -> anyhow::Result<PathBuf> {
         .context("HOME is not set: cannot tell where the service files go")
 }
 
-/// The environment the service runs with: where its state is, which servers, the credential.
-fn service_env(settings: &Settings, home: &Path) -> Vec<(String, String)> {
+/// The environment the service runs with: where its state is, which servers, the
+/// credential, and the network settings (trust, proxies) `lookup` finds, as the CLI had them.
+fn service_env(
+    settings: &Settings,
+    home: &Path,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Vec<(String, String)> {
     let mut env = vec![
         ("TETHER_HOME".to_string(), home.display().to_string()),
         ("TETHER_API_URL".to_string(), settings.api_url.clone()),
@@ -154,6 +159,11 @@ fn service_env(settings: &Settings, home: &Path) -> Vec<(String, String)> {
     ];
     if let Some(key) = &settings.api_key {
         env.push(("TETHER_API_KEY".to_string(), key.expose().to_string()));
+    }
+    for name in crate::net::NETWORK_ENV {
+        if let Some(value) = lookup(name).filter(|v| !v.is_empty()) {
+            env.push((name.to_string(), value));
+        }
     }
     env
 }
@@ -182,7 +192,7 @@ pub fn install(
         Some(user) => user_home(user)?.join(".config/tether"),
         None => settings.home.clone(),
     };
-    let env = service_env(settings, &state_home);
+    let env = service_env(settings, &state_home, |name| std::env::var(name).ok());
     let text = match layout.kind {
         Kind::LaunchAgent => {
             let log = InstancePaths::new(&settings.home, org).log;
@@ -349,4 +359,36 @@ fn run(program: &str, args: &[&str]) -> anyhow::Result<String> {
         );
     }
     Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_service_gets_the_trust_and_proxy_settings_the_cli_had() {
+        let settings = Settings {
+            home: PathBuf::from("/h"),
+            api_url: "https://api.example.com".into(),
+            relay_url: "wss://relay.example.com".into(),
+            api_key: None,
+        };
+        let env = service_env(&settings, Path::new("/h"), |name| match name {
+            "SSL_CERT_FILE" => Some("/etc/corp-ca.pem".into()),
+            "https_proxy" => Some("http://proxy:3128".into()),
+            "NO_PROXY" => Some(String::new()),
+            _ => None,
+        });
+        let names: Vec<&str> = env.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "TETHER_HOME",
+                "TETHER_API_URL",
+                "TETHER_RELAY_URL",
+                "SSL_CERT_FILE",
+                "https_proxy"
+            ]
+        );
+    }
 }

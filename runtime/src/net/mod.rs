@@ -10,5 +10,22 @@ pub mod proxy;
 pub mod stream;
 pub mod trust;
 
+/// The environment variables that decide how tether meets the network (contract section
+/// 9): an installed service must get them too, or it would not trust the private CA or
+/// use the proxy the CLI used.
+pub const NETWORK_ENV: &[&str] = &[
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "HTTP_PROXY",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    plaintext::ALLOW_PLAINTEXT_ENV,
+];
+
 pub use cert_failure::{CertFailure, CertProblem};
 pub use http_client::{http_client, local_http_client};
