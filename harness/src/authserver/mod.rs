@@ -2,6 +2,7 @@
 //! responder that routes it to the strict rules in [`state`], after any injected fault.
 
 pub mod proxy;
+pub mod standard;
 pub mod state;
 
 use std::collections::HashMap;
@@ -10,7 +11,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::tls::Tls;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
+pub use standard::{DeviceAnswer, IssAnswer, Profile};
 pub use state::{AuthState, Fault, Reply};
+
+/// The scope the CLI asks for.
+pub const LOGIN_SCOPE: &str = "openid profile email offline_access";
 
 /// A running reference authorization server.
 pub struct AuthServer {
@@ -59,8 +64,19 @@ impl Respond for Dispatch {
         }
         let query: HashMap<String, String> = request.url.query_pairs().into_owned().collect();
         let method = request.method.as_str();
+        // A standard server has none of tether's own endpoints.
+        let standard = state.profile == Profile::Standard;
         let reply = match (method, path.as_str()) {
+            (_, p) if standard && p.starts_with("/api/auth/") => Reply {
+                status: 404,
+                body: serde_json::json!({"error": "not_found"}),
+                headers: vec![],
+            },
             ("GET", "/.well-known/oauth-authorization-server") => state.metadata(),
+            ("GET", "/.well-known/openid-configuration") => state.openid_configuration(),
+            ("GET", "/oauth2/jwks") if standard => state.jwks(),
+            ("GET", "/oauth2/userinfo") if standard => state.userinfo(bearer(request)),
+            ("POST", "/oauth2/device/authorize") => state.device_authorize(&form(request)),
             ("GET", "/oauth2/authorize") => state.authorize(&query),
             ("POST", "/oauth2/token") => state.token(&form(request)),
             ("POST", "/oauth2/revoke") => state.revoke(&form(request)),

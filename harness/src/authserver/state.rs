@@ -11,6 +11,7 @@ use rand::Rng;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+use super::standard::{DeviceFlows, IssAnswer, Profile};
 use crate::keys::{self, SigningKey};
 
 /// The OAuth client the CLI is.
@@ -89,14 +90,14 @@ pub struct Reply {
 }
 
 impl Reply {
-    fn json(status: u16, body: Value) -> Self {
+    pub(super) fn json(status: u16, body: Value) -> Self {
         Reply {
             status,
             body,
             headers: vec![],
         }
     }
-    fn oauth_error(status: u16, error: &str, description: &str) -> Self {
+    pub(super) fn oauth_error(status: u16, error: &str, description: &str) -> Self {
         Reply::json(
             status,
             json!({"error": error, "error_description": description}),
@@ -126,6 +127,18 @@ pub struct AuthState {
     pub clock_offset_s: i64,
     /// Serve RFC 8414 metadata (off tests the CLI's fallback to defaults).
     pub metadata_enabled: bool,
+    /// Serve OpenID Connect discovery at `/.well-known/openid-configuration`.
+    pub openid_configuration_enabled: bool,
+    /// Which kind of server this is (see [`Profile`]).
+    pub profile: Profile,
+    /// What the `iss` of authorization responses says (standard profile).
+    pub iss_answer: IssAnswer,
+    /// Answer the next authorization with `error=access_denied`.
+    pub deny_next_authorization: bool,
+    /// Send ID tokens (standard profile).
+    pub id_tokens: bool,
+    /// Device authorization grant: script, timing and what was polled.
+    pub device: DeviceFlows,
     /// Faults by path.
     pub faults: HashMap<String, Fault>,
     /// Redirect URI prefixes allowed besides loopback `http://127.0.0.1:<port>/callback`.
@@ -133,6 +146,8 @@ pub struct AuthState {
     codes: HashMap<String, Code>,
     refresh: HashMap<String, Refresh>,
     revoked_families: BTreeSet<String>,
+    /// Opaque access tokens of the standard profile → (user, expiry).
+    pub(super) opaque_access: HashMap<String, (String, i64)>,
 }
 
 /// A random URL-safe token with a prefix.
@@ -144,7 +159,7 @@ pub fn random_token(prefix: &str) -> String {
     )
 }
 
-fn now_s() -> i64 {
+pub(super) fn now_s() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
@@ -165,11 +180,18 @@ impl AuthState {
             access_ttl: Duration::from_secs(3600),
             clock_offset_s: 0,
             metadata_enabled: true,
+            openid_configuration_enabled: false,
+            profile: Profile::Tether,
+            iss_answer: IssAnswer::Correct,
+            deny_next_authorization: false,
+            id_tokens: true,
+            device: DeviceFlows::default(),
             faults: HashMap::new(),
             extra_redirect_prefixes: Vec::new(),
             codes: HashMap::new(),
             refresh: HashMap::new(),
             revoked_families: BTreeSet::new(),
+            opaque_access: HashMap::new(),
         };
         state.add_user("user_alice", "alice@example.com", &["org_a", "org_b"]);
         state.add_user("user_bob", "bob@example.com", &["org_b"]);
@@ -285,21 +307,15 @@ impl AuthState {
         if !self.metadata_enabled {
             return Reply::json(404, json!({"error": "not_found"}));
         }
-        let i = &self.issuer;
-        Reply::json(
-            200,
-            json!({
-                "issuer": i,
-                "authorization_endpoint": format!("{i}/oauth2/authorize"),
-                "token_endpoint": format!("{i}/oauth2/token"),
-                "revocation_endpoint": format!("{i}/oauth2/revoke"),
-                "jwks_uri": format!("{i}/api/auth/jwks"),
-                "response_types_supported": ["code"],
-                "grant_types_supported": ["authorization_code", "refresh_token"],
-                "code_challenge_methods_supported": ["S256"],
-                "token_endpoint_auth_methods_supported": ["none"],
-            }),
-        )
+        Reply::json(200, self.metadata_document())
+    }
+
+    /// `GET /.well-known/openid-configuration` (OpenID Connect Discovery).
+    pub fn openid_configuration(&self) -> Reply {
+        if !self.openid_configuration_enabled {
+            return Reply::json(404, json!({"error": "not_found"}));
+        }
+        Reply::json(200, self.metadata_document())
     }
 
     fn redirect_allowed(&self, uri: &str) -> bool {
@@ -328,11 +344,15 @@ impl AuthState {
             return Reply::oauth_error(400, "invalid_request", "redirect_uri is not registered");
         }
         let state = get("state");
+        let iss = self.iss_parameter();
         let redirect_error = |error: &str| {
             let mut url = url::Url::parse(&redirect_uri).expect("checked above");
             url.query_pairs_mut()
                 .append_pair("error", error)
                 .append_pair("state", &state);
+            if let Some(iss) = &iss {
+                url.query_pairs_mut().append_pair("iss", iss);
+            }
             Reply {
                 status: 302,
                 body: Value::Null,
@@ -344,6 +364,9 @@ impl AuthState {
         }
         if get("code_challenge_method") != "S256" || get("code_challenge").len() < 43 {
             return redirect_error("invalid_request");
+        }
+        if std::mem::take(&mut self.deny_next_authorization) {
+            return redirect_error("access_denied");
         }
         let code = random_token("code_");
         self.codes.insert(
@@ -361,6 +384,9 @@ impl AuthState {
         url.query_pairs_mut()
             .append_pair("code", &code)
             .append_pair("state", &state);
+        if let Some(iss) = &iss {
+            url.query_pairs_mut().append_pair("iss", iss);
+        }
         Reply {
             status: 302,
             body: Value::Null,
@@ -368,9 +394,17 @@ impl AuthState {
         }
     }
 
-    fn token_response(&mut self, user: &str, scope: &str, family: Option<String>) -> Reply {
+    pub(super) fn token_response(
+        &mut self,
+        user: &str,
+        scope: &str,
+        family: Option<String>,
+    ) -> Reply {
         let orgs = self.orgs_of(user);
-        let access = self.sign(user, &orgs);
+        let access = match self.profile {
+            Profile::Tether => self.sign(user, &orgs),
+            Profile::Standard => self.opaque_access_token(user),
+        };
         let refresh = random_token("rt_");
         let family = family.unwrap_or_else(|| random_token("fam_"));
         self.refresh.insert(
@@ -382,13 +416,14 @@ impl AuthState {
                 state: RefreshState::Active,
             },
         );
-        Reply::json(
-            200,
-            json!({
-                "access_token": access, "token_type": "Bearer",
-                "expires_in": self.access_ttl.as_secs(), "refresh_token": refresh, "scope": scope,
-            }),
-        )
+        let mut body = json!({
+            "access_token": access, "token_type": "Bearer",
+            "expires_in": self.access_ttl.as_secs(), "refresh_token": refresh, "scope": scope,
+        });
+        if self.profile == Profile::Standard && self.id_tokens {
+            body["id_token"] = self.id_token(user).into();
+        }
+        Reply::json(200, body)
     }
 
     /// `POST /oauth2/token`.
@@ -456,6 +491,9 @@ impl AuthState {
                     requested
                 };
                 self.token_response(&entry.user, &scope, Some(entry.family))
+            }
+            "urn:ietf:params:oauth:grant-type:device_code" => {
+                self.device_token(&get("device_code"))
             }
             other => Reply::oauth_error(
                 400,

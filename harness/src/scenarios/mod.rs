@@ -5,6 +5,7 @@
 mod auth;
 mod blackbox;
 mod bundle;
+mod device;
 pub mod diagnostics;
 pub mod env;
 mod host_oauth;
@@ -13,6 +14,7 @@ mod net;
 mod org_binding;
 mod refresh;
 mod rotation;
+mod standard;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -45,6 +47,8 @@ pub fn all() -> Vec<Scenario> {
         host_oauth::scenarios(),
         hostile::scenarios(),
         net::scenarios(),
+        standard::scenarios(),
+        device::scenarios(),
         bundle::scenarios(),
         blackbox::scenarios(),
     ]

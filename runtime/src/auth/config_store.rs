@@ -43,6 +43,9 @@ pub struct Config {
     /// The active organization.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub organization_id: Option<String>,
+    /// Who signed in, when the server said (from get-session, UserInfo or the ID token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<crate::auth::session::SessionUser>,
     /// Fields this version does not know, kept on rewrite.
     #[serde(flatten)]
     pub extra: Map<String, Value>,

@@ -17,6 +17,14 @@ pub struct Endpoints {
     pub revocation: Option<String>,
     /// The server's signing keys.
     pub jwks: String,
+    /// Where the device authorization grant starts (RFC 8628).
+    pub device_authorization: String,
+    /// OpenID Connect UserInfo, when the server has one.
+    pub userinfo: Option<String>,
+    /// The issuer the metadata declared (`None` with the default paths).
+    pub issuer: Option<String>,
+    /// Whether authorization responses carry `iss` (RFC 9207), which must then match.
+    pub iss_in_response: bool,
     /// Which document the endpoints came from.
     pub source: EndpointSource,
 }
@@ -41,6 +49,12 @@ struct Metadata {
     revocation_endpoint: Option<String>,
     #[serde(default)]
     jwks_uri: Option<String>,
+    #[serde(default)]
+    device_authorization_endpoint: Option<String>,
+    #[serde(default)]
+    userinfo_endpoint: Option<String>,
+    #[serde(default)]
+    authorization_response_iss_parameter_supported: bool,
 }
 
 impl Endpoints {
@@ -51,6 +65,10 @@ impl Endpoints {
             token: format!("{api}/oauth2/token"),
             revocation: Some(format!("{api}/oauth2/revoke")),
             jwks: format!("{api}/api/auth/jwks"),
+            device_authorization: format!("{api}/oauth2/device/authorize"),
+            userinfo: None,
+            issuer: None,
+            iss_in_response: false,
             source: EndpointSource::Defaults,
         }
     }
@@ -85,7 +103,9 @@ pub async fn discover(http: &reqwest::Client, api: &str) -> Result<Endpoints, Au
             url: url.clone(),
             detail: format!("invalid metadata: {e}"),
         })?;
-        if meta.issuer.trim_end_matches('/') != api {
+        // Exact (RFC 8414 §3.3): `https://a.example/` and `https://a.example` are
+        // different issuers (docs/PROTOCOL.md: issuers ending in `/` are not supported).
+        if meta.issuer != api {
             return Err(AuthError::Protocol {
                 url,
                 detail: format!(
@@ -100,6 +120,12 @@ pub async fn discover(http: &reqwest::Client, api: &str) -> Result<Endpoints, Au
             token: meta.token_endpoint,
             revocation: meta.revocation_endpoint,
             jwks: meta.jwks_uri.unwrap_or(defaults.jwks),
+            device_authorization: meta
+                .device_authorization_endpoint
+                .unwrap_or(defaults.device_authorization),
+            userinfo: meta.userinfo_endpoint,
+            issuer: Some(meta.issuer),
+            iss_in_response: meta.authorization_response_iss_parameter_supported,
             source,
         });
     }

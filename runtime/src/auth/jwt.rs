@@ -37,6 +37,28 @@ pub fn held_claims(token: &str) -> Option<HeldClaims> {
         .map(|data| data.claims)
 }
 
+/// Who an OpenID Connect ID token names (`sub`, `email`), read without verification:
+/// it came straight from the token endpoint over TLS (OIDC Core §3.1.3.7), and tether only
+/// shows it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct IdTokenClaims {
+    /// Subject.
+    pub sub: String,
+    /// Email, when the server shares it.
+    #[serde(default)]
+    pub email: Option<String>,
+}
+
+/// The claims of an ID token, if it is a JWT with a `sub`.
+pub fn id_token_claims(token: &str) -> Option<IdTokenClaims> {
+    if !looks_like_jwt(token) {
+        return None;
+    }
+    jsonwebtoken::dangerous::insecure_decode::<IdTokenClaims>(token)
+        .ok()
+        .map(|data| data.claims)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,8 +17,10 @@ use super::config_store::{ConfigStore, StoredAuth};
 use super::credential::Credential;
 use super::discovery::Endpoints;
 use super::error::AuthError;
-use super::session::{get_session, Session};
-use super::token_endpoint::{self, TokenFailure};
+use super::identity::{identify, Identity};
+use super::jwt::id_token_claims;
+use super::session::SessionUser;
+use super::token_endpoint::{self, TokenFailure, TokenResponse};
 use super::{CLIENT_ID, LOGIN_SCOPE};
 
 /// How long the browser has to come back (contract section 3).
@@ -30,6 +32,10 @@ type CallbackResult = Result<String, AuthError>;
 #[derive(Clone)]
 struct CallbackState {
     expected_state: String,
+    /// The issuer an `iss` parameter must name (RFC 9207).
+    expected_iss: String,
+    /// Whether the server promised `iss` in every response.
+    iss_required: bool,
     reply: Arc<Mutex<Option<oneshot::Sender<CallbackResult>>>>,
 }
 
@@ -66,7 +72,7 @@ pub async fn login(
     open_browser: bool,
     show_url: impl FnOnce(&str),
     now_ms: impl Fn() -> i64,
-) -> Result<StoredAuth, AuthError> {
+) -> Result<SignIn, AuthError> {
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
         .await
         .map_err(|e| {
@@ -88,6 +94,8 @@ pub async fn login(
         .route("/callback", get(callback))
         .with_state(CallbackState {
             expected_state: state,
+            expected_iss: endpoints.issuer.clone().unwrap_or_else(|| api.to_string()),
+            iss_required: endpoints.iss_in_response,
             reply: Arc::new(Mutex::new(Some(tx))),
         });
     let server = tokio::spawn(crate::http_server::serve(
@@ -143,7 +151,7 @@ pub async fn login(
             "the authorization server refused the code: {other}"
         )),
     })?;
-    Ok(response.into_stored(now_ms(), None, None))
+    Ok(SignIn::from_response(response, now_ms()))
 }
 
 /// Open connections the callback listener serves at once (a browser opens a few).
@@ -169,9 +177,34 @@ async fn callback(
             Html("This sign-in was already handled. You can close this window."),
         );
     };
+    // Mix-up defence (RFC 9207 §2.4): an `iss` that is there must name the server the
+    // request went to; one the server promised must be there. Checked before the error
+    // and the code, and the code is never redeemed when it fails.
+    let iss_problem = match params.get("iss") {
+        Some(iss) if *iss != state.expected_iss => Some(format!(
+            "the redirect came from issuer {iss}, not {} (RFC 9207 mix-up defence); the code was not redeemed",
+            state.expected_iss
+        )),
+        None if state.iss_required => Some(format!(
+            "the redirect carries no iss although {} promises one (RFC 9207 mix-up defence); the code was not redeemed",
+            state.expected_iss
+        )),
+        _ => None,
+    };
+    if let Some(problem) = iss_problem {
+        let _ = reply.send(Err(AuthError::Login(problem)));
+        return (
+            StatusCode::BAD_REQUEST,
+            Html("Sign-in refused: the answer did not come from the expected server. Return to the terminal."),
+        );
+    }
     if let Some(error) = params.get("error") {
+        let description = params
+            .get("error_description")
+            .map(|d| format!(": {}", d.chars().take(200).collect::<String>()))
+            .unwrap_or_default();
         let _ = reply.send(Err(AuthError::Login(format!(
-            "the authorization server answered {error}"
+            "the authorization server answered {error}{description}"
         ))));
         return (
             StatusCode::OK,
@@ -198,28 +231,66 @@ async fn callback(
     }
 }
 
-/// Stores a fresh sign-in: tokens and API under the config lock, then the active
-/// organization from `get-session`. Returns the session.
+/// Stores a fresh sign-in: tokens and API under the config lock, then who signed in
+/// and the active organization, from whatever the server offers ([`identify`]).
 pub async fn save_sign_in(
     store: &ConfigStore,
     api: &str,
-    auth: &StoredAuth,
+    sign_in: &SignIn,
     http: &reqwest::Client,
-) -> Result<Session, AuthError> {
+    endpoints: &Endpoints,
+) -> Result<Identity, AuthError> {
     {
         let _lock = store.lock_async().await?;
         let mut config = store.load()?;
-        config.auth = Some(auth.clone());
+        config.auth = Some(sign_in.auth.clone());
         config.api_url = Some(api.to_string());
+        config.user = None;
         store.save(&config)?;
     }
-    let credential = Credential::classify(auth.access_token.clone());
-    let session = get_session(http, api, &credential).await?;
-    if let Some(org) = &session.session.active_organization_id {
+    let credential = Credential::classify(sign_in.auth.access_token.clone());
+    let identity = identify(
+        http,
+        api,
+        &credential,
+        Some(endpoints.userinfo.as_deref()),
+        sign_in.id_token_user.clone(),
+    )
+    .await?;
+    if identity.organization_id.is_some() || identity.user.is_some() {
         let _lock = store.lock_async().await?;
         let mut config = store.load()?;
-        config.organization_id = Some(org.clone());
+        if let Some(org) = &identity.organization_id {
+            config.organization_id = Some(org.clone());
+        }
+        config.user = identity.user.clone();
         store.save(&config)?;
     }
-    Ok(session)
+    Ok(identity)
+}
+
+/// Tokens from a completed sign-in, and who the ID token (if any) names.
+#[derive(Debug, Clone)]
+pub struct SignIn {
+    /// What goes into `config.json`.
+    pub auth: StoredAuth,
+    /// `sub` and `email` of the ID token.
+    pub id_token_user: Option<SessionUser>,
+}
+
+impl SignIn {
+    /// From a token endpoint's answer at `now_ms`.
+    pub fn from_response(response: TokenResponse, now_ms: i64) -> SignIn {
+        let id_token_user = response
+            .id_token()
+            .and_then(|t| id_token_claims(t.expose()))
+            .map(|c| SessionUser {
+                id: c.sub,
+                email: c.email,
+            });
+        SignIn {
+            auth: response.into_stored(now_ms, None, None),
+            id_token_user,
+        }
+    }
 }

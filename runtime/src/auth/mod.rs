@@ -4,8 +4,10 @@
 
 pub mod config_store;
 pub mod credential;
+pub mod device;
 pub mod discovery;
 pub mod error;
+pub mod identity;
 pub mod jwt;
 pub mod login;
 pub mod refresh;

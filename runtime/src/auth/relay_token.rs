@@ -153,6 +153,13 @@ async fn mint_once(
             e => Attempt::Retry(e),
         })?;
     let status = response.status();
+    if status == reqwest::StatusCode::NOT_FOUND {
+        return Err(Attempt::Fatal(AuthError::Refused {
+            url: url.to_string(),
+            status: 404,
+            detail: "this server does not offer tether's own endpoints, so it cannot mint the relay token a host service needs".into(),
+        }));
+    }
     if status == reqwest::StatusCode::FORBIDDEN {
         let detail = match credential {
             Credential::ApiKey(key) => format!(

@@ -19,6 +19,8 @@ pub struct TokenResponse {
     refresh_token: Option<Secret>,
     #[serde(default)]
     scope: Option<String>,
+    #[serde(default)]
+    id_token: Option<Secret>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -67,6 +69,11 @@ impl std::fmt::Display for TokenFailure {
 }
 
 impl TokenResponse {
+    /// The OpenID Connect ID token, when the server sent one.
+    pub fn id_token(&self) -> Option<&Secret> {
+        self.id_token.as_ref()
+    }
+
     /// The tokens to store, keeping `previous_refresh` when the server did not rotate it
     /// and `previous_scope` when it did not echo the scope.
     pub fn into_stored(
@@ -157,6 +164,26 @@ pub async fn exchange_code(
             ("redirect_uri", redirect_uri),
             ("client_id", CLIENT_ID),
             ("code_verifier", verifier),
+            ("resource", resource),
+        ],
+    )
+    .await
+}
+
+/// Asks once whether the device code has been approved (RFC 8628 §3.4).
+pub async fn poll_device_code(
+    http: &reqwest::Client,
+    token_url: &str,
+    device_code: &Secret,
+    resource: &str,
+) -> Result<TokenResponse, TokenFailure> {
+    post_form(
+        http,
+        token_url,
+        &[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("device_code", device_code.expose()),
+            ("client_id", CLIENT_ID),
             ("resource", resource),
         ],
     )

@@ -52,12 +52,13 @@ async fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
         Command::Auth(AuthCommand::Login {
             no_browser,
             via_host,
+            device,
             json,
         }) => {
             if via_host {
                 cli::auth::login_via_host(settings, no_browser, json).await
             } else {
-                cli::auth::login(settings, no_browser, json).await
+                cli::auth::login(settings, no_browser, device, json).await
             }
         }
         Command::Auth(AuthCommand::Logout) => cli::auth::logout(settings).await,

@@ -4,14 +4,16 @@ use serde::Serialize;
 
 use crate::auth::config_store::ConfigStore;
 use crate::auth::credential::Credential;
+use crate::auth::device::{self, no_browser_reason};
 use crate::auth::discovery::discover;
 use crate::auth::error::ConfigError;
+use crate::auth::identity::identify;
 use crate::auth::jwt::held_claims;
-use crate::auth::login::{login as browser_login, save_sign_in};
+use crate::auth::login::{login as browser_login, save_sign_in, SignIn};
 use crate::auth::refresh::{OAuthAccount, CLI_REFRESH_WINDOW_MS};
 use crate::auth::relay_token::{CredentialSource, RelayTokenProvider};
 use crate::auth::retry::RetryPolicy;
-use crate::auth::session::{get_session, SessionUser};
+use crate::auth::session::SessionUser;
 use crate::auth::token_endpoint::revoke;
 use crate::auth::{http_client, now_ms, AuthError};
 use crate::settings::Settings;
@@ -22,8 +24,8 @@ use crate::settings::Settings;
 pub struct StatusReport {
     /// `oauth`, `api_key` or `session`.
     pub method: &'static str,
-    /// Who.
-    pub user: SessionUser,
+    /// Who, when the server says (`null` when it does not).
+    pub user: Option<SessionUser>,
     /// The organization commands act in; for an API key, its bound org.
     pub organization_id: Option<String>,
     /// Every organization the credential may act in.
@@ -45,7 +47,7 @@ pub async fn current_status(settings: &Settings) -> Result<StatusReport, AuthErr
     let http = http_client();
     if let Some(key) = &settings.api_key {
         let credential = Credential::classify(key.clone());
-        let session = get_session(&http, &settings.api_url, &credential).await?;
+        let identity = identify(&http, &settings.api_url, &credential, Some(None), None).await?;
         // The bound organization is what a minted token may act in; a 403 here means the
         // key's owner has left that organization.
         let provider = RelayTokenProvider::new(
@@ -60,11 +62,11 @@ pub async fn current_status(settings: &Settings) -> Result<StatusReport, AuthErr
             .unwrap_or_default();
         let bound = match minted_orgs.as_slice() {
             [only] => Some(only.clone()),
-            _ => session.session.active_organization_id.clone(),
+            _ => identity.organization_id.clone(),
         };
         return Ok(StatusReport {
             method: credential.method(),
-            user: session.user,
+            user: identity.user,
             organization_id: bound,
             organization_ids: minted_orgs,
             expires_at: None,
@@ -75,15 +77,22 @@ pub async fn current_status(settings: &Settings) -> Result<StatusReport, AuthErr
         .ensure_fresh(CLI_REFRESH_WINDOW_MS, now_ms())
         .await?;
     let credential = Credential::classify(fresh.auth.access_token.clone());
-    let session = get_session(&http, &settings.api_url, &credential).await?;
     let config = account.store.load()?;
+    // A standard server has no get-session: UserInfo (found by discovery), else who the
+    // ID token named at sign-in.
+    let identity = identify(
+        &http,
+        &settings.api_url,
+        &credential,
+        None,
+        config.user.clone(),
+    )
+    .await?;
     Ok(StatusReport {
         method: credential.method(),
-        user: session.user,
-        organization_id: config
-            .organization_id
-            .or(session.session.active_organization_id),
-        organization_ids: session.organization_ids,
+        user: identity.user,
+        organization_id: config.organization_id.or(identity.organization_id),
+        organization_ids: identity.organization_ids,
         expires_at: Some(fresh.auth.expires_at),
     })
 }
@@ -103,8 +112,13 @@ fn print_report(report: &StatusReport, json: bool, headline: &str) {
         );
         return;
     }
-    let who = report.user.email.as_deref().unwrap_or(&report.user.id);
-    println!("{headline} as {who} (user {})", report.user.id);
+    match &report.user {
+        Some(user) => {
+            let who = user.email.as_deref().unwrap_or(&user.id);
+            println!("{headline} as {who} (user {})", user.id);
+        }
+        None => println!("{headline} (the server does not say as whom)"),
+    }
     println!("  method:        {}", report.method);
     println!(
         "  organization:  {}",
@@ -124,8 +138,13 @@ fn print_report(report: &StatusReport, json: bool, headline: &str) {
     }
 }
 
-/// `tether auth login [--no-browser] [--json]`.
-pub async fn login(settings: &Settings, no_browser: bool, json: bool) -> anyhow::Result<()> {
+/// `tether auth login [--no-browser] [--device] [--json]`.
+pub async fn login(
+    settings: &Settings,
+    no_browser: bool,
+    device: bool,
+    json: bool,
+) -> anyhow::Result<()> {
     let store = ConfigStore::new(&settings.home);
     match store.load() {
         Ok(_) => {}
@@ -141,32 +160,80 @@ pub async fn login(settings: &Settings, no_browser: bool, json: bool) -> anyhow:
     }
     let http = http_client();
     let endpoints = discover(&http, &settings.api_url).await?;
-    let show = |url: &str| {
-        if no_browser {
-            eprintln!("Open this URL in a browser to sign in:\n\n  {url}\n");
-        } else {
-            eprintln!("Opening your browser to sign in. If it does not open, visit:\n\n  {url}\n");
+    // --no-browser asks for the URL to copy; otherwise a machine that cannot open a
+    // browser signs in with a device code.
+    let chosen = match (device, no_browser) {
+        (true, _) => Some(None),
+        (false, false) => no_browser_reason(|name| std::env::var(name).ok()).map(Some),
+        (false, true) => None,
+    };
+    let sign_in = match chosen {
+        Some(reason) => {
+            if let Some(reason) = reason {
+                eprintln!(
+                    "No browser can open here ({reason}): signing in with a device code instead."
+                );
+            }
+            device_login(&http, &settings.api_url, &endpoints).await?
+        }
+        None => {
+            let show = |url: &str| {
+                if no_browser {
+                    eprintln!("Open this URL in a browser to sign in:\n\n  {url}\n");
+                } else {
+                    eprintln!(
+                        "Opening your browser to sign in. If it does not open, visit:\n\n  {url}\n"
+                    );
+                }
+            };
+            browser_login(
+                &http,
+                &settings.api_url,
+                &endpoints,
+                !no_browser,
+                show,
+                now_ms,
+            )
+            .await?
         }
     };
-    let auth = browser_login(
-        &http,
-        &settings.api_url,
-        &endpoints,
-        !no_browser,
-        show,
-        now_ms,
-    )
-    .await?;
-    let session = save_sign_in(&store, &settings.api_url, &auth, &http).await?;
+    let identity = save_sign_in(&store, &settings.api_url, &sign_in, &http, &endpoints).await?;
     let report = StatusReport {
-        method: Credential::classify(auth.access_token.clone()).method(),
-        user: session.user,
-        organization_id: session.session.active_organization_id,
-        organization_ids: session.organization_ids,
-        expires_at: Some(auth.expires_at),
+        method: Credential::classify(sign_in.auth.access_token.clone()).method(),
+        user: identity.user,
+        organization_id: identity.organization_id,
+        organization_ids: identity.organization_ids,
+        expires_at: Some(sign_in.auth.expires_at),
     };
     print_report(&report, json, "Signed in");
     Ok(())
+}
+
+/// The device flow with its instructions on stderr (a QR code too on a terminal).
+async fn device_login(
+    http: &reqwest::Client,
+    api: &str,
+    endpoints: &crate::auth::discovery::Endpoints,
+) -> Result<SignIn, AuthError> {
+    use std::io::IsTerminal;
+    let started = device::start(http, api, endpoints).await?;
+    eprintln!(
+        "To sign in, open {} on any device and enter the code:\n\n  {}\n",
+        started.verification_uri, started.user_code
+    );
+    if let Some(complete) = &started.verification_uri_complete {
+        eprintln!("Or open {complete}");
+        if std::io::stderr().is_terminal() {
+            if let Some(qr) = device::qr_code(complete) {
+                eprintln!("{qr}");
+            }
+        }
+    }
+    eprintln!(
+        "Waiting for approval (the code expires in {} min)...",
+        started.expires_in.div_ceil(60)
+    );
+    device::wait_for_approval(http, api, endpoints, &started, now_ms).await
 }
 
 /// `tether auth logout`: revoke the refresh token (best effort), then forget the tokens.

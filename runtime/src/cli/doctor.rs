@@ -184,7 +184,10 @@ pub async fn checks(settings: &Settings) -> Vec<Check> {
         match super::auth::current_status(settings).await {
             Ok(report) => Ok(format!(
                 "{} via {} in {}",
-                report.user.email.unwrap_or(report.user.id),
+                report
+                    .user
+                    .map(|u| u.email.unwrap_or(u.id))
+                    .unwrap_or_else(|| "(user not named by the server)".into()),
                 report.method,
                 report
                     .organization_id

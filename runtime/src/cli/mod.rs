@@ -120,8 +120,12 @@ pub enum AuthCommand {
         #[arg(long)]
         no_browser: bool,
         /// Let the running host service receive the browser's callback through the relay.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "device")]
         via_host: bool,
+        /// Sign in with a code typed on another device (RFC 8628); chosen by itself when
+        /// no browser can open here (no display, or an SSH session).
+        #[arg(long)]
+        device: bool,
         /// Print exactly one JSON document on stdout.
         #[arg(long)]
         json: bool,

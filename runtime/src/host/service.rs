@@ -24,7 +24,7 @@ use super::supervisor;
 use crate::auth::config_store::ConfigStore;
 use crate::auth::credential::Credential;
 use crate::auth::discovery::discover;
-use crate::auth::login::{authorize_url, save_sign_in};
+use crate::auth::login::{authorize_url, save_sign_in, SignIn};
 use crate::auth::refresh::OAuthAccount;
 use crate::auth::relay_token::{CredentialSource, RelayTokenProvider};
 use crate::auth::retry::RetryPolicy;
@@ -128,12 +128,13 @@ impl Service {
             )
             .await
             .map_err(|f| anyhow::anyhow!("code exchange failed: {f}"))?;
-            let auth = tokens.into_stored(now_ms(), None, None);
+            let sign_in = SignIn::from_response(tokens, now_ms());
             save_sign_in(
                 &ConfigStore::new(&self.settings.home),
                 &self.settings.api_url,
-                &auth,
+                &sign_in,
                 &self.http,
+                &endpoints,
             )
             .await?;
             anyhow::Ok(())
