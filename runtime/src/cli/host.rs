@@ -14,7 +14,7 @@ use crate::auth::config_store::ConfigStore;
 use crate::host::control::StatusDocument;
 use crate::host::control_client;
 use crate::host::instance::{self, InstancePaths};
-use crate::host::state::Health;
+use crate::host::state::{Health, PtydState};
 use crate::settings::Settings;
 
 /// How long `host start --daemon` waits for `/health`.
@@ -94,6 +94,7 @@ pub async fn start(
 
     let started = Instant::now();
     let http = crate::net::local_http_client(Duration::from_secs(1));
+    const PTYD_WAIT: Duration = Duration::from_secs(5);
     let failure = loop {
         if let Ok(Some(status)) = child.try_wait() {
             break format!("tether-host exited ({status}) before it was healthy");
@@ -101,7 +102,11 @@ pub async fn start(
         if let Some(info) = instance::read_info(&paths).filter(|i| i.pid == child.id()) {
             let url = format!("http://127.0.0.1:{}/health", info.port);
             if let Ok(response) = http.get(&url).send().await {
-                if let Ok(health) = response.json::<Health>().await {
+                // Healthy means the pty daemon is up too (or given up on): "running" with
+                // ptyd still starting would send the user's first terminal into a restart.
+                let settled =
+                    |h: &Health| h.ptyd != PtydState::Restarting || started.elapsed() > PTYD_WAIT;
+                if let Some(health) = response.json::<Health>().await.ok().filter(settled) {
                     println!(
                         "tether-host is running for {org} (pid {}, {url}, relay {:?}, ptyd {:?})",
                         info.pid, health.relay, health.ptyd

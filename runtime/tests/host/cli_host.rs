@@ -216,7 +216,8 @@ async fn doctor_is_green_when_everything_is_in_place_and_names_what_is_not() {
         "versions: tether-ptyd",
         "auth: session",
         "server: API",
-        "server: relay",
+        "network: API",
+        "network: relay",
     ] {
         assert!(
             names.contains(&expected),
@@ -250,7 +251,7 @@ async fn doctor_is_green_when_everything_is_in_place_and_names_what_is_not() {
         .collect();
     assert_eq!(
         failed,
-        ["config: state directory", "server: relay"],
+        ["config: state directory", "network: relay"],
         "{doc}"
     );
     assert!(doc.to_string().contains("chmod 700"), "{doc}");
