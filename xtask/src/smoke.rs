@@ -457,7 +457,7 @@ fn run_steps(
     relay: &Relay<'_>,
     gone: &dyn Fn() -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    step(results, place, "relay over wss:// (private CA)", || {
+    step(results, place, "relay over wss://", || {
         ensure!(
             relay.url.starts_with("wss://"),
             "the relay is {}",
