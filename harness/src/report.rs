@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::stream::{self, StreamExt};
 
-use crate::scenarios::{diagnostics, Scenario};
+use crate::scenarios::{diagnostics, NotApplicable, Scenario};
 
 /// How one scenario went.
 #[derive(Debug, Clone)]
@@ -15,8 +15,10 @@ pub struct Outcome {
     pub statement: &'static str,
     /// Its source.
     pub source: &'static str,
-    /// `None` when it passed, else why it failed.
+    /// `None` when it passed (or did not apply), else why it failed.
     pub failure: Option<String>,
+    /// Why it did not apply to this target, when it did not.
+    pub not_applicable: Option<String>,
     /// Wall time.
     pub elapsed: Duration,
 }
@@ -26,11 +28,17 @@ pub async fn run_all(scenarios: Vec<Scenario>, parallel: usize) -> Vec<Outcome> 
     stream::iter(scenarios)
         .map(|s| async move {
             let started = Instant::now();
-            let run = s.run;
-            let result = tokio::spawn(diagnostics::collect(run())).await;
+            let result = tokio::spawn(diagnostics::collect(s.body())).await;
+            let mut not_applicable = None;
             let failure = match result {
                 Ok(Ok(())) => None,
-                Ok(Err(e)) => Some(format!("{e:#}")),
+                Ok(Err(e)) => match e.chain().find_map(|c| c.downcast_ref::<NotApplicable>()) {
+                    Some(na) => {
+                        not_applicable = Some(na.0.clone());
+                        None
+                    }
+                    None => Some(format!("{e:#}")),
+                },
                 Err(e) => Some(format!("panicked: {e}")),
             };
             Outcome {
@@ -38,6 +46,7 @@ pub async fn run_all(scenarios: Vec<Scenario>, parallel: usize) -> Vec<Outcome> 
                 statement: s.statement,
                 source: s.source,
                 failure,
+                not_applicable,
                 elapsed: started.elapsed(),
             }
         })
@@ -53,7 +62,11 @@ pub fn table(outcomes: &[Outcome]) -> String {
         "scenario", "verdict", "time", "source"
     );
     for o in outcomes {
-        let verdict = if o.failure.is_none() { "pass" } else { "FAIL" };
+        let verdict = match (&o.failure, &o.not_applicable) {
+            (Some(_), _) => "FAIL",
+            (None, Some(_)) => "n/a",
+            (None, None) => "pass",
+        };
         out.push_str(&format!(
             "{:<34} {:<7} {:>7.2}s  {}\n",
             o.id,
@@ -61,16 +74,24 @@ pub fn table(outcomes: &[Outcome]) -> String {
             o.elapsed.as_secs_f64(),
             o.source
         ));
-        if let Some(why) = &o.failure {
+        if let Some(why) = o.failure.as_ref().or(o.not_applicable.as_ref()) {
             out.push_str(&format!("    {why}\n"));
         }
     }
     let failed = outcomes.iter().filter(|o| o.failure.is_some()).count();
+    let skipped = outcomes
+        .iter()
+        .filter(|o| o.not_applicable.is_some())
+        .count();
     out.push_str(&format!(
-        "{} passed, {} failed\n",
-        outcomes.len() - failed,
+        "{} passed, {} failed",
+        outcomes.len() - failed - skipped,
         failed
     ));
+    if skipped > 0 {
+        out.push_str(&format!(", {skipped} not applicable"));
+    }
+    out.push('\n');
     out
 }
 
@@ -109,9 +130,13 @@ fn escape(text: &str) -> String {
 /// JUnit XML, one `testcase` per scenario.
 pub fn junit(outcomes: &[Outcome]) -> String {
     let failed = outcomes.iter().filter(|o| o.failure.is_some()).count();
+    let skipped = outcomes
+        .iter()
+        .filter(|o| o.not_applicable.is_some())
+        .count();
     let total: f64 = outcomes.iter().map(|o| o.elapsed.as_secs_f64()).sum();
     let mut xml = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n  <testsuite name=\"tether-conformance\" tests=\"{}\" failures=\"{failed}\" time=\"{total:.3}\">\n",
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites>\n  <testsuite name=\"tether-conformance\" tests=\"{}\" failures=\"{failed}\" skipped=\"{skipped}\" time=\"{total:.3}\">\n",
         outcomes.len()
     );
     for o in outcomes {
@@ -126,6 +151,8 @@ pub fn junit(outcomes: &[Outcome]) -> String {
         ));
         if let Some(why) = &o.failure {
             xml.push_str(&format!("      <failure message=\"{}\"/>\n", escape(why)));
+        } else if let Some(why) = &o.not_applicable {
+            xml.push_str(&format!("      <skipped message=\"{}\"/>\n", escape(why)));
         }
         xml.push_str("    </testcase>\n");
     }
@@ -144,6 +171,7 @@ mod tests {
                 statement: "s <1>",
                 source: "RFC",
                 failure: None,
+                not_applicable: None,
                 elapsed: Duration::from_millis(1500),
             },
             Outcome {
@@ -151,6 +179,7 @@ mod tests {
                 statement: "t",
                 source: "c",
                 failure: Some("broke & \"died\"".into()),
+                not_applicable: None,
                 elapsed: Duration::ZERO,
             },
         ]

@@ -59,6 +59,7 @@ pub fn run(sh: &Shell, args: &CiArgs) -> anyhow::Result<()> {
                 relay_url: None,
                 parallel: 8,
                 repeat: 3,
+                target_profile: "all".into(),
             },
         )
     })?;

@@ -17,6 +17,8 @@ pub fn run(sh: &Shell, args: &E2eArgs) -> anyhow::Result<()> {
         args.parallel.to_string(),
         "--repeat".into(),
         args.repeat.to_string(),
+        "--target-profile".into(),
+        args.target_profile.clone(),
     ];
     if let Some(filter) = &args.filter {
         harness_args.extend(["--filter".into(), filter.clone()]);

@@ -82,6 +82,9 @@ pub struct E2eArgs {
     /// Run the suite this many times; prints how many runs each scenario failed (CI: 3).
     #[arg(long, default_value_t = 1)]
     pub repeat: u32,
+    /// `server` (the `server.*` checks), `client` (the rest) or `all`.
+    #[arg(long, default_value = "all")]
+    pub target_profile: String,
 }
 
 /// `cargo xtask timings`

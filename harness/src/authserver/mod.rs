@@ -12,7 +12,7 @@ use crate::tls::Tls;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 pub use standard::{DeviceAnswer, IssAnswer, Profile};
-pub use state::{AuthState, Fault, Reply};
+pub use state::{AuthState, BrokenAuth, Fault, Reply};
 
 /// The scope the CLI asks for.
 pub const LOGIN_SCOPE: &str = "openid profile email offline_access";
@@ -78,7 +78,15 @@ impl Respond for Dispatch {
             ("GET", "/oauth2/userinfo") if standard => state.userinfo(bearer(request)),
             ("POST", "/oauth2/device/authorize") => state.device_authorize(&form(request)),
             ("GET", "/oauth2/authorize") => state.authorize(&query),
-            ("POST", "/oauth2/token") => state.token(&form(request)),
+            ("POST", "/oauth2/token") => {
+                // Token answers are never cached (RFC 6749 §5.1).
+                let mut reply = state.token(&form(request));
+                reply
+                    .headers
+                    .push(("cache-control".into(), "no-store".into()));
+                reply.headers.push(("pragma".into(), "no-cache".into()));
+                reply
+            }
             ("POST", "/oauth2/revoke") => state.revoke(&form(request)),
             ("GET", "/api/auth/token") => state.mint(header(request, "x-api-key"), bearer(request)),
             ("GET", "/api/auth/get-session") => {

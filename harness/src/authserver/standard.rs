@@ -80,8 +80,13 @@ impl AuthState {
     /// The metadata document, as RFC 8414 or OpenID Connect discovery serves it.
     pub fn metadata_document(&self) -> Value {
         let i = &self.issuer;
+        let published = if self.broken.issuer_trailing_slash {
+            format!("{i}/")
+        } else {
+            i.clone()
+        };
         let mut doc = json!({
-            "issuer": i,
+            "issuer": published,
             "authorization_endpoint": format!("{i}/oauth2/authorize"),
             "token_endpoint": format!("{i}/oauth2/token"),
             "revocation_endpoint": format!("{i}/oauth2/revoke"),

@@ -28,6 +28,19 @@ pub struct Fault {
     pub remaining: Option<u32>,
 }
 
+/// Server-side rules the reference can break on purpose (all off by default).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BrokenAuth {
+    /// Mint API-key tokens for every organization of the key's owner.
+    pub mint_all_orgs: bool,
+    /// Publish the issuer with a trailing slash.
+    pub issuer_trailing_slash: bool,
+    /// Publish a private member (`d`) in the JWKS.
+    pub jwks_private_member: bool,
+    /// Accept a rotated refresh token again (no reuse detection).
+    pub refresh_reuse_accepted: bool,
+}
+
 /// A user.
 #[derive(Debug, Clone)]
 pub struct User {
@@ -137,6 +150,8 @@ pub struct AuthState {
     pub deny_next_authorization: bool,
     /// Send ID tokens (standard profile).
     pub id_tokens: bool,
+    /// Rules deliberately broken, to prove the `server.*` checks catch each.
+    pub broken: BrokenAuth,
     /// Device authorization grant: script, timing and what was polled.
     pub device: DeviceFlows,
     /// Faults by path.
@@ -185,6 +200,7 @@ impl AuthState {
             iss_answer: IssAnswer::Correct,
             deny_next_authorization: false,
             id_tokens: true,
+            broken: BrokenAuth::default(),
             device: DeviceFlows::default(),
             faults: HashMap::new(),
             extra_redirect_prefixes: Vec::new(),
@@ -249,6 +265,21 @@ impl AuthState {
     pub fn issue_session(&mut self, user: &str) -> String {
         let token = random_token("sess_");
         self.sessions.insert(token.clone(), user.into());
+        token
+    }
+
+    /// A refresh token of a new family for `user`, as a completed login would hold.
+    pub fn issue_refresh_token(&mut self, user: &str) -> String {
+        let token = random_token("rt_");
+        self.refresh.insert(
+            token.clone(),
+            Refresh {
+                family: random_token("fam_"),
+                user: user.into(),
+                scope: crate::authserver::LOGIN_SCOPE.into(),
+                state: RefreshState::Active,
+            },
+        );
         token
     }
 
@@ -464,7 +495,7 @@ impl AuthState {
                 if self.revoked_families.contains(&entry.family) {
                     return Reply::oauth_error(400, "invalid_grant", "refresh token revoked");
                 }
-                if entry.state == RefreshState::Rotated {
+                if entry.state == RefreshState::Rotated && !self.broken.refresh_reuse_accepted {
                     // Reuse of a rotated token: revoke the whole family (RFC 9700 §4.14.2).
                     self.revoked_families.insert(entry.family.clone());
                     return Reply::oauth_error(
@@ -523,10 +554,12 @@ impl AuthState {
                     json!({"error": "forbidden", "message": "the key's owner is no longer a member of its organization"}),
                 );
             }
-            return Reply::json(
-                200,
-                json!({"token": self.sign(&key.user, std::slice::from_ref(&key.organization_id))}),
-            );
+            let orgs = if self.broken.mint_all_orgs {
+                self.orgs_of(&key.user)
+            } else {
+                vec![key.organization_id.clone()]
+            };
+            return Reply::json(200, json!({"token": self.sign(&key.user, &orgs)}));
         }
         match bearer.and_then(|t| self.sessions.get(t)) {
             Some(user) => Reply::json(200, json!({"token": self.sign(user, &self.orgs_of(user))})),
@@ -579,6 +612,12 @@ impl AuthState {
             .keys
             .iter()
             .map(|k| serde_json::to_value(&k.jwk).unwrap_or_default())
+            .map(|mut k| {
+                if self.broken.jwks_private_member {
+                    k["d"] = "bGVha2VkLXByaXZhdGUtZXhwb25lbnQ".into();
+                }
+                k
+            })
             .collect();
         Reply::json(200, json!({"keys": keys}))
     }

@@ -68,6 +68,9 @@ enum Command {
         /// Run the whole suite this many times and report, per scenario, how many runs failed.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
         repeat: u32,
+        /// Which side to test: the servers (`server.*`), the client (everything else), or both.
+        #[arg(long, value_enum, default_value_t = TargetProfile::All)]
+        target_profile: TargetProfile,
     },
 }
 
@@ -106,11 +109,13 @@ async fn main() -> anyhow::Result<()> {
             black_box,
             parallel,
             repeat,
+            target_profile,
         } => {
             let selected: Vec<_> = scenarios::all()
                 .into_iter()
                 .filter(|s| filter.as_deref().is_none_or(|f| s.id.contains(f)))
                 .filter(|s| !black_box || s.black_box)
+                .filter(|s| target_profile.includes(s))
                 .collect();
             if selected.is_empty() {
                 anyhow::bail!("no scenario matches");
@@ -136,6 +141,28 @@ async fn main() -> anyhow::Result<()> {
                 std::process::exit(1);
             }
             Ok(())
+        }
+    }
+}
+
+/// Which side of the contract `e2e` tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum TargetProfile {
+    /// The authorization server and relay (`server.*`).
+    Server,
+    /// tether itself, against the servers.
+    Client,
+    /// Both.
+    All,
+}
+
+impl TargetProfile {
+    fn includes(self, scenario: &scenarios::Scenario) -> bool {
+        let server = matches!(scenario.run, scenarios::Run::ServerCheck);
+        match self {
+            TargetProfile::Server => server,
+            TargetProfile::Client => !server,
+            TargetProfile::All => true,
         }
     }
 }

@@ -208,6 +208,16 @@ impl Relay {
         format!("{}://{}", self.tls.ws_scheme(), self.addr)
     }
 
+    /// Breaks relay rules on purpose (the broken-server tests of the `server.*` checks).
+    pub fn break_rules(&self, broken: verify::BrokenRelay) {
+        *self
+            .shared
+            .verifier
+            .broken
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = broken;
+    }
+
     /// TLS handshakes that failed so far (a client refused the certificate).
     pub fn tls_failures(&self) -> u32 {
         self.tls_failures.load(Ordering::SeqCst)

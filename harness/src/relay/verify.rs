@@ -52,6 +52,8 @@ pub struct Verifier {
     last_fetch: Mutex<Option<tokio::time::Instant>>,
     /// How many times the JWKS was fetched (for tests of the refetch rule).
     pub fetches: std::sync::atomic::AtomicU32,
+    /// Rules broken on purpose.
+    pub broken: std::sync::Mutex<BrokenRelay>,
 }
 
 impl Verifier {
@@ -64,6 +66,7 @@ impl Verifier {
             keys: Mutex::new(HashMap::new()),
             last_fetch: Mutex::new(None),
             fetches: std::sync::atomic::AtomicU32::new(0),
+            broken: std::sync::Mutex::new(BrokenRelay::default()),
         }
     }
 
@@ -100,6 +103,24 @@ impl Verifier {
 
     /// Verifies `token` for `org`.
     pub async fn verify(&self, token: &str, org: &str) -> Result<HostClaims, Refusal> {
+        let broken = *self.broken.lock().unwrap_or_else(|p| p.into_inner());
+        if broken.accept_alg_none {
+            if let Some(claims) = unsigned_claims(token) {
+                return Ok(claims);
+            }
+        }
+        let claims = self.verify_signed(token, org).await;
+        match claims {
+            Err(Refusal::Forbidden(_)) if broken.ignore_org => {
+                let unverified = jsonwebtoken::dangerous::insecure_decode::<HostClaims>(token)
+                    .map_err(|e| Refusal::Unauthorized(e.to_string()))?;
+                Ok(unverified.claims)
+            }
+            other => other,
+        }
+    }
+
+    async fn verify_signed(&self, token: &str, org: &str) -> Result<HostClaims, Refusal> {
         let unauthorized = |why: &str| Refusal::Unauthorized(why.to_string());
         let header =
             jsonwebtoken::decode_header(token).map_err(|_| unauthorized("malformed token"))?;
@@ -139,4 +160,27 @@ impl Verifier {
         }
         Ok(data.claims)
     }
+}
+
+/// Rules of the relay the reference can break on purpose (all off by default).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BrokenRelay {
+    /// Accept an unsigned token (`alg: none`).
+    pub accept_alg_none: bool,
+    /// Accept a token for an organization it does not name.
+    pub ignore_org: bool,
+}
+
+/// The claims of an `alg: none` token, for [`BrokenRelay::accept_alg_none`] only.
+fn unsigned_claims(token: &str) -> Option<HostClaims> {
+    use base64::Engine;
+    let mut parts = token.split('.');
+    let header = parts.next()?;
+    let payload = parts.next()?;
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let header: serde_json::Value = serde_json::from_slice(&engine.decode(header).ok()?).ok()?;
+    if header["alg"] != "none" {
+        return None;
+    }
+    serde_json::from_slice(&engine.decode(payload).ok()?).ok()
 }

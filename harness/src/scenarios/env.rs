@@ -137,8 +137,11 @@ impl Machine {
             .stdin(Stdio::null());
         // The harness CA, as a user with a private CA would set it; no proxy unless a
         // scenario asks for one (this machine's own proxy settings must not leak in).
-        if let Ok(pki) = crate::tls::pki() {
-            cmd.env("SSL_CERT_FILE", pki.ca_file());
+        // Against a deployment, the CA is the user's (SSL_CERT_FILE as given to the harness).
+        if std::env::var_os("TETHER_E2E_API_URL").is_none() {
+            if let Ok(pki) = crate::tls::pki() {
+                cmd.env("SSL_CERT_FILE", pki.ca_file());
+            }
         }
         for name in PROXY_VARIABLES {
             cmd.env_remove(name);

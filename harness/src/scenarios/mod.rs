@@ -14,6 +14,7 @@ mod net;
 mod org_binding;
 mod refresh;
 mod rotation;
+pub mod server;
 mod standard;
 
 use std::future::Future;
@@ -33,9 +34,24 @@ pub struct Scenario {
     pub source: &'static str,
     /// True when it needs no server-side knobs, so it can run against a real deployment.
     pub black_box: bool,
-    /// Runs it.
-    pub run: fn() -> Body,
+    /// How it runs.
+    pub run: Run,
 }
+
+/// How a scenario runs.
+#[derive(Clone, Copy)]
+pub enum Run {
+    /// Its own function.
+    Fn(fn() -> Body),
+    /// A server check (`server::run_one`) on the target the environment names.
+    ServerCheck,
+}
+
+/// A scenario that cannot apply to this target, and why (reported as not applicable,
+/// JUnit `skipped`).
+#[derive(Debug, thiserror::Error)]
+#[error("not applicable: {0}")]
+pub struct NotApplicable(pub String);
 
 /// Every scenario, in a stable order.
 pub fn all() -> Vec<Scenario> {
@@ -51,6 +67,7 @@ pub fn all() -> Vec<Scenario> {
         device::scenarios(),
         bundle::scenarios(),
         blackbox::scenarios(),
+        server::scenarios(),
     ]
     .into_iter()
     .flatten()
@@ -69,7 +86,15 @@ pub async fn run(id: &str) -> anyhow::Result<()> {
 impl Scenario {
     /// Runs it; a failure carries what its processes printed and its host logs' tails.
     pub async fn execute(&self) -> anyhow::Result<()> {
-        diagnostics::collect((self.run)()).await
+        diagnostics::collect(self.body()).await
+    }
+
+    /// Its body.
+    pub fn body(&self) -> Body {
+        match self.run {
+            Run::Fn(f) => f(),
+            Run::ServerCheck => Box::pin(server::run_one(self.id)),
+        }
     }
 }
 
@@ -81,7 +106,7 @@ macro_rules! scenario {
             statement: $statement,
             source: $source,
             black_box: false,
-            run: || Box::pin($f()),
+            run: $crate::scenarios::Run::Fn(|| Box::pin($f())),
         }
     };
     (black_box $id:literal, $statement:literal, $source:literal, $f:path) => {
@@ -90,7 +115,7 @@ macro_rules! scenario {
             statement: $statement,
             source: $source,
             black_box: true,
-            run: || Box::pin($f()),
+            run: $crate::scenarios::Run::Fn(|| Box::pin($f())),
         }
     };
 }
