@@ -17,11 +17,7 @@ pub fn http_client() -> reqwest::Client {
     // One custom proxy per scheme, each with that scheme's credentials: the decision is
     // `net::proxy::route`, the same one the relay WebSocket follows.
     for scheme in ["http", "https"] {
-        let probe = url::Url::parse(&format!("{scheme}://proxy-credentials.invalid/")).ok();
-        let auth = probe
-            .as_ref()
-            .and_then(proxy::route)
-            .and_then(|hop| hop.auth);
+        let auth = proxy::credentials_for_scheme(scheme);
         let mut rule = reqwest::Proxy::custom(move |url| {
             if url.scheme() != scheme {
                 return None;

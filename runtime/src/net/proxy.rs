@@ -103,6 +103,15 @@ pub fn route(url: &url::Url) -> Option<ProxyHop> {
     rules().route(url)
 }
 
+/// The `Proxy-Authorization` of the proxy that `scheme` (`http` or `https`) URLs use.
+/// Credentials depend only on the scheme's variable, so any host that is not exempt
+/// answers; `.invalid` names are never real, so only a `NO_PROXY` listing `invalid` (or
+/// `*`, when no proxy is used at all) hides them.
+pub fn credentials_for_scheme(scheme: &str) -> Option<HeaderValue> {
+    let probe = url::Url::parse(&format!("{scheme}://proxy-credentials.invalid/")).ok()?;
+    route(&probe).and_then(|hop| hop.auth)
+}
+
 /// "direct" or "proxy http://host:port", for messages and `tether doctor`.
 pub fn describe(hop: Option<&ProxyHop>) -> String {
     hop.map_or_else(|| "direct".to_string(), ToString::to_string)
