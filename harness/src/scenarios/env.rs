@@ -79,18 +79,6 @@ pub fn bin_dir() -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
-/// The proxy variables tether reads, in both cases.
-pub const PROXY_VARIABLES: &[&str] = &[
-    "HTTPS_PROXY",
-    "https_proxy",
-    "HTTP_PROXY",
-    "http_proxy",
-    "ALL_PROXY",
-    "all_proxy",
-    "NO_PROXY",
-    "no_proxy",
-];
-
 /// One user's machine: a state directory and the processes started in it.
 pub struct Machine {
     /// `TETHER_HOME`'s parent (also `HOME`).
@@ -143,7 +131,7 @@ impl Machine {
                 cmd.env("SSL_CERT_FILE", pki.ca_file());
             }
         }
-        for name in PROXY_VARIABLES {
+        for name in tether::net::proxy::PROXY_ENV {
             cmd.env_remove(name);
         }
         cmd.envs(self.extra_env.iter().map(|(k, v)| (k, v)))

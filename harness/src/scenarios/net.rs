@@ -95,10 +95,7 @@ async fn relay_tls_error() -> anyhow::Result<()> {
     machine.api_key = Some(world.auth.state().issue_api_key("user_alice", "org_a"));
     machine.start_host("org_a").await?;
     let status = machine.wait_relay_state("org_a", "tls_error", WAIT).await?;
-    let detail = status["relay_detail"]
-        .as_str()
-        .or(status["relayDetail"].as_str())
-        .unwrap_or_default();
+    let detail = status["relayDetail"].as_str().unwrap_or_default();
     ensure!(
         detail.contains("unknown issuer") && detail.contains("SSL_CERT_FILE"),
         "the reason is not named: {status}"
@@ -243,10 +240,7 @@ async fn proxy_down() -> anyhow::Result<()> {
     let deadline = tokio::time::Instant::now() + WAIT;
     let status: Value = loop {
         let status = host_machine.host_status("org_a").await?;
-        let detail = status["relay_detail"]
-            .as_str()
-            .or(status["relayDetail"].as_str())
-            .unwrap_or_default();
+        let detail = status["relayDetail"].as_str().unwrap_or_default();
         if detail.contains(&dead_addr.to_string()) {
             break status;
         }

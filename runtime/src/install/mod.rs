@@ -160,7 +160,10 @@ fn service_env(
     if let Some(key) = &settings.api_key {
         env.push(("TETHER_API_KEY".to_string(), key.expose().to_string()));
     }
-    for name in crate::net::NETWORK_ENV {
+    for name in crate::net::TRUST_ENV
+        .iter()
+        .chain(crate::net::proxy::PROXY_ENV)
+    {
         if let Some(value) = lookup(name).filter(|v| !v.is_empty()) {
             env.push((name.to_string(), value));
         }
@@ -387,7 +390,7 @@ mod tests {
                 "TETHER_API_URL",
                 "TETHER_RELAY_URL",
                 "SSL_CERT_FILE",
-                "https_proxy"
+                "https_proxy",
             ]
         );
     }

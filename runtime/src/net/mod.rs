@@ -10,20 +10,12 @@ pub mod proxy;
 pub mod stream;
 pub mod trust;
 
-/// The environment variables that decide how tether meets the network (contract section
-/// 9): an installed service must get them too, or it would not trust the private CA or
-/// use the proxy the CLI used.
-pub const NETWORK_ENV: &[&str] = &[
+/// The environment variables besides the proxy ones ([`proxy::PROXY_ENV`]) that decide
+/// how tether meets the network (contract section 9): an installed service must get them
+/// too, or it would not trust the private CA or use the proxy the CLI used.
+pub const TRUST_ENV: &[&str] = &[
     "SSL_CERT_FILE",
     "SSL_CERT_DIR",
-    "HTTPS_PROXY",
-    "https_proxy",
-    "HTTP_PROXY",
-    "http_proxy",
-    "ALL_PROXY",
-    "all_proxy",
-    "NO_PROXY",
-    "no_proxy",
     plaintext::ALLOW_PLAINTEXT_ENV,
 ];
 
