@@ -197,6 +197,28 @@ mod tests {
     }
 
     #[test]
+    fn a_check_that_does_not_apply_is_skipped_with_its_reason() {
+        let mut runs = outcomes();
+        runs[0].not_applicable = Some("no session token given".into());
+        let xml = junit(&runs);
+        assert!(xml.contains("skipped=\"1\""), "{xml}");
+        assert!(
+            xml.contains("<skipped message=\"no session token given\"/>"),
+            "{xml}"
+        );
+        let text = table(&runs);
+        assert!(
+            text.contains("auth.a                             n/a"),
+            "{text}"
+        );
+        assert!(
+            text.trim_end()
+                .ends_with("0 passed, 1 failed, 1 not applicable"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn failures_are_counted_per_scenario_across_runs() {
         let mut second = outcomes();
         second[0].failure = Some("flaked".into());
