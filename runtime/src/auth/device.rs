@@ -12,7 +12,7 @@ use super::login::SignIn;
 use super::secret::Secret;
 use super::token_endpoint::{poll_device_code, TokenFailure};
 use super::transport::send;
-use super::{CLIENT_ID, LOGIN_SCOPE};
+use super::{printable, CLIENT_ID, LOGIN_SCOPE};
 
 /// The polling interval when the server names none (RFC 8628 §3.2).
 pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(5);
@@ -60,7 +60,7 @@ pub async fn start(
             status: status.as_u16(),
             detail: format!(
                 "the server refused to start a device sign-in: {}",
-                body.chars().take(200).collect::<String>()
+                printable(&body)
             ),
         });
     }
@@ -110,9 +110,12 @@ pub async fn wait_for_approval(
                 }
                 "expired_token" => return Err(expired()),
                 other => {
-                    let description = description.map(|d| format!(": {d}")).unwrap_or_default();
+                    let description = description
+                        .map(|d| format!(": {}", printable(&d)))
+                        .unwrap_or_default();
                     return Err(AuthError::Login(format!(
-                        "the authorization server answered {other}{description}"
+                        "the authorization server answered {}{description}",
+                        printable(other)
                     )));
                 }
             },

@@ -21,7 +21,7 @@ use super::identity::{identify, Identity};
 use super::jwt::id_token_claims;
 use super::session::SessionUser;
 use super::token_endpoint::{self, TokenFailure, TokenResponse};
-use super::{CLIENT_ID, LOGIN_SCOPE};
+use super::{printable, CLIENT_ID, LOGIN_SCOPE};
 
 /// How long the browser has to come back (contract section 3).
 pub const LOGIN_DEADLINE: Duration = Duration::from_secs(300);
@@ -182,7 +182,8 @@ async fn callback(
     // and the code, and the code is never redeemed when it fails.
     let iss_problem = match params.get("iss") {
         Some(iss) if *iss != state.expected_iss => Some(format!(
-            "the redirect came from issuer {iss}, not {} (RFC 9207 mix-up defence); the code was not redeemed",
+            "the redirect came from issuer {}, not {} (RFC 9207 mix-up defence); the code was not redeemed",
+            printable(iss),
             state.expected_iss
         )),
         None if state.iss_required => Some(format!(
@@ -201,10 +202,11 @@ async fn callback(
     if let Some(error) = params.get("error") {
         let description = params
             .get("error_description")
-            .map(|d| format!(": {}", d.chars().take(200).collect::<String>()))
+            .map(|d| format!(": {}", printable(d)))
             .unwrap_or_default();
         let _ = reply.send(Err(AuthError::Login(format!(
-            "the authorization server answered {error}{description}"
+            "the authorization server answered {}{description}",
+            printable(error)
         ))));
         return (
             StatusCode::OK,
@@ -292,5 +294,16 @@ impl SignIn {
             auth: response.into_stored(now_ms, None, None),
             id_token_user,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redirect_values_cannot_drive_the_terminal() {
+        let hostile = format!("\u{1b}]0;pwned\u{7}{}", "x".repeat(500));
+        let safe = super::super::printable(&hostile);
+        assert!(!safe.chars().any(char::is_control), "{safe:?}");
+        assert_eq!(safe.chars().count(), 200);
     }
 }

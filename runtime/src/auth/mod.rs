@@ -35,6 +35,16 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// A value from a server or a redirect as it may appear on a terminal: no control
+/// characters (no escape sequences), at most 200 characters.
+pub fn printable(value: &str) -> String {
+    value
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(200)
+        .collect()
+}
+
 /// The HTTP client every auth call uses (see [`crate::net::http_client`]).
 pub fn http_client() -> reqwest::Client {
     crate::net::http_client()

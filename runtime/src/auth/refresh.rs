@@ -5,6 +5,7 @@
 use super::config_store::{Config, ConfigStore, StoredAuth};
 use super::discovery::discover;
 use super::error::AuthError;
+use super::printable;
 use super::secret::Secret;
 use super::token_endpoint::{self, TokenFailure};
 
@@ -144,6 +145,7 @@ impl OAuthAccount {
             }) => {
                 // The stored tokens are left in place: deleting them could throw away a
                 // token another process is about to need, and login overwrites them anyway.
+                let (error, description) = (printable(&error), description.map(|d| printable(&d)));
                 let reason = match description {
                     Some(d) => format!("the authorization server answered {status} {error}: {d}"),
                     None => format!("the authorization server answered {status} {error}"),

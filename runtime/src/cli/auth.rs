@@ -15,7 +15,7 @@ use crate::auth::relay_token::{CredentialSource, RelayTokenProvider};
 use crate::auth::retry::RetryPolicy;
 use crate::auth::session::SessionUser;
 use crate::auth::token_endpoint::revoke;
-use crate::auth::{http_client, now_ms, AuthError};
+use crate::auth::{http_client, now_ms, printable, AuthError};
 use crate::settings::Settings;
 
 /// What `auth status --json` (and `auth login --json`) prints: no secrets, ever.
@@ -219,10 +219,11 @@ async fn device_login(
     let started = device::start(http, api, endpoints).await?;
     eprintln!(
         "To sign in, open {} on any device and enter the code:\n\n  {}\n",
-        started.verification_uri, started.user_code
+        printable(&started.verification_uri),
+        printable(&started.user_code)
     );
     if let Some(complete) = &started.verification_uri_complete {
-        eprintln!("Or open {complete}");
+        eprintln!("Or open {}", printable(complete));
         if std::io::stderr().is_terminal() {
             if let Some(qr) = device::qr_code(complete) {
                 eprintln!("{qr}");
