@@ -3,6 +3,7 @@
 mod archive;
 mod binary;
 mod ci;
+mod digest;
 mod dist;
 mod e2e;
 #[cfg(test)]

@@ -44,15 +44,6 @@ pub fn bundle_stem(version: &str, target: &str) -> String {
     format!("tether-{version}-{target}")
 }
 
-/// Lowercase hex SHA-256 of `bytes`.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 /// Builds the manifest of `files` for `target`, reading each binary's facts from its bytes.
 pub fn describe(
     version: &str,
@@ -67,7 +58,7 @@ pub fn describe(
             ManifestFile {
                 path: file.path.clone(),
                 size: file.bytes.len() as u64,
-                sha256: sha256_hex(&file.bytes),
+                sha256: crate::digest::sha256_hex(&file.bytes),
                 format: facts
                     .as_ref()
                     .map(|f| f.format.name())

@@ -8,7 +8,8 @@ use anyhow::Context;
 
 use crate::archive::{self, EntryKind};
 use crate::binary::{self, Format};
-use crate::manifest::{bundle_stem, sha256_hex, Manifest};
+use crate::digest::sha256_hex;
+use crate::manifest::{bundle_stem, Manifest};
 use crate::targets::{self, Os, Target, ALLOWED_LIBRARIES, GLIBC_FLOOR};
 
 /// Files every bundle must hold.

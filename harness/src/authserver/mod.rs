@@ -1,6 +1,7 @@
 //! The reference authorization server, on `wiremock`: every request goes through one
 //! responder that routes it to the strict rules in [`state`], after any injected fault.
 
+pub mod profile;
 pub mod proxy;
 pub mod standard;
 pub mod state;
@@ -11,7 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crate::tls::Tls;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-pub use standard::{DeviceAnswer, IssAnswer, Profile};
+pub use profile::{DeviceAnswer, IssAnswer, Profile};
 pub use state::{AuthState, BrokenAuth, Fault, Reply};
 
 /// The scope the CLI asks for.

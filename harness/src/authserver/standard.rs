@@ -3,75 +3,14 @@
 //! UserInfo and ID tokens, `iss` in authorization responses (RFC 9207) — plus the device
 //! authorization grant (RFC 8628) with scripted answers, in both profiles.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::{encode, Header};
 use serde_json::{json, Value};
 
+use super::profile::{DeviceAnswer, IssAnswer, Profile};
 use super::state::{now_s, random_token, AuthState, Reply, CLIENT_ID};
-
-/// Which kind of server the reference server plays.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Profile {
-    /// tether's own API: JWT access tokens, `get-session`, minting.
-    Tether,
-    /// A standard server: opaque access tokens, UserInfo, ID tokens, `iss` in responses,
-    /// and none of tether's `/api/auth/*` endpoints.
-    Standard,
-}
-
-/// What the `iss` parameter of an authorization response says (standard profile).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IssAnswer {
-    /// The server's issuer.
-    Correct,
-    /// Another server's issuer (a mix-up attack).
-    Wrong,
-    /// Left out although the metadata promises it.
-    Missing,
-}
-
-/// One scripted answer to a device-code poll.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeviceAnswer {
-    /// `authorization_pending`.
-    Pending,
-    /// `slow_down`.
-    SlowDown,
-    /// `access_denied`.
-    Denied,
-    /// `expired_token`.
-    Expired,
-    /// Tokens.
-    Approve,
-}
-
-/// Device flows: the answers to give, and when each poll came.
-#[derive(Debug)]
-pub struct DeviceFlows {
-    /// `interval` handed out, in seconds.
-    pub interval_s: u64,
-    /// `expires_in` handed out, in seconds.
-    pub expires_in_s: u64,
-    /// Answers to the coming polls, in order; once empty, `Approve`.
-    pub script: VecDeque<DeviceAnswer>,
-    /// When each poll arrived.
-    pub polls: Vec<Instant>,
-    codes: HashMap<String, (String, i64)>,
-}
-
-impl Default for DeviceFlows {
-    fn default() -> Self {
-        DeviceFlows {
-            interval_s: 1,
-            expires_in_s: 600,
-            script: VecDeque::new(),
-            polls: Vec::new(),
-            codes: HashMap::new(),
-        }
-    }
-}
 
 /// The user code every device flow shows (the harness has one user at a time).
 pub const USER_CODE: &str = "WDJB-MJHT";

@@ -11,7 +11,7 @@ use rand::Rng;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::standard::{DeviceFlows, IssAnswer, Profile};
+use super::profile::{DeviceFlows, IssAnswer, Profile};
 use crate::keys::{self, SigningKey};
 
 /// The OAuth client the CLI is.

@@ -31,6 +31,6 @@ fn main() {
     }
     tether::daemon::run(
         "tether-host",
-        tether::host::service::run(settings, args.org, args.port),
+        tether::host::run::run(settings, args.org, args.port),
     );
 }

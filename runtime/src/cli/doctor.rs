@@ -89,7 +89,7 @@ async fn host_services(settings: &Settings) -> Result<String, String> {
         if !instance::is_running(&paths) {
             continue;
         }
-        let status = crate::host::control_client::call::<crate::host::control::StatusDocument>(
+        let status = crate::host::control_client::call::<crate::host::control_api::StatusDocument>(
             &paths.control_socket,
             "GET",
             "/status",
@@ -181,7 +181,7 @@ pub async fn checks(settings: &Settings) -> Vec<Check> {
     }
     out.push(check(
         "auth: session",
-        match super::auth::current_status(settings).await {
+        match super::status_report::current_status(settings).await {
             Ok(report) => Ok(format!(
                 "{} via {} in {}",
                 report

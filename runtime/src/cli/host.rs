@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::bundle::find_host;
 use crate::auth::config_store::ConfigStore;
-use crate::host::control::StatusDocument;
+use crate::host::control_api::StatusDocument;
 use crate::host::control_client;
 use crate::host::instance::{self, InstancePaths};
 use crate::host::state::{Health, PtydState};
@@ -37,7 +37,7 @@ pub async fn resolve_org(settings: &Settings, flag: Option<String>) -> anyhow::R
     if let [only] = running.as_slice() {
         return Ok(only.clone());
     }
-    let report = super::auth::current_status(settings).await?;
+    let report = super::status_report::current_status(settings).await?;
     report
         .organization_id
         .context("no organization is known: pass --org ORG")

@@ -5,6 +5,7 @@ pub mod bundle;
 pub mod doctor;
 pub mod host;
 pub mod logging;
+pub mod status_report;
 
 use clap::{Parser, Subcommand};
 

@@ -2,6 +2,7 @@
 //! the local control API (contract sections 4 and 5).
 
 pub mod control;
+pub mod control_api;
 pub mod control_client;
 pub mod hub;
 pub mod instance;
@@ -10,6 +11,7 @@ pub mod relay_client;
 pub mod relay_link;
 pub mod relay_protocol;
 pub mod routes;
+pub mod run;
 pub mod service;
 pub mod state;
 pub mod supervisor;

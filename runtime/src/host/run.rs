@@ -1,0 +1,171 @@
+//! `tether-host`: wires the pieces together — instance lock, listeners, relay client,
+//! pty daemon supervisor, `/health` and the control API — and runs until told to stop.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use anyhow::Context;
+use oauth2::CsrfToken;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, Notify};
+
+use super::control::{control_router, health_router};
+use super::hub::Hub;
+use super::instance::{self, InstanceInfo, InstancePaths};
+use super::oauth_flows::{PendingFlows, FLOW_TTL_MS};
+use super::relay_client::{self, RelayTarget};
+use super::service::Service;
+use super::state::HostState;
+use super::supervisor;
+use crate::auth::config_store::ConfigStore;
+use crate::auth::credential::Credential;
+use crate::auth::http_client;
+use crate::auth::refresh::OAuthAccount;
+use crate::auth::relay_token::{CredentialSource, RelayTokenProvider};
+use crate::auth::retry::RetryPolicy;
+use crate::settings::Settings;
+
+/// Overrides the 5-minute lifetime of `--via-host` logins, in seconds (for tests and slow setups).
+pub const FLOW_TTL_ENV: &str = "TETHER_HOST_FLOW_TTL_SECS";
+/// Open connections the `/health` port serves at once; idle ones time out.
+const HEALTH_CONNECTIONS: usize = 32;
+
+/// A stable id for this machine's host service, kept in `$TETHER_HOME/host-id`.
+fn host_id(home: &Path) -> String {
+    let path = home.join("host-id");
+    if let Ok(id) = std::fs::read_to_string(&path) {
+        let id = id.trim().to_string();
+        if !id.is_empty() {
+            return id;
+        }
+    }
+    let id = format!(
+        "host_{}",
+        CsrfToken::new_random()
+            .secret()
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .take(16)
+            .collect::<String>()
+    );
+    let _ = std::fs::write(&path, &id);
+    id
+}
+
+/// Runs the host service for `org` until shutdown.
+pub async fn run(settings: Settings, org: String, port: u16) -> anyhow::Result<()> {
+    let store = ConfigStore::new(&settings.home);
+    store.ensure_home()?;
+    let paths = InstancePaths::new(&settings.home, &org);
+    let _lock = instance::try_lock(&paths)?;
+    let ptyd = supervisor::resolve_ptyd()?;
+
+    let health_listener = TcpListener::bind(("127.0.0.1", port))
+        .await
+        .with_context(|| format!("cannot listen on 127.0.0.1:{port} for /health"))?;
+    let port = health_listener.local_addr()?.port();
+    // We hold the instance lock, so an existing control socket is stale.
+    let _ = std::fs::remove_file(&paths.control_socket);
+    let control_listener = crate::private_socket::bind(&paths.control_socket)
+        .with_context(|| format!("cannot listen on {}", paths.control_socket.display()))?;
+
+    let http = http_client();
+    let source = match &settings.api_key {
+        Some(key) => CredentialSource::Given(Credential::classify(key.clone())),
+        None => CredentialSource::Stored(OAuthAccount {
+            store,
+            api_url: settings.api_url.clone(),
+            http: http.clone(),
+        }),
+    };
+    let provider = Arc::new(RelayTokenProvider::new(
+        http.clone(),
+        settings.api_url.clone(),
+        source,
+        RetryPolicy::default(),
+    ));
+    let hub = Hub::new(Arc::new(HostState::default()));
+    let host_id = host_id(&settings.home);
+    let service = Arc::new(Service {
+        settings: settings.clone(),
+        org: org.clone(),
+        host_id: host_id.clone(),
+        port,
+        hub: hub.clone(),
+        flows: PendingFlows::with_ttl(
+            std::env::var(FLOW_TTL_ENV)
+                .ok()
+                .and_then(|v| v.parse::<i64>().ok())
+                .map(|s| s * 1000)
+                .unwrap_or(FLOW_TTL_MS),
+        ),
+        shutdown: Notify::new(),
+        stop_ptyd: AtomicBool::new(false),
+        http,
+    });
+
+    let (callback_tx, mut callback_rx) = mpsc::unbounded_channel();
+    hub.set_oauth_callbacks(callback_tx);
+    let flows_service = service.clone();
+    tokio::spawn(async move {
+        while let Some(callback) = callback_rx.recv().await {
+            let service = flows_service.clone();
+            tokio::spawn(async move { service.complete_flow(callback).await });
+        }
+    });
+    tokio::spawn(supervisor::supervise(
+        hub.clone(),
+        ptyd,
+        paths.ptyd_socket.clone(),
+    ));
+    let target = RelayTarget {
+        relay_url: settings.relay_url.clone(),
+        organization_id: org.clone(),
+        host_id: host_id.clone(),
+    };
+    tokio::spawn(relay_client::run(hub.clone(), provider, target));
+    let health_app = health_router(service.clone());
+    tokio::spawn(crate::http_server::serve(
+        health_listener,
+        health_app,
+        HEALTH_CONNECTIONS,
+    ));
+    let control_app = control_router(service.clone());
+    tokio::spawn(async move {
+        axum::serve(
+            crate::private_socket::SameUserListener(control_listener),
+            control_app,
+        )
+        .await
+    });
+
+    instance::write_info(
+        &paths,
+        &InstanceInfo {
+            pid: std::process::id(),
+            port,
+            organization_id: org.clone(),
+            host_id,
+            version: crate::version::VERSION.into(),
+        },
+    )
+    .with_context(|| format!("cannot write {}", paths.state.display()))?;
+    tracing::info!(org = %org, port, pid = std::process::id(), "tether-host running");
+
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = service.shutdown.notified() => tracing::info!("shutdown requested"),
+        _ = sigterm.recv() => tracing::info!("SIGTERM: shutting down (terminals keep running in tether-ptyd)"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("interrupted: shutting down (terminals keep running in tether-ptyd)"),
+    }
+    if service.stop_ptyd.load(Ordering::SeqCst) {
+        if let Some(pid) = hub.ptyd_pid() {
+            tracing::info!(pid, "stopping tether-ptyd");
+            let _ = crate::process::signal(pid, nix::sys::signal::Signal::SIGTERM);
+        }
+    }
+    let _ = std::fs::remove_file(&paths.control_socket);
+    let _ = std::fs::remove_file(&paths.state);
+    Ok(())
+}
