@@ -20,14 +20,23 @@ pub fn http_client(timeout: Option<std::time::Duration>) -> reqwest::Client {
         builder = builder.resolve(name, std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
     }
     builder
-        .use_preconfigured_tls(client_config())
+        .use_preconfigured_tls((*client_config()).clone())
         .build()
         .unwrap_or_default()
 }
 
 /// The harness's own TLS client trust: the OS store (or `SSL_CERT_FILE` / `SSL_CERT_DIR`,
-/// for a deployment with a private CA) plus the harness CA.
-pub fn client_config() -> rustls::ClientConfig {
+/// for a deployment with a private CA) plus the harness CA. Read from disk once: every
+/// relay, browser step and server check asks for it.
+pub fn client_config() -> std::sync::Arc<rustls::ClientConfig> {
+    static CONFIG: std::sync::OnceLock<std::sync::Arc<rustls::ClientConfig>> =
+        std::sync::OnceLock::new();
+    CONFIG
+        .get_or_init(|| std::sync::Arc::new(build_client_config()))
+        .clone()
+}
+
+fn build_client_config() -> rustls::ClientConfig {
     let mut roots = rustls::RootCertStore::empty();
     roots.add_parsable_certificates(rustls_native_certs::load_native_certs().certs);
     if let Ok(pki) = pki() {

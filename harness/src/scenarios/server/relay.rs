@@ -2,7 +2,6 @@
 //! refuse, the organization rule, and a valid connection that survives `hello` and an
 //! unknown message type. The valid connection poses as a host with no terminals.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{ensure, Context};
@@ -50,7 +49,7 @@ async fn handshake(
             .headers_mut()
             .insert("authorization", format!("Bearer {token}").parse()?);
     }
-    let connector = Connector::Rustls(Arc::new(crate::tls::client_config()));
+    let connector = Connector::Rustls(crate::tls::client_config());
     let attempt =
         tokio_tungstenite::connect_async_tls_with_config(request, None, false, Some(connector));
     match tokio::time::timeout(Duration::from_secs(20), attempt).await {
