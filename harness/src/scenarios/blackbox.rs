@@ -18,11 +18,7 @@ pub fn scenarios() -> Vec<Scenario> {
 
 /// The deployment under test: the one named by `TETHER_E2E_*`, or a fresh reference world.
 async fn target() -> anyhow::Result<(Option<World>, Machine)> {
-    if let (Ok(api), Ok(relay), Ok(key)) = (
-        std::env::var("TETHER_E2E_API_URL"),
-        std::env::var("TETHER_E2E_RELAY_URL"),
-        std::env::var("TETHER_E2E_API_KEY"),
-    ) {
+    if let Some((api, relay, key)) = super::env::deployment() {
         let mut machine = Machine::new(&api, &relay)?;
         machine.api_key = Some(key);
         return Ok((None, machine));

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{ensure, Context};
 
-use super::env::{text, Machine, World};
+use super::env::{ensure_failed, text, Machine, World};
 use super::scenario;
 use super::Scenario;
 use crate::authserver::standard::USER_CODE;
@@ -101,18 +101,8 @@ async fn ended(answers: &[DeviceAnswer], expect: &str) -> anyhow::Result<()> {
     script(&world, answers);
     let machine = world.machine()?;
     let out = device_login(&machine).await?;
-    let (_, err) = text(&out);
-    ensure!(
-        out.status.code() == Some(1),
-        "exit {:?}: {err}",
-        out.status.code()
-    );
-    ensure!(
-        err.contains(expect),
-        "stderr does not say {expect:?}: {err}"
-    );
-    let stored = machine.read_config().ok().map(|c| c["auth"].clone());
-    ensure!(stored.is_none_or(|a| a.is_null()), "tokens were stored");
+    ensure_failed(&out, 1, &[expect])?;
+    ensure!(!machine.has_stored_sign_in(), "tokens were stored");
     Ok(())
 }
 
@@ -131,12 +121,7 @@ async fn deadline() -> anyhow::Result<()> {
     let machine = world.machine()?;
     let started = std::time::Instant::now();
     let out = device_login(&machine).await?;
-    let (_, err) = text(&out);
-    ensure!(
-        out.status.code() == Some(1) && err.contains("expired"),
-        "exit {:?}: {err}",
-        out.status.code()
-    );
+    ensure_failed(&out, 1, &["expired"])?;
     let polls = world.auth.state().device.polls.len();
     ensure!((1..=3).contains(&polls), "{polls} polls for a 3 s code");
     ensure!(

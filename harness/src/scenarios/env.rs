@@ -126,7 +126,7 @@ impl Machine {
         // The harness CA, as a user with a private CA would set it; no proxy unless a
         // scenario asks for one (this machine's own proxy settings must not leak in).
         // Against a deployment, the CA is the user's (SSL_CERT_FILE as given to the harness).
-        if std::env::var_os("TETHER_E2E_API_URL").is_none() {
+        if deployment().is_none() {
             if let Ok(pki) = crate::tls::pki() {
                 cmd.env("SSL_CERT_FILE", pki.ca_file());
             }
@@ -178,6 +178,21 @@ impl Machine {
         self.write_config(
             &serde_json::json!({"auth": auth, "apiUrl": self.api, "organizationId": "org_a"}),
         )
+    }
+
+    /// Each host log of this machine and its text.
+    pub fn host_logs(&self) -> Vec<(PathBuf, String)> {
+        std::fs::read_dir(self.home().join("logs"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|log| Some((log.path(), std::fs::read_to_string(log.path()).ok()?)))
+            .collect()
+    }
+
+    /// Whether `config.json` holds tokens.
+    pub fn has_stored_sign_in(&self) -> bool {
+        self.read_config().is_ok_and(|c| !c["auth"].is_null())
     }
 
     /// Reads `config.json`.
@@ -372,20 +387,10 @@ pub fn status_kib(pid: u32, field: &str) -> Option<u64> {
 impl Drop for Machine {
     fn drop(&mut self) {
         // The host logs go into the failure report before the directory is removed.
-        let logs = std::fs::read_dir(self.home().join("logs"))
-            .into_iter()
-            .flatten()
-            .flatten();
-        for log in logs {
-            if let Ok(text) = std::fs::read_to_string(log.path()) {
-                let tail: Vec<&str> = text.lines().rev().take(LOG_TAIL_LINES).collect();
-                let tail: Vec<&str> = tail.into_iter().rev().collect();
-                diagnostics::record(format!(
-                    "tail of {}:\n{}",
-                    log.path().display(),
-                    tail.join("\n")
-                ));
-            }
+        for (path, text) in self.host_logs() {
+            let tail: Vec<&str> = text.lines().rev().take(LOG_TAIL_LINES).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            diagnostics::record(format!("tail of {}:\n{}", path.display(), tail.join("\n")));
         }
         // Everything still running from this machine's binaries with this home goes: a
         // signal each, nothing that blocks the scenario's runtime thread.
@@ -436,6 +441,33 @@ pub async fn wait_output(running: Running) -> anyhow::Result<Output> {
         .into_bytes();
     diagnostics::record(format!("$ {what}\n{}", describe(&out)));
     Ok(out)
+}
+
+/// Checks that a run exited `code` and that its stderr says each of `needles`; returns stderr.
+pub fn ensure_failed(out: &Output, code: i32, needles: &[&str]) -> anyhow::Result<String> {
+    let (_, err) = text(out);
+    anyhow::ensure!(
+        out.status.code() == Some(code),
+        "exit {:?}, not {code}: {err}",
+        out.status.code()
+    );
+    for needle in needles {
+        anyhow::ensure!(
+            err.contains(needle),
+            "stderr does not say {needle:?}: {err}"
+        );
+    }
+    Ok(err)
+}
+
+/// The deployment named by `TETHER_E2E_API_URL`, `_RELAY_URL` and `_API_KEY`, if all are set.
+pub fn deployment() -> Option<(String, String, String)> {
+    let var = |name: &str| std::env::var(name).ok();
+    Some((
+        var("TETHER_E2E_API_URL")?,
+        var("TETHER_E2E_RELAY_URL")?,
+        var("TETHER_E2E_API_KEY")?,
+    ))
 }
 
 /// Text of a process's stdout and stderr.

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{ensure, Context};
 use serde_json::Value;
 
-use super::env::{text, Machine, World};
+use super::env::{ensure_failed, text, Machine, World};
 use super::scenario;
 use super::Scenario;
 use crate::authserver::AuthServer;
@@ -48,19 +48,7 @@ async fn refused_with(tls: Tls, problem: &str) -> anyhow::Result<String> {
     let mut machine = world.machine()?;
     machine.api_key = Some(world.auth.state().issue_api_key("user_alice", "org_a"));
     let out = machine.tether(&["auth", "status"]).await?;
-    let (_, err) = text(&out);
-    ensure!(
-        out.status.code() == Some(4),
-        "exit {:?}, not 4: {err}",
-        out.status.code()
-    );
-    for needed in ["127.0.0.1", problem, "SSL_CERT_FILE"] {
-        ensure!(
-            err.contains(needed),
-            "stderr does not name {needed:?}: {err}"
-        );
-    }
-    Ok(err)
+    ensure_failed(&out, 4, &["127.0.0.1", problem, "SSL_CERT_FILE"])
 }
 
 async fn untrusted_ca() -> anyhow::Result<()> {
@@ -167,13 +155,12 @@ async fn proxy_basic_auth() -> anyhow::Result<()> {
 }
 
 fn host_logs(machine: &Machine) -> String {
-    std::fs::read_dir(machine.home().join("logs"))
+    let logs: Vec<String> = machine
+        .host_logs()
         .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|entry| std::fs::read_to_string(entry.path()).ok())
-        .collect::<Vec<_>>()
-        .join("\n")
+        .map(|(_, text)| text)
+        .collect();
+    logs.join("\n")
 }
 
 async fn no_proxy_bypass() -> anyhow::Result<()> {
@@ -217,16 +204,7 @@ async fn proxy_down() -> anyhow::Result<()> {
     machine.api_key = Some(world.auth.state().issue_api_key("user_alice", "org_a"));
     machine.extra_env = vec![("HTTPS_PROXY".into(), dead_proxy.clone())];
     let out = machine.tether(&["auth", "status"]).await?;
-    let (_, err) = text(&out);
-    ensure!(
-        out.status.code() == Some(4),
-        "exit {:?}, not 4: {err}",
-        out.status.code()
-    );
-    ensure!(
-        err.contains(&dead_addr.to_string()),
-        "the proxy is not named: {err}"
-    );
+    ensure_failed(&out, 4, &[&dead_addr.to_string()])?;
 
     // The API direct, the relay only through the dead proxy: the host keeps connecting.
     let relay_url = format!("wss://relay.tether.test:{}", world.relay.addr.port());
@@ -277,16 +255,8 @@ async fn plaintext_refused() -> anyhow::Result<()> {
         &["host", "start", "--daemon", "--org", "org_a"][..],
     ] {
         let out = machine.tether(args).await?;
-        let (_, err) = text(&out);
-        ensure!(
-            out.status.code() == Some(2),
-            "{args:?}: exit {:?}, not 2: {err}",
-            out.status.code()
-        );
-        ensure!(
-            err.contains(api) && err.contains("TETHER_ALLOW_PLAINTEXT"),
-            "{args:?}: the URL is not named: {err}"
-        );
+        ensure_failed(&out, 2, &[api, "TETHER_ALLOW_PLAINTEXT"])
+            .with_context(|| format!("{args:?}"))?;
     }
     ensure!(
         proxy.seen().is_empty(),

@@ -6,7 +6,7 @@
 use anyhow::{ensure, Context};
 use serde_json::Value;
 
-use super::env::{browse, text, wait_output, Machine, World};
+use super::env::{browse, ensure_failed, text, wait_output, Machine, World};
 use super::scenario;
 use super::Scenario;
 use crate::authserver::{Fault, IssAnswer, Profile};
@@ -185,16 +185,7 @@ async fn no_tether_endpoints() -> anyhow::Result<()> {
     let mut machine = world.machine()?;
     machine.api_key = Some("sk_live_standard_server".into());
     let out = machine.tether(&["auth", "status"]).await?;
-    let (_, err) = text(&out);
-    ensure!(
-        out.status.code() == Some(1),
-        "exit {:?}: {err}",
-        out.status.code()
-    );
-    ensure!(
-        err.contains("does not offer tether's own endpoints"),
-        "{err}"
-    );
+    let err = ensure_failed(&out, 1, &["does not offer tether's own endpoints"])?;
     ensure!(err.trim().lines().count() == 1, "more than one line: {err}");
     Ok(())
 }
@@ -208,22 +199,12 @@ async fn refused_login(world: &World, expect: &str) -> anyhow::Result<()> {
         .await?;
     browse(&url, |location| location).await?;
     let out = wait_output(child).await?;
-    let (_, err) = text(&out);
-    ensure!(
-        out.status.code() == Some(1),
-        "exit {:?}: {err}",
-        out.status.code()
-    );
-    ensure!(
-        err.contains(expect),
-        "stderr does not say {expect:?}: {err}"
-    );
+    ensure_failed(&out, 1, &[expect])?;
     ensure!(
         world.auth.requests_to("/oauth2/token").await.is_empty(),
         "the code was redeemed"
     );
-    let stored = machine.read_config().ok().map(|c| c["auth"].clone());
-    ensure!(stored.is_none_or(|a| a.is_null()), "tokens were stored");
+    ensure!(!machine.has_stored_sign_in(), "tokens were stored");
     Ok(())
 }
 

@@ -102,11 +102,7 @@ impl Target {
     /// `TETHER_E2E_API_URL` / `_RELAY_URL` / `_API_KEY` (and `_SESSION_TOKEN`), or a
     /// fresh reference world with alice's key for org_a and a session of hers.
     pub async fn from_env_or_reference() -> anyhow::Result<Target> {
-        if let (Ok(api), Ok(relay), Ok(api_key)) = (
-            std::env::var("TETHER_E2E_API_URL"),
-            std::env::var("TETHER_E2E_RELAY_URL"),
-            std::env::var("TETHER_E2E_API_KEY"),
-        ) {
+        if let Some((api, relay, api_key)) = super::env::deployment() {
             return Ok(Target {
                 api: api.trim_end_matches('/').to_string(),
                 relay: relay.trim_end_matches('/').to_string(),
