@@ -5,7 +5,7 @@
 use serde::Deserialize;
 
 use super::credential::Credential;
-use super::discovery::discover;
+use super::discovery::{discover, Endpoints};
 use super::error::AuthError;
 use super::session::{get_session, SessionUser};
 use super::transport::send;
@@ -33,13 +33,13 @@ pub fn is_missing_endpoint(error: &AuthError) -> bool {
     matches!(error, AuthError::Refused { status: 404, .. })
 }
 
-/// Asks `get-session`; on a server without it, UserInfo at `userinfo` (or, when
-/// `userinfo` is `None`, wherever discovery says), then `fallback`.
+/// Asks `get-session`; on a server without it, UserInfo as `endpoints` name it (found by
+/// discovery when the caller has not discovered them), then `fallback`.
 pub async fn identify(
     http: &reqwest::Client,
     api: &str,
     credential: &Credential,
-    userinfo: Option<Option<&str>>,
+    endpoints: Option<&Endpoints>,
     fallback: Option<SessionUser>,
 ) -> Result<Identity, AuthError> {
     match get_session(http, api, credential).await {
@@ -60,8 +60,8 @@ pub async fn identify(
         }
         Err(e) => return Err(e),
     }
-    let userinfo = match userinfo {
-        Some(known) => known.map(str::to_string),
+    let userinfo = match endpoints {
+        Some(known) => known.userinfo.clone(),
         None => discover(http, api).await?.userinfo,
     };
     if let Some(url) = userinfo {

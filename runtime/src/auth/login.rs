@@ -255,7 +255,7 @@ pub async fn save_sign_in(
         http,
         api,
         &credential,
-        Some(endpoints.userinfo.as_deref()),
+        Some(endpoints),
         sign_in.id_token_user.clone(),
     )
     .await?;

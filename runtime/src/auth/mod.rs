@@ -45,7 +45,5 @@ pub fn printable(value: &str) -> String {
         .collect()
 }
 
-/// The HTTP client every auth call uses (see [`crate::net::http_client`]).
-pub fn http_client() -> reqwest::Client {
-    crate::net::http_client()
-}
+/// The HTTP client every auth call uses.
+pub use crate::net::http_client;

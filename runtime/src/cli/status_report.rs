@@ -43,7 +43,7 @@ pub async fn current_status(settings: &Settings) -> Result<StatusReport, AuthErr
     let http = http_client();
     if let Some(key) = &settings.api_key {
         let credential = Credential::classify(key.clone());
-        let identity = identify(&http, &settings.api_url, &credential, Some(None), None).await?;
+        let identity = identify(&http, &settings.api_url, &credential, None, None).await?;
         // The bound organization is what a minted token may act in; a 403 here means the
         // key's owner has left that organization.
         let provider = RelayTokenProvider::new(

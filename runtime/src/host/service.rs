@@ -14,8 +14,8 @@ use super::oauth_flows::{FlowStatus, PendingFlows};
 use crate::auth::config_store::ConfigStore;
 use crate::auth::discovery::discover;
 use crate::auth::login::{authorize_url, save_sign_in, SignIn};
-use crate::auth::now_ms;
 use crate::auth::token_endpoint::exchange_code;
+use crate::auth::{now_ms, printable};
 use crate::settings::Settings;
 
 /// One running host service.
@@ -101,7 +101,8 @@ impl Service {
         };
         let outcome = async {
             if let Some(error) = callback.error {
-                anyhow::bail!("the authorization server answered {error}");
+                // The relay passes the browser's redirect on: anyone's input.
+                anyhow::bail!("the authorization server answered {}", printable(&error));
             }
             let code = callback
                 .code
