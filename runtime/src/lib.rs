@@ -5,6 +5,7 @@
 //! library and map errors to the exit codes of the contract (section 1).
 
 pub mod auth;
+pub mod backoff;
 pub mod child_env;
 pub mod cli;
 pub mod daemon;
@@ -17,4 +18,6 @@ pub mod private_socket;
 pub mod process;
 pub mod ptyd;
 pub mod settings;
+pub mod sliding_window;
+pub mod sync;
 pub mod version;

@@ -73,17 +73,7 @@ pub async fn login(
     show_url: impl FnOnce(&str),
     now_ms: impl Fn() -> i64,
 ) -> Result<SignIn, AuthError> {
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
-        .await
-        .map_err(|e| {
-            AuthError::Login(format!(
-                "cannot listen on 127.0.0.1 for the browser's redirect: {e}"
-            ))
-        })?;
-    let port = listener
-        .local_addr()
-        .map_err(|e| AuthError::Login(format!("cannot read the loopback port: {e}")))?
-        .port();
+    let (listener, port) = loopback_listener().await?;
     let redirect_uri = format!("http://127.0.0.1:{port}/callback");
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let state = CsrfToken::new_random().secret().clone();
@@ -116,42 +106,67 @@ pub async fn login(
     // a request) end with the login: the deadline is the deadline.
     server.abort();
     let code = match answer {
-        Err(_) => {
-            return Err(AuthError::Login(
-                "the browser did not come back within 5 minutes".into(),
-            ))
-        }
-        Ok(Err(_)) => {
-            return Err(AuthError::Login(
-                "the loopback listener stopped unexpectedly".into(),
-            ))
-        }
-        Ok(Ok(result)) => result?,
-    };
-
-    let response = token_endpoint::exchange_code(
+        Err(_) => Err(AuthError::Login(
+            "the browser did not come back within 5 minutes".into(),
+        )),
+        Ok(Err(_)) => Err(AuthError::Login(
+            "the loopback listener stopped unexpectedly".into(),
+        )),
+        Ok(Ok(result)) => result,
+    }?;
+    let response = exchange(
         http,
-        &endpoints.token,
+        api,
+        endpoints,
         &code,
         &redirect_uri,
         verifier.secret(),
-        api,
     )
-    .await
-    .map_err(|failure| match failure {
-        TokenFailure::Network { cause, .. } => AuthError::Unreachable {
-            url: endpoints.token.clone(),
-            cause,
-        },
-        TokenFailure::ServerError { status } => AuthError::Unreachable {
-            url: endpoints.token.clone(),
-            cause: format!("server error {status}"),
-        },
-        other => AuthError::Login(format!(
-            "the authorization server refused the code: {other}"
-        )),
-    })?;
+    .await?;
     Ok(SignIn::from_response(response, now_ms()))
+}
+
+/// A listener on a free loopback port for the browser's redirect, and the port.
+async fn loopback_listener() -> Result<(tokio::net::TcpListener, u16), AuthError> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .map_err(|e| {
+            AuthError::Login(format!(
+                "cannot listen on 127.0.0.1 for the browser's redirect: {e}"
+            ))
+        })?;
+    let port = listener
+        .local_addr()
+        .map_err(|e| AuthError::Login(format!("cannot read the loopback port: {e}")))?
+        .port();
+    Ok((listener, port))
+}
+
+/// Trades the authorization code for tokens; a refusal is a failed login, a network
+/// error or 5xx says the server was unreachable.
+async fn exchange(
+    http: &reqwest::Client,
+    api: &str,
+    endpoints: &Endpoints,
+    code: &str,
+    redirect_uri: &str,
+    verifier: &str,
+) -> Result<TokenResponse, AuthError> {
+    token_endpoint::exchange_code(http, &endpoints.token, code, redirect_uri, verifier, api)
+        .await
+        .map_err(|failure| match failure {
+            TokenFailure::Network { cause, .. } => AuthError::Unreachable {
+                url: endpoints.token.clone(),
+                cause,
+            },
+            TokenFailure::ServerError { status } => AuthError::Unreachable {
+                url: endpoints.token.clone(),
+                cause: format!("server error {status}"),
+            },
+            other => AuthError::Login(format!(
+                "the authorization server refused the code: {other}"
+            )),
+        })
 }
 
 /// Open connections the callback listener serves at once (a browser opens a few).

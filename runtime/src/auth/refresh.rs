@@ -88,7 +88,7 @@ impl OAuthAccount {
         }
         let _lock = self.store.lock_async().await?;
         // Another process may have refreshed while we waited: re-read before spending the refresh token.
-        let (mut config, current) = self.stored()?;
+        let (config, current) = self.stored()?;
         if usable(&current) {
             let freshness = if current == auth {
                 Freshness::Fresh
@@ -100,6 +100,16 @@ impl OAuthAccount {
                 freshness,
             });
         }
+        self.refresh(config, current, now_ms).await
+    }
+
+    /// Spends the refresh token (the lock is held and the stored token is not usable).
+    async fn refresh(
+        &self,
+        mut config: Config,
+        current: StoredAuth,
+        now_ms: i64,
+    ) -> Result<FreshAuth, AuthError> {
         let Some(refresh_token) = current.refresh_token.clone() else {
             return still_valid_or(current, now_ms, || AuthError::SessionExpired {
                 reason: "the access token expired and there is no refresh token".into(),
@@ -145,12 +155,7 @@ impl OAuthAccount {
             }) => {
                 // The stored tokens are left in place: deleting them could throw away a
                 // token another process is about to need, and login overwrites them anyway.
-                let (error, description) = (printable(&error), description.map(|d| printable(&d)));
-                let reason = match description {
-                    Some(d) => format!("the authorization server answered {status} {error}: {d}"),
-                    None => format!("the authorization server answered {status} {error}"),
-                };
-                Err(AuthError::SessionExpired { reason })
+                Err(refused(status, &error, description.as_deref()))
             }
             Err(failure) => {
                 let url = endpoints.token.clone();
@@ -161,6 +166,16 @@ impl OAuthAccount {
             }
         }
     }
+}
+
+/// A refresh the authorization server refused: the session is over.
+fn refused(status: u16, error: &str, description: Option<&str>) -> AuthError {
+    let error = printable(error);
+    let reason = match description.map(printable) {
+        Some(d) => format!("the authorization server answered {status} {error}: {d}"),
+        None => format!("the authorization server answered {status} {error}"),
+    };
+    AuthError::SessionExpired { reason }
 }
 
 /// After a transient failure: the current token if it has not expired yet, else the error.

@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use rand::Rng;
+use crate::backoff::{Backoff, Jitter};
 
 /// How often and how patiently to retry.
 #[derive(Debug, Clone, Copy)]
@@ -36,14 +36,9 @@ pub enum Attempt<E> {
 }
 
 impl RetryPolicy {
-    /// The jittered delay before retry number `retry` (0-based): uniform in `[0, min(cap, base·2^retry)]`.
-    pub fn delay(&self, retry: u32) -> Duration {
-        let ceiling = self
-            .base
-            .saturating_mul(1u32 << retry.min(16))
-            .min(self.cap);
-        let millis = ceiling.as_millis() as u64;
-        Duration::from_millis(rand::rng().random_range(0..=millis))
+    /// The jittered delays: uniform in `[0, min(cap, base·2^retry)]`.
+    pub fn backoff(&self) -> Backoff {
+        Backoff::new(self.base, self.cap, Jitter::Full)
     }
 
     /// Runs `op` until it succeeds, fails fatally, or the retries are used up.
@@ -53,6 +48,7 @@ impl RetryPolicy {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, Attempt<E>>>,
     {
+        let mut backoff = self.backoff();
         let mut retry = 0;
         loop {
             match op().await {
@@ -61,7 +57,7 @@ impl RetryPolicy {
                 Err(Attempt::Retry(e)) if retry >= self.retries => return Err(e),
                 Err(Attempt::Retry(e)) => {
                     tracing::debug!(retry, error = %e, "retrying");
-                    tokio::time::sleep(self.delay(retry)).await;
+                    tokio::time::sleep(backoff.next_delay()).await;
                     retry += 1;
                 }
             }
@@ -115,8 +111,9 @@ mod tests {
             base: Duration::from_millis(100),
             cap: Duration::from_millis(300),
         };
+        let backoff = policy.backoff();
         for retry in 0..10 {
-            assert!(policy.delay(retry) <= Duration::from_millis(300));
+            assert!(backoff.delay(retry) <= Duration::from_millis(300));
         }
     }
 }

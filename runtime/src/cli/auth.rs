@@ -193,8 +193,8 @@ pub async fn login_via_host(
     no_browser: bool,
     json: bool,
 ) -> anyhow::Result<()> {
-    use crate::host::control_api::FlowStarted;
-    use crate::host::control_client::call;
+    use crate::host::control_api::FlowStatus;
+    use crate::host::control_client;
     use crate::host::instance::{is_running, InstancePaths};
 
     let org = super::host::resolve_org(settings, None).await?;
@@ -204,20 +204,7 @@ pub async fn login_via_host(
             "no host service is running for {org}: start one with `tether host start --daemon`"
         );
     }
-    let (status, started): (u16, serde_json::Value) = call(
-        &paths.control_socket,
-        "POST",
-        "/internal/oauth/connect/start",
-        None,
-    )
-    .await?;
-    if status != 200 {
-        anyhow::bail!(
-            "the host service could not start the login ({status}): {}",
-            started["error"]
-        );
-    }
-    let started: FlowStarted = serde_json::from_value(started)?;
+    let started = control_client::start_flow(&paths.control_socket).await?;
     if no_browser {
         eprintln!(
             "Open this URL in a browser to sign in:\n\n  {}\n",
@@ -232,35 +219,26 @@ pub async fn login_via_host(
             eprintln!("could not open a browser ({e}); open the URL above by hand");
         }
     }
-    let path = format!("/internal/oauth/connect/status/{}", started.state);
-    let outcome: serde_json::Value = loop {
+    let outcome = loop {
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-        let (_, doc): (u16, serde_json::Value) =
-            call(&paths.control_socket, "GET", &path, None).await?;
-        match doc["status"].as_str() {
-            Some("pending") => continue,
-            _ => break doc,
+        let progress = control_client::flow_progress(&paths.control_socket, &started.state).await?;
+        if progress.status != FlowStatus::Pending {
+            break progress.status;
         }
     };
-    match outcome["status"].as_str() {
-        Some("complete") => {
-            let report = current_status(settings).await?;
-            print_report(&report, json, "Signed in");
-            Ok(())
-        }
-        other => {
-            let status = other.unwrap_or("unknown");
-            if json {
-                println!(
-                    "{}",
-                    serde_json::json!({"status": status, "error": outcome["error"]})
-                );
-            }
-            let why = outcome["error"]
-                .as_str()
-                .map(|e| format!(": {e}"))
-                .unwrap_or_default();
-            anyhow::bail!("login via the host service ended {status}{why}")
-        }
+    if outcome == FlowStatus::Complete {
+        let report = current_status(settings).await?;
+        print_report(&report, json, "Signed in");
+        return Ok(());
     }
+    let status = outcome.word();
+    if json {
+        let answer = serde_json::json!({"status": status, "error": outcome.error()});
+        println!("{answer}");
+    }
+    let why = outcome
+        .error()
+        .map(|e| format!(": {e}"))
+        .unwrap_or_default();
+    anyhow::bail!("login via the host service ended {status}{why}")
 }

@@ -89,15 +89,9 @@ async fn host_services(settings: &Settings) -> Result<String, String> {
         if !instance::is_running(&paths) {
             continue;
         }
-        let status = crate::host::control_client::call::<crate::host::control_api::StatusDocument>(
-            &paths.control_socket,
-            "GET",
-            "/status",
-            None,
-        )
-        .await;
+        let status = crate::host::control_client::status(&paths.control_socket).await;
         lines.push(match status {
-            Ok((_, doc)) => format!("{org} runs under {} (pid {})", doc.manager, doc.pid),
+            Ok(doc) => format!("{org} runs under {} (pid {})", doc.manager, doc.pid),
             Err(e) => format!("{org} runs but does not answer: {e:#}"),
         });
     }
@@ -110,67 +104,12 @@ async fn host_services(settings: &Settings) -> Result<String, String> {
 
 /// Runs every check.
 pub async fn checks(settings: &Settings) -> Vec<Check> {
-    let mut out = Vec::new();
-    let host = find_host().map_err(|e| e.to_string());
-    out.push(check(
-        "bundle: tether-host",
-        host.as_ref()
-            .map(|p| p.display().to_string())
-            .map_err(Clone::clone),
-    ));
-    match &host {
-        Ok(host) => {
-            let ptyd = ptyd_path_beside(host);
-            let found = if ptyd.is_file() {
-                Ok(ptyd.display().to_string())
-            } else {
-                Err(format!(
-                    "pty daemon not found at {}: the bundle is incomplete",
-                    ptyd.display()
-                ))
-            };
-            out.push(check("bundle: tether-ptyd", found));
-            out.push(check("versions: tether-host", version_of(host)));
-            if ptyd.is_file() {
-                out.push(check("versions: tether-ptyd", version_of(&ptyd)));
-            }
-        }
-        Err(_) => out.push(check(
-            "bundle: tether-ptyd",
-            Err("not checked: tether-host is missing".into()),
-        )),
-    }
-
-    let home = &settings.home;
+    let mut out = bundle_checks();
     out.push(check(
         "config: state directory",
-        match mode(home) {
-            None => Ok(format!("{} does not exist yet", home.display())),
-            Some(0o700) => Ok(format!("{} is 0700", home.display())),
-            Some(m) => Err(format!(
-                "{} is {m:04o}; run: chmod 700 {}",
-                home.display(),
-                home.display()
-            )),
-        },
+        state_directory(&settings.home),
     ));
-    let config = home.join("config.json");
-    out.push(check(
-        "config: config.json",
-        match (
-            mode(&config),
-            crate::auth::config_store::ConfigStore::new(home).load(),
-        ) {
-            (None, _) => Ok("no config.json (not signed in)".into()),
-            (Some(_), Err(e)) => Err(e.to_string()),
-            (Some(0o600), Ok(_)) => Ok(format!("{} is 0600 and valid", config.display())),
-            (Some(m), Ok(_)) => Err(format!(
-                "{} is {m:04o}; run: chmod 600 {}",
-                config.display(),
-                config.display()
-            )),
-        },
-    ));
+    out.push(check("config: config.json", config_file(&settings.home)));
     let plaintext = [&settings.api_url, &settings.relay_url]
         .into_iter()
         .find_map(|url| crate::net::plaintext::check(url).err());
@@ -179,23 +118,7 @@ pub async fn checks(settings: &Settings) -> Vec<Check> {
         out.push(check("host: service", host_services(settings).await));
         return out;
     }
-    out.push(check(
-        "auth: session",
-        match super::status_report::current_status(settings).await {
-            Ok(report) => Ok(format!(
-                "{} via {} in {}",
-                report
-                    .user
-                    .map(|u| u.email.unwrap_or(u.id))
-                    .unwrap_or_else(|| "(user not named by the server)".into()),
-                report.method,
-                report
-                    .organization_id
-                    .unwrap_or_else(|| "(no organization)".into())
-            )),
-            Err(e) => Err(e.to_string()),
-        },
-    ));
+    out.push(check("auth: session", session(settings).await));
     out.push(check(
         "server: API",
         discover(&http_client(), &settings.api_url)
@@ -207,6 +130,84 @@ pub async fn checks(settings: &Settings) -> Vec<Check> {
     out.push(check("network: relay", network(&settings.relay_url).await));
     out.push(check("host: service", host_services(settings).await));
     out
+}
+
+/// The bundle's daemons beside this binary, and their versions.
+fn bundle_checks() -> Vec<Check> {
+    let host = match find_host() {
+        Ok(host) => host,
+        Err(e) => {
+            return vec![
+                check("bundle: tether-host", Err(e.to_string())),
+                check(
+                    "bundle: tether-ptyd",
+                    Err("not checked: tether-host is missing".into()),
+                ),
+            ]
+        }
+    };
+    let mut out = vec![check("bundle: tether-host", Ok(host.display().to_string()))];
+    let ptyd = ptyd_path_beside(&host);
+    if ptyd.is_file() {
+        out.push(check("bundle: tether-ptyd", Ok(ptyd.display().to_string())));
+    } else {
+        let why = format!(
+            "pty daemon not found at {}: the bundle is incomplete",
+            ptyd.display()
+        );
+        out.push(check("bundle: tether-ptyd", Err(why)));
+    }
+    out.push(check("versions: tether-host", version_of(&host)));
+    if ptyd.is_file() {
+        out.push(check("versions: tether-ptyd", version_of(&ptyd)));
+    }
+    out
+}
+
+/// The state directory is private (0700) or not there yet.
+fn state_directory(home: &Path) -> Result<String, String> {
+    match mode(home) {
+        None => Ok(format!("{} does not exist yet", home.display())),
+        Some(0o700) => Ok(format!("{} is 0700", home.display())),
+        Some(m) => Err(format!(
+            "{} is {m:04o}; run: chmod 700 {}",
+            home.display(),
+            home.display()
+        )),
+    }
+}
+
+/// `config.json` is private (0600) and parses, or is not there yet.
+fn config_file(home: &Path) -> Result<String, String> {
+    let config = home.join("config.json");
+    match (
+        mode(&config),
+        crate::auth::config_store::ConfigStore::new(home).load(),
+    ) {
+        (None, _) => Ok("no config.json (not signed in)".into()),
+        (Some(_), Err(e)) => Err(e.to_string()),
+        (Some(0o600), Ok(_)) => Ok(format!("{} is 0600 and valid", config.display())),
+        (Some(m), Ok(_)) => Err(format!(
+            "{} is {m:04o}; run: chmod 600 {}",
+            config.display(),
+            config.display()
+        )),
+    }
+}
+
+/// Who the stored credential signs in as, and where.
+async fn session(settings: &Settings) -> Result<String, String> {
+    let report = super::status_report::current_status(settings)
+        .await
+        .map_err(|e| e.to_string())?;
+    let who = report
+        .user
+        .map(|u| u.email.unwrap_or(u.id))
+        .unwrap_or_else(|| "(user not named by the server)".into());
+    let org = report
+        .organization_id
+        .unwrap_or_else(|| "(no organization)".into());
+    Ok(format!("{who} via {} in {org}", report.method))
 }
 
 /// `tether doctor [--json]`: exits 1 when any check fails.

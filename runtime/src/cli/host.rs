@@ -11,9 +11,9 @@ use serde::Serialize;
 
 use super::bundle::find_host;
 use crate::auth::config_store::ConfigStore;
-use crate::host::control_api::StatusDocument;
+use crate::host::control_api::ShutdownRequest;
 use crate::host::control_client;
-use crate::host::instance::{self, InstancePaths};
+use crate::host::instance::{self, InstanceInfo, InstancePaths};
 use crate::host::state::{Health, PtydState};
 use crate::settings::Settings;
 
@@ -59,16 +59,7 @@ pub async fn start(
         bail!("a host service for {org} is already running (pid {pid})");
     }
     let host = find_host()?;
-    let mut command = Command::new(&host);
-    command
-        .args(["--org", &org, "--port", &port.to_string()])
-        .env("TETHER_HOME", &settings.home)
-        .env("TETHER_API_URL", &settings.api_url)
-        .env("TETHER_RELAY_URL", &settings.relay_url);
-    match &settings.api_key {
-        Some(key) => command.env("TETHER_API_KEY", key.expose()),
-        None => command.env_remove("TETHER_API_KEY"),
-    };
+    let mut command = host_command(settings, &host, &org, port);
     if !daemon {
         let err = command.exec();
         bail!("cannot run {}: {err}", host.display());
@@ -84,7 +75,7 @@ pub async fn start(
         .open(&paths.log)
         .with_context(|| format!("cannot open {}", paths.log.display()))?;
     let log_start = log.metadata().map(|m| m.len()).unwrap_or(0);
-    let mut child = command
+    let child = command
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)
@@ -92,14 +83,55 @@ pub async fn start(
         .spawn()
         .with_context(|| format!("cannot run {}", host.display()))?;
 
+    let failure = match wait_until_healthy(child, &paths).await {
+        Ok((info, url, health)) => {
+            println!(
+                "tether-host is running for {org} (pid {}, {url}, relay {:?}, ptyd {:?})",
+                info.pid, health.relay, health.ptyd
+            );
+            println!("log: {}", paths.log.display());
+            return Ok(());
+        }
+        Err(failure) => failure,
+    };
+    eprintln!("{failure}. Last lines of {}:", paths.log.display());
+    for line in tail_lines(&paths.log, log_start, 20) {
+        eprintln!("  {line}");
+    }
+    bail!("host start failed for {org}")
+}
+
+/// `tether-host` for `org`, with the settings passed on in its environment.
+fn host_command(settings: &Settings, host: &Path, org: &str, port: u16) -> Command {
+    let mut command = Command::new(host);
+    command
+        .args(["--org", org, "--port", &port.to_string()])
+        .env("TETHER_HOME", &settings.home)
+        .env("TETHER_API_URL", &settings.api_url)
+        .env("TETHER_RELAY_URL", &settings.relay_url);
+    match &settings.api_key {
+        Some(key) => command.env("TETHER_API_KEY", key.expose()),
+        None => command.env_remove("TETHER_API_KEY"),
+    };
+    command
+}
+
+/// Waits until the started `tether-host` answers `/health` with its pty daemon settled;
+/// the error says why it did not.
+async fn wait_until_healthy(
+    mut child: std::process::Child,
+    paths: &InstancePaths,
+) -> Result<(InstanceInfo, String, Health), String> {
+    const PTYD_WAIT: Duration = Duration::from_secs(5);
     let started = Instant::now();
     let http = crate::net::local_http_client(Duration::from_secs(1));
-    const PTYD_WAIT: Duration = Duration::from_secs(5);
-    let failure = loop {
+    loop {
         if let Ok(Some(status)) = child.try_wait() {
-            break format!("tether-host exited ({status}) before it was healthy");
+            return Err(format!(
+                "tether-host exited ({status}) before it was healthy"
+            ));
         }
-        if let Some(info) = instance::read_info(&paths).filter(|i| i.pid == child.id()) {
+        if let Some(info) = instance::read_info(paths).filter(|i| i.pid == child.id()) {
             let url = format!("http://127.0.0.1:{}/health", info.port);
             if let Ok(response) = http.get(&url).send().await {
                 // Healthy means the pty daemon is up too (or given up on): "running" with
@@ -107,28 +139,18 @@ pub async fn start(
                 let settled =
                     |h: &Health| h.ptyd != PtydState::Restarting || started.elapsed() > PTYD_WAIT;
                 if let Some(health) = response.json::<Health>().await.ok().filter(settled) {
-                    println!(
-                        "tether-host is running for {org} (pid {}, {url}, relay {:?}, ptyd {:?})",
-                        info.pid, health.relay, health.ptyd
-                    );
-                    println!("log: {}", paths.log.display());
-                    return Ok(());
+                    return Ok((info, url, health));
                 }
             }
         }
         if started.elapsed() > HEALTH_WAIT {
-            break format!(
+            return Err(format!(
                 "tether-host was not healthy within {} s",
                 HEALTH_WAIT.as_secs()
-            );
+            ));
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
-    };
-    eprintln!("{failure}. Last lines of {}:", paths.log.display());
-    for line in tail_lines(&paths.log, log_start, 20) {
-        eprintln!("  {line}");
     }
-    bail!("host start failed for {org}")
 }
 
 /// The last `n` lines written to `path` after byte `from`.
@@ -152,18 +174,9 @@ pub async fn stop(settings: &Settings, org: Option<String>) -> anyhow::Result<()
         println!("tether-host is not running for {org}");
         return Ok(());
     }
-    let status: Option<StatusDocument> =
-        control_client::call(&paths.control_socket, "GET", "/status", None)
-            .await
-            .ok()
-            .map(|(_, s)| s);
-    let asked = control_client::call::<serde_json::Value>(
-        &paths.control_socket,
-        "POST",
-        "/internal/shutdown",
-        Some(serde_json::json!({"stopPtyd": true})),
-    )
-    .await;
+    let status = control_client::status(&paths.control_socket).await.ok();
+    let asked =
+        control_client::shutdown(&paths.control_socket, &ShutdownRequest { stop_ptyd: true }).await;
     if asked.is_err() {
         if let Some(pid) = instance::running_pid(&paths) {
             let _ = crate::process::signal(pid, nix::sys::signal::Signal::SIGTERM);
@@ -250,14 +263,7 @@ pub async fn status(settings: &Settings, json: bool, org: Option<String>) -> any
         if instance::is_running(&paths) {
             line.state = "running";
             line.pid = instance::running_pid(&paths);
-            if let Ok((_, doc)) = control_client::call::<StatusDocument>(
-                &paths.control_socket,
-                "GET",
-                "/status",
-                None,
-            )
-            .await
-            {
+            if let Ok(doc) = control_client::status(&paths.control_socket).await {
                 line.port = Some(doc.port);
                 line.relay = serde_json::to_value(doc.state.relay)
                     .ok()
@@ -307,11 +313,7 @@ pub async fn logs(settings: &Settings, follow: bool, org: Option<String>) -> any
     let org = resolve_org(settings, org).await?;
     let paths = InstancePaths::new(&settings.home, &org);
     // A host run by systemd logs to the journal, not to the file.
-    let status: Option<StatusDocument> =
-        control_client::call(&paths.control_socket, "GET", "/status", None)
-            .await
-            .ok()
-            .map(|(_, s)| s);
+    let status = control_client::status(&paths.control_socket).await.ok();
     if status.is_some_and(|s| s.manager == "systemd") {
         if let Some(mut journal) = crate::install::journal(settings, &org, follow) {
             let err = journal.exec();

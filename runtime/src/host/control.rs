@@ -8,7 +8,10 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
-use super::control_api::{FlowStarted, ShutdownRequest, StatusDocument};
+use super::control_api::{
+    Acknowledged, ControlError, FlowProgress, FlowStarted, FlowStatus, ShutdownRequest,
+    StatusDocument, FLOW_START_PATH, FLOW_STATUS_ROUTE, SHUTDOWN_PATH, STATUS_PATH,
+};
 use super::service::Service;
 use super::state::Health;
 use crate::auth::now_ms;
@@ -24,10 +27,10 @@ pub fn health_router(service: Arc<Service>) -> Router {
 pub fn control_router(service: Arc<Service>) -> Router {
     Router::new()
         .route("/health", get(health))
-        .route("/status", get(status))
-        .route("/internal/oauth/connect/start", post(start_flow))
-        .route("/internal/oauth/connect/status/{state}", get(flow_status))
-        .route("/internal/shutdown", post(shutdown))
+        .route(STATUS_PATH, get(status))
+        .route(FLOW_START_PATH, post(start_flow))
+        .route(FLOW_STATUS_ROUTE, get(flow_status))
+        .route(SHUTDOWN_PATH, post(shutdown))
         .with_state(service)
 }
 
@@ -41,37 +44,31 @@ async fn status(State(service): State<Arc<Service>>) -> Json<StatusDocument> {
 
 async fn start_flow(
     State(service): State<Arc<Service>>,
-) -> Result<Json<FlowStarted>, (StatusCode, Json<serde_json::Value>)> {
+) -> Result<Json<FlowStarted>, (StatusCode, Json<ControlError>)> {
     service.start_flow().await.map(Json).map_err(|e| {
-        (
-            StatusCode::BAD_GATEWAY,
-            Json(serde_json::json!({"status": "error", "error": e.to_string()})),
-        )
+        let error = ControlError {
+            error: e.to_string(),
+        };
+        (StatusCode::BAD_GATEWAY, Json(error))
     })
 }
 
 async fn flow_status(
     State(service): State<Arc<Service>>,
     Path(state): Path<String>,
-) -> (StatusCode, Json<serde_json::Value>) {
-    match service.flows.status(&state, now_ms()) {
-        Some(status) => {
-            let mut doc = serde_json::to_value(&status).unwrap_or_default();
-            doc["state"] = state.into();
-            (StatusCode::OK, Json(doc))
-        }
-        None => (
-            StatusCode::NOT_FOUND,
-            Json(serde_json::json!({"state": state, "status": "unknown"})),
-        ),
-    }
+) -> (StatusCode, Json<FlowProgress>) {
+    let (code, status) = match service.flows.status(&state, now_ms()) {
+        Some(status) => (StatusCode::OK, status),
+        None => (StatusCode::NOT_FOUND, FlowStatus::Unknown),
+    };
+    (code, Json(FlowProgress { state, status }))
 }
 
 async fn shutdown(
     State(service): State<Arc<Service>>,
     body: Option<Json<ShutdownRequest>>,
-) -> Json<serde_json::Value> {
+) -> Json<Acknowledged> {
     let request = body.map(|b| b.0).unwrap_or_default();
     service.request_shutdown(request.stop_ptyd);
-    Json(serde_json::json!({"ok": true}))
+    Json(Acknowledged { ok: true })
 }

@@ -1,9 +1,23 @@
-//! The control API's documents, shared by the host service that answers and the CLI that
-//! asks.
+//! The control API: its paths and documents, shared by the host service that answers
+//! and the CLI that asks.
 
 use serde::{Deserialize, Serialize};
 
 use super::state::StateSnapshot;
+
+/// `GET`: [`StatusDocument`].
+pub const STATUS_PATH: &str = "/status";
+/// `POST`: [`FlowStarted`], or [`ControlError`] with 502.
+pub const FLOW_START_PATH: &str = "/internal/oauth/connect/start";
+/// `GET`: [`FlowProgress`] (404 with [`FlowStatus::Unknown`]); the route as axum spells it.
+pub const FLOW_STATUS_ROUTE: &str = "/internal/oauth/connect/status/{state}";
+/// `POST` a [`ShutdownRequest`]: [`Acknowledged`].
+pub const SHUTDOWN_PATH: &str = "/internal/shutdown";
+
+/// The path to poll flow `state` at.
+pub fn flow_status_path(state: &str) -> String {
+    FLOW_STATUS_ROUTE.replace("{state}", state)
+}
 
 /// `GET /status` on the control socket.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -48,4 +62,109 @@ pub struct ShutdownRequest {
     /// Also stop the pty daemon (and so every terminal).
     #[serde(default)]
     pub stop_ptyd: bool,
+}
+
+/// Where a flow stands, as `GET /internal/oauth/connect/status/<state>` reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum FlowStatus {
+    /// Waiting for the browser.
+    Pending,
+    /// Tokens stored.
+    Complete,
+    /// The authorization server or the exchange failed.
+    Error { error: String },
+    /// Nobody came back within 5 minutes.
+    Expired,
+    /// A state this host service never issued, or forgot.
+    Unknown,
+}
+
+impl FlowStatus {
+    /// The `status` word on the wire.
+    pub fn word(&self) -> &'static str {
+        match self {
+            FlowStatus::Pending => "pending",
+            FlowStatus::Complete => "complete",
+            FlowStatus::Error { .. } => "error",
+            FlowStatus::Expired => "expired",
+            FlowStatus::Unknown => "unknown",
+        }
+    }
+
+    /// The error, for [`FlowStatus::Error`].
+    pub fn error(&self) -> Option<&str> {
+        match self {
+            FlowStatus::Error { error } => Some(error),
+            _ => None,
+        }
+    }
+}
+
+/// `GET /internal/oauth/connect/status/<state>`'s answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlowProgress {
+    /// The flow asked about.
+    pub state: String,
+    /// Where it stands.
+    #[serde(flatten)]
+    pub status: FlowStatus,
+}
+
+/// A request the host service could not carry out: `{"status":"error","error":…}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "status", rename = "error")]
+pub struct ControlError {
+    /// Why, for the user.
+    pub error: String,
+}
+
+/// `{"ok":true}`: the request was taken.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Acknowledged {
+    /// Always true.
+    pub ok: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documents_keep_their_wire_shape() {
+        let pending = FlowProgress {
+            state: "s1".into(),
+            status: FlowStatus::Pending,
+        };
+        let failed = FlowProgress {
+            state: "s2".into(),
+            status: FlowStatus::Error {
+                error: "denied".into(),
+            },
+        };
+        let refused = ControlError {
+            error: "no relay".into(),
+        };
+        assert_eq!(
+            serde_json::to_value(&pending).ok(),
+            Some(serde_json::json!({"state": "s1", "status": "pending"}))
+        );
+        assert_eq!(
+            serde_json::to_value(&failed).ok(),
+            Some(serde_json::json!({"state": "s2", "status": "error", "error": "denied"}))
+        );
+        assert_eq!(
+            serde_json::to_value(&refused).ok(),
+            Some(serde_json::json!({"status": "error", "error": "no relay"}))
+        );
+        let back: Option<FlowProgress> = serde_json::from_value(
+            serde_json::json!({"state": "s2", "status": "error", "error": "denied"}),
+        )
+        .ok();
+        assert_eq!(back, Some(failed));
+        assert_eq!(
+            flow_status_path("abc"),
+            "/internal/oauth/connect/status/abc"
+        );
+    }
 }

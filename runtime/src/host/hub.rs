@@ -11,6 +11,7 @@ use super::relay_protocol::{encode_binary, Control, HelloSession, KIND_OUTPUT};
 use super::state::HostState;
 use crate::ptyd::client::PtydClient;
 use crate::ptyd::protocol::{Event, Request, SessionInfo};
+use crate::sync::lock;
 
 /// Shared by the relay client, the supervisor and the APIs.
 pub struct Hub {
@@ -44,10 +45,6 @@ pub struct OAuthCallback {
     pub code: Option<String>,
     /// The error, on failure.
     pub error: Option<String>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Hub {

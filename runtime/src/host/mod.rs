@@ -8,6 +8,7 @@ pub mod hub;
 pub mod instance;
 pub mod oauth_flows;
 pub mod relay_client;
+pub mod relay_connect;
 pub mod relay_link;
 pub mod relay_protocol;
 pub mod routes;

@@ -4,24 +4,11 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use serde::Serialize;
+use super::control_api::FlowStatus;
+use crate::sync::lock;
 
 /// How long a flow waits for its callback.
 pub const FLOW_TTL_MS: i64 = 5 * 60 * 1000;
-
-/// Where a flow stands, as `GET /internal/oauth/connect/status/<state>` reports it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "status", rename_all = "snake_case")]
-pub enum FlowStatus {
-    /// Waiting for the browser.
-    Pending,
-    /// Tokens stored.
-    Complete,
-    /// The authorization server or the exchange failed.
-    Error { error: String },
-    /// Nobody came back within 5 minutes.
-    Expired,
-}
 
 /// One pending flow.
 #[derive(Debug, Clone)]
@@ -66,7 +53,7 @@ impl PendingFlows {
     }
 
     fn with<T>(&self, f: impl FnOnce(&mut HashMap<String, Flow>) -> T) -> T {
-        f(&mut self.map.lock().unwrap_or_else(|p| p.into_inner()))
+        f(&mut lock(&self.map))
     }
 
     /// Adds a flow, sweeping every expired one first.

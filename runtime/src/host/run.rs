@@ -14,7 +14,8 @@ use super::control::{control_router, health_router};
 use super::hub::Hub;
 use super::instance::{self, InstanceInfo, InstancePaths};
 use super::oauth_flows::{PendingFlows, FLOW_TTL_MS};
-use super::relay_client::{self, RelayTarget};
+use super::relay_client;
+use super::relay_connect::RelayTarget;
 use super::service::Service;
 use super::state::HostState;
 use super::supervisor;
@@ -71,20 +72,7 @@ pub async fn run(settings: Settings, org: String, port: u16) -> anyhow::Result<(
         .with_context(|| format!("cannot listen on {}", paths.control_socket.display()))?;
 
     let http = http_client();
-    let source = match &settings.api_key {
-        Some(key) => CredentialSource::Given(Credential::classify(key.clone())),
-        None => CredentialSource::Stored(OAuthAccount {
-            store,
-            api_url: settings.api_url.clone(),
-            http: http.clone(),
-        }),
-    };
-    let provider = Arc::new(RelayTokenProvider::new(
-        http.clone(),
-        settings.api_url.clone(),
-        source,
-        RetryPolicy::default(),
-    ));
+    let provider = relay_token_provider(&settings, store, &http);
     let hub = Hub::new(Arc::new(HostState::default()));
     let host_id = host_id(&settings.home);
     let service = Arc::new(Service {
@@ -93,27 +81,13 @@ pub async fn run(settings: Settings, org: String, port: u16) -> anyhow::Result<(
         host_id: host_id.clone(),
         port,
         hub: hub.clone(),
-        flows: PendingFlows::with_ttl(
-            std::env::var(FLOW_TTL_ENV)
-                .ok()
-                .and_then(|v| v.parse::<i64>().ok())
-                .map(|s| s * 1000)
-                .unwrap_or(FLOW_TTL_MS),
-        ),
+        flows: PendingFlows::with_ttl(flow_ttl_ms()),
         shutdown: Notify::new(),
         stop_ptyd: AtomicBool::new(false),
         http,
     });
 
-    let (callback_tx, mut callback_rx) = mpsc::unbounded_channel();
-    hub.set_oauth_callbacks(callback_tx);
-    let flows_service = service.clone();
-    tokio::spawn(async move {
-        while let Some(callback) = callback_rx.recv().await {
-            let service = flows_service.clone();
-            tokio::spawn(async move { service.complete_flow(callback).await });
-        }
-    });
+    spawn_flow_completions(&service);
     tokio::spawn(supervisor::supervise(
         hub.clone(),
         ptyd,
@@ -125,20 +99,14 @@ pub async fn run(settings: Settings, org: String, port: u16) -> anyhow::Result<(
         host_id: host_id.clone(),
     };
     tokio::spawn(relay_client::run(hub.clone(), provider, target));
-    let health_app = health_router(service.clone());
     tokio::spawn(crate::http_server::serve(
         health_listener,
-        health_app,
+        health_router(service.clone()),
         HEALTH_CONNECTIONS,
     ));
     let control_app = control_router(service.clone());
-    tokio::spawn(async move {
-        axum::serve(
-            crate::private_socket::SameUserListener(control_listener),
-            control_app,
-        )
-        .await
-    });
+    let control_listener = crate::private_socket::SameUserListener(control_listener);
+    tokio::spawn(async move { axum::serve(control_listener, control_app).await });
 
     instance::write_info(
         &paths,
@@ -153,6 +121,58 @@ pub async fn run(settings: Settings, org: String, port: u16) -> anyhow::Result<(
     .with_context(|| format!("cannot write {}", paths.state.display()))?;
     tracing::info!(org = %org, port, pid = std::process::id(), "tether-host running");
 
+    wait_for_shutdown(&service, &hub).await?;
+    let _ = std::fs::remove_file(&paths.control_socket);
+    let _ = std::fs::remove_file(&paths.state);
+    Ok(())
+}
+
+/// The relay token source: the given API key, or the stored OAuth sign-in.
+fn relay_token_provider(
+    settings: &Settings,
+    store: ConfigStore,
+    http: &reqwest::Client,
+) -> Arc<RelayTokenProvider> {
+    let source = match &settings.api_key {
+        Some(key) => CredentialSource::Given(Credential::classify(key.clone())),
+        None => CredentialSource::Stored(OAuthAccount {
+            store,
+            api_url: settings.api_url.clone(),
+            http: http.clone(),
+        }),
+    };
+    Arc::new(RelayTokenProvider::new(
+        http.clone(),
+        settings.api_url.clone(),
+        source,
+        RetryPolicy::default(),
+    ))
+}
+
+/// How long a `--via-host` login may stay pending: [`FLOW_TTL_ENV`] or 5 minutes.
+fn flow_ttl_ms() -> i64 {
+    std::env::var(FLOW_TTL_ENV)
+        .ok()
+        .and_then(|v| v.parse::<i64>().ok())
+        .map(|s| s * 1000)
+        .unwrap_or(FLOW_TTL_MS)
+}
+
+/// Completes each relayed OAuth callback in a task of its own.
+fn spawn_flow_completions(service: &Arc<Service>) {
+    let (callback_tx, mut callback_rx) = mpsc::unbounded_channel();
+    service.hub.set_oauth_callbacks(callback_tx);
+    let service = service.clone();
+    tokio::spawn(async move {
+        while let Some(callback) = callback_rx.recv().await {
+            let service = service.clone();
+            tokio::spawn(async move { service.complete_flow(callback).await });
+        }
+    });
+}
+
+/// Waits for a shutdown request, SIGTERM or Ctrl-C; stops the pty daemon only when asked to.
+async fn wait_for_shutdown(service: &Service, hub: &Hub) -> anyhow::Result<()> {
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = service.shutdown.notified() => tracing::info!("shutdown requested"),
@@ -165,7 +185,5 @@ pub async fn run(settings: Settings, org: String, port: u16) -> anyhow::Result<(
             let _ = crate::process::signal(pid, nix::sys::signal::Signal::SIGTERM);
         }
     }
-    let _ = std::fs::remove_file(&paths.control_socket);
-    let _ = std::fs::remove_file(&paths.state);
     Ok(())
 }

@@ -8,9 +8,10 @@ use anyhow::Context;
 use oauth2::{CsrfToken, PkceCodeChallenge};
 use tokio::sync::Notify;
 
+use super::control_api::FlowStatus;
 use super::control_api::{FlowStarted, StatusDocument};
 use super::hub::{Hub, OAuthCallback};
-use super::oauth_flows::{FlowStatus, PendingFlows};
+use super::oauth_flows::PendingFlows;
 use crate::auth::config_store::ConfigStore;
 use crate::auth::discovery::discover;
 use crate::auth::login::{authorize_url, save_sign_in, SignIn};

@@ -2,6 +2,7 @@
 
 use std::sync::Mutex;
 
+use crate::sync::lock;
 use serde::{Deserialize, Serialize};
 
 /// The relay connection's state.
@@ -92,7 +93,7 @@ impl Default for HostState {
 
 impl HostState {
     fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
-        f(&mut self.inner.lock().unwrap_or_else(|p| p.into_inner()))
+        f(&mut lock(&self.inner))
     }
 
     /// Sets the relay state and why.

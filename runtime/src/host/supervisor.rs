@@ -2,7 +2,6 @@
 //! and nowhere else, adopted if already running (shells outlive the host service),
 //! restarted with backoff when it crashes, given up after more than 3 crashes in 60 s.
 
-use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
@@ -10,8 +9,10 @@ use std::time::{Duration, Instant};
 
 use super::hub::Hub;
 use super::state::PtydState;
+use crate::backoff::{Backoff, Jitter};
 use crate::ptyd::client::PtydClient;
 use crate::ptyd::protocol::Request;
+use crate::sliding_window::SlidingWindow;
 
 /// The pty daemon's file name.
 pub const PTYD_NAME: &str = "tether-ptyd";
@@ -49,10 +50,16 @@ pub fn resolve_ptyd() -> Result<PathBuf, SupervisorError> {
 /// Crashes tolerated in the window before giving up.
 const MAX_CRASHES: usize = 3;
 const CRASH_WINDOW: Duration = Duration::from_secs(60);
+/// Restart delays: 200 ms, 400 ms, 800 ms.
+const RESTART_BACKOFF: Backoff = Backoff::new(
+    Duration::from_millis(200),
+    Duration::from_secs(5),
+    Jitter::None,
+);
 
 /// Runs forever (or until the daemon crash-loops): connect or start, pump events, repeat.
 pub async fn supervise(hub: Arc<Hub>, ptyd: PathBuf, socket: PathBuf) {
-    let mut crashes: VecDeque<Instant> = VecDeque::new();
+    let mut crashes = SlidingWindow::new(CRASH_WINDOW);
     let mut first = true;
     loop {
         hub.state.set_ptyd(PtydState::Restarting);
@@ -80,21 +87,14 @@ pub async fn supervise(hub: Arc<Hub>, ptyd: PathBuf, socket: PathBuf) {
             }
             Err(e) => tracing::error!("cannot start tether-ptyd: {e:#}"),
         }
-        let now = Instant::now();
-        crashes.push_back(now);
-        while crashes
-            .front()
-            .is_some_and(|t| now.duration_since(*t) > CRASH_WINDOW)
-        {
-            crashes.pop_front();
-        }
-        if crashes.len() > MAX_CRASHES {
+        let crashes_in_window = crashes.record(Instant::now());
+        if crashes_in_window > MAX_CRASHES {
             hub.state.set_ptyd(PtydState::Failed);
             tracing::error!("tether-ptyd crashed more than {MAX_CRASHES} times in 60 s: not restarting it again");
             return;
         }
         hub.state.count_ptyd_restart();
-        let delay = Duration::from_millis(200 * (1 << (crashes.len() - 1)));
+        let delay = RESTART_BACKOFF.delay(crashes_in_window as u32 - 1);
         tracing::info!("restarting tether-ptyd in {} ms", delay.as_millis());
         tokio::time::sleep(delay).await;
     }

@@ -13,71 +13,25 @@ pub fn from_relay(hub: &Hub, control: Control) {
             cols,
             rows,
             command,
-        } => {
-            if let Err(code) = hub.claim_session(&session_id, max_terminals()) {
-                tracing::warn!(%code, "refused a session.open from the relay");
-                // An invalid id is not echoed back: it may hold anything.
-                let session_id = (code != "invalid_session_id").then_some(session_id);
-                hub.to_relay(&Control::Error {
-                    session_id,
-                    error: code.into(),
-                });
-                return;
-            }
-            let (command, args) = match command {
-                Some(line) => (Some("/bin/sh".to_string()), vec!["-c".to_string(), line]),
-                None => (None, vec![]),
-            };
-            let open = Request::Open {
-                id: session_id.clone(),
-                command,
-                args,
-                cwd: None,
-                env: Default::default(),
-                cols,
-                rows,
-            };
-            let subscribe = Request::Subscribe {
-                id: session_id.clone(),
-                replay: false,
-            };
-            if let Err(e) = hub
-                .to_ptyd(&open, &[])
-                .and_then(|_| hub.to_ptyd(&subscribe, &[]))
-            {
-                hub.release_session(&session_id);
-                hub.to_relay(&Control::Error {
-                    session_id: Some(session_id),
-                    error: e.to_string(),
-                });
-            }
-        }
+        } => open(hub, session_id, cols, rows, command),
         Control::SessionResize {
             session_id,
             cols,
             rows,
         } => {
-            forward(
-                hub,
-                &session_id,
-                &Request::Resize {
-                    id: session_id.clone(),
-                    cols,
-                    rows,
-                },
-                &[],
-            );
+            let resize = Request::Resize {
+                id: session_id.clone(),
+                cols,
+                rows,
+            };
+            forward(hub, &session_id, &resize, &[]);
         }
         Control::SessionClose { session_id } => {
-            forward(
-                hub,
-                &session_id,
-                &Request::Close {
-                    id: session_id.clone(),
-                    signal: None,
-                },
-                &[],
-            );
+            let close = Request::Close {
+                id: session_id.clone(),
+                signal: None,
+            };
+            forward(hub, &session_id, &close, &[]);
         }
         Control::HttpRequest {
             id, method, path, ..
@@ -92,6 +46,48 @@ pub fn from_relay(hub: &Hub, control: Control) {
             tracing::warn!(session = ?session_id, "relay reported: {error}")
         }
         other => tracing::debug!("ignoring relay message {other:?}"),
+    }
+}
+
+/// `session.open`: claims the id (within the terminal cap), opens the terminal in the pty
+/// daemon and follows it; any refusal goes back to the relay as an `error`.
+fn open(hub: &Hub, session_id: String, cols: u16, rows: u16, command: Option<String>) {
+    if let Err(code) = hub.claim_session(&session_id, max_terminals()) {
+        tracing::warn!(%code, "refused a session.open from the relay");
+        // An invalid id is not echoed back: it may hold anything.
+        let session_id = (code != "invalid_session_id").then_some(session_id);
+        hub.to_relay(&Control::Error {
+            session_id,
+            error: code.into(),
+        });
+        return;
+    }
+    let (command, args) = match command {
+        Some(line) => (Some("/bin/sh".to_string()), vec!["-c".to_string(), line]),
+        None => (None, vec![]),
+    };
+    let open = Request::Open {
+        id: session_id.clone(),
+        command,
+        args,
+        cwd: None,
+        env: Default::default(),
+        cols,
+        rows,
+    };
+    let subscribe = Request::Subscribe {
+        id: session_id.clone(),
+        replay: false,
+    };
+    if let Err(e) = hub
+        .to_ptyd(&open, &[])
+        .and_then(|_| hub.to_ptyd(&subscribe, &[]))
+    {
+        hub.release_session(&session_id);
+        hub.to_relay(&Control::Error {
+            session_id: Some(session_id),
+            error: e.to_string(),
+        });
     }
 }
 

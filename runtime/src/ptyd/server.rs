@@ -15,6 +15,7 @@ use tokio::net::{UnixListener, UnixStream};
 use super::frame::{read_frame, Frame};
 use super::protocol::{valid_session_id, Event, Request, PROTOCOL};
 use super::session::{ClientHandle, Session, Spawn};
+use crate::sync::lock;
 use crate::version::VERSION;
 
 /// Every terminal the daemon holds, by id.
@@ -26,27 +27,26 @@ pub struct Sessions {
 impl Sessions {
     /// Drops an exited session whose exit was delivered (a live one of the same id stays).
     fn forget_exited(&self, id: &str) {
-        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = lock(&self.map);
         if map.get(id).is_some_and(|s| !s.alive()) {
             map.remove(id);
         }
     }
 
     fn get(&self, id: &str) -> Option<Arc<Session>> {
-        self.map
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(id)
-            .cloned()
+        lock(&self.map).get(id).cloned()
     }
+
+    fn insert(&self, session: Arc<Session>) {
+        lock(&self.map).insert(session.id.clone(), session);
+    }
+
+    fn remove(&self, id: &str) {
+        lock(&self.map).remove(id);
+    }
+
     fn all(&self) -> Vec<Arc<Session>> {
-        let mut all: Vec<_> = self
-            .map
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .cloned()
-            .collect();
+        let mut all: Vec<_> = lock(&self.map).values().cloned().collect();
         all.sort_by(|a, b| a.id.cmp(&b.id));
         all
     }
@@ -173,20 +173,11 @@ fn reject(client: &ClientHandle, id: Option<&str>, message: &str) {
 }
 
 fn handle(client: &ClientHandle, sessions: &Arc<Sessions>, request: Request, frame: Frame) {
-    let missing = |id: &str| Event::error(Some(id), "ENOENT", format!("no session {id:?}"));
-    if let Some(id) = request.session_id() {
-        if !valid_session_id(id) {
-            // Answered without echoing the id: it may hold anything.
-            client.send(
-                &Event::error(
-                    None,
-                    "EINVAL",
-                    "session ids are 1-128 bytes of [A-Za-z0-9._:-]",
-                ),
-                &[],
-            );
-            return;
-        }
+    if request.session_id().is_some_and(|id| !valid_session_id(id)) {
+        // Answered without echoing the id: it may hold anything.
+        let message = "session ids are 1-128 bytes of [A-Za-z0-9._:-]";
+        client.send(&Event::error(None, "EINVAL", message), &[]);
+        return;
     }
     match request {
         Request::Hello { .. } => {
@@ -201,17 +192,6 @@ fn handle(client: &ClientHandle, sessions: &Arc<Sessions>, request: Request, fra
             cols,
             rows,
         } => {
-            if sessions.get(&id).is_some_and(|s| s.alive()) {
-                client.send(
-                    &Event::error(
-                        Some(&id),
-                        "EEXIST",
-                        format!("session {id:?} already exists"),
-                    ),
-                    &[],
-                );
-                return;
-            }
             let spec = Spawn {
                 command,
                 args,
@@ -220,95 +200,97 @@ fn handle(client: &ClientHandle, sessions: &Arc<Sessions>, request: Request, fra
                 cols,
                 rows,
             };
-            let registry = Arc::downgrade(sessions);
-            let forget = Box::new(move |id: &str| {
-                if let Some(sessions) = registry.upgrade() {
-                    sessions.forget_exited(id);
-                }
-            });
-            match Session::spawn(id.clone(), spec, forget) {
-                Ok(session) => {
-                    let pid = session.pid;
-                    sessions
-                        .map
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .insert(id.clone(), session);
-                    tracing::info!(session = %id, pid, "terminal opened");
-                    client.send(&Event::OpenOk { id, pid }, &[]);
-                }
-                Err(e) => client.send(
-                    &Event::error(
-                        Some(&id),
-                        "ESPAWN",
-                        format!("cannot start the terminal: {e:#}"),
-                    ),
-                    &[],
-                ),
-            }
+            open(client, sessions, id, spec);
         }
-        Request::Input { id } => match sessions.get(&id) {
-            Some(session) => {
-                if session.input(&frame.payload).is_err() {
-                    client.send(
-                        &Event::error(
-                            Some(&id),
-                            "EFULL",
-                            "the terminal holds 1 MiB of unread input: this input was dropped",
-                        ),
-                        &[],
-                    );
-                }
+        Request::Input { id } => with_session(client, sessions, &id, |session| {
+            if session.input(&frame.payload).is_err() {
+                let message = "the terminal holds 1 MiB of unread input: this input was dropped";
+                client.send(&Event::error(Some(&id), "EFULL", message), &[]);
             }
-            None => client.send(&missing(&id), &[]),
-        },
-        Request::Resize { id, cols, rows } => match sessions.get(&id) {
-            Some(session) => {
-                if let Err(e) = session.resize(cols, rows) {
-                    client.send(
-                        &Event::error(Some(&id), "EIO", format!("cannot resize: {e:#}")),
-                        &[],
-                    );
-                }
+        }),
+        Request::Resize { id, cols, rows } => with_session(client, sessions, &id, |session| {
+            if let Err(e) = session.resize(cols, rows) {
+                let message = format!("cannot resize: {e:#}");
+                client.send(&Event::error(Some(&id), "EIO", message), &[]);
             }
-            None => client.send(&missing(&id), &[]),
-        },
-        Request::Close { id, signal } => {
-            let Some(session) = sessions.get(&id) else {
-                client.send(&missing(&id), &[]);
-                return;
-            };
-            let name = signal.unwrap_or_else(|| "SIGHUP".into());
-            let Ok(signal) = nix::sys::signal::Signal::from_str(&name) else {
-                client.send(
-                    &Event::error(Some(&id), "EPROTO", format!("unknown signal {name:?}")),
-                    &[],
-                );
-                return;
-            };
-            if session.alive() {
-                session.close(signal);
-            }
-            sessions
-                .map
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&id);
-            client.send(&Event::Closed { id }, &[]);
-        }
+        }),
+        Request::Close { id, signal } => close(client, sessions, id, signal),
         Request::List => {
             let list = sessions.all().iter().map(|s| s.info()).collect();
             client.send(&Event::ListReply { sessions: list }, &[]);
         }
-        Request::Subscribe { id, replay } => match sessions.get(&id) {
-            Some(session) => session.subscribe(client, replay),
-            None => client.send(&missing(&id), &[]),
-        },
-        Request::Unsubscribe { id } => match sessions.get(&id) {
-            Some(session) => session.unsubscribe(client.id),
-            None => client.send(&missing(&id), &[]),
-        },
+        Request::Subscribe { id, replay } => with_session(client, sessions, &id, |session| {
+            session.subscribe(client, replay)
+        }),
+        Request::Unsubscribe { id } => with_session(client, sessions, &id, |session| {
+            session.unsubscribe(client.id)
+        }),
     }
+}
+
+/// Runs `f` on session `id`, or answers `ENOENT`.
+fn with_session(
+    client: &ClientHandle,
+    sessions: &Sessions,
+    id: &str,
+    f: impl FnOnce(&Arc<Session>),
+) {
+    match sessions.get(id) {
+        Some(session) => f(&session),
+        None => client.send(
+            &Event::error(Some(id), "ENOENT", format!("no session {id:?}")),
+            &[],
+        ),
+    }
+}
+
+/// Starts terminal `id` unless a live one has that id.
+fn open(client: &ClientHandle, sessions: &Arc<Sessions>, id: String, spec: Spawn) {
+    if sessions.get(&id).is_some_and(|s| s.alive()) {
+        let message = format!("session {id:?} already exists");
+        client.send(&Event::error(Some(&id), "EEXIST", message), &[]);
+        return;
+    }
+    let registry = Arc::downgrade(sessions);
+    let forget = Box::new(move |id: &str| {
+        if let Some(sessions) = registry.upgrade() {
+            sessions.forget_exited(id);
+        }
+    });
+    match Session::spawn(id.clone(), spec, forget) {
+        Ok(session) => {
+            let pid = session.pid;
+            sessions.insert(session);
+            tracing::info!(session = %id, pid, "terminal opened");
+            client.send(&Event::OpenOk { id, pid }, &[]);
+        }
+        Err(e) => {
+            let message = format!("cannot start the terminal: {e:#}");
+            client.send(&Event::error(Some(&id), "ESPAWN", message), &[]);
+        }
+    }
+}
+
+/// Signals terminal `id` (SIGHUP unless named) and forgets it.
+fn close(client: &ClientHandle, sessions: &Sessions, id: String, signal: Option<String>) {
+    let Some(session) = sessions.get(&id) else {
+        client.send(
+            &Event::error(Some(&id), "ENOENT", format!("no session {id:?}")),
+            &[],
+        );
+        return;
+    };
+    let name = signal.unwrap_or_else(|| "SIGHUP".into());
+    let Ok(signal) = nix::sys::signal::Signal::from_str(&name) else {
+        let message = format!("unknown signal {name:?}");
+        client.send(&Event::error(Some(&id), "EPROTO", message), &[]);
+        return;
+    };
+    if session.alive() {
+        session.close(signal);
+    }
+    sessions.remove(&id);
+    client.send(&Event::Closed { id }, &[]);
 }
 
 /// The default socket path for an org: `$TETHER_HOME/run/ptyd-<org>.sock`.

@@ -2,7 +2,7 @@
 
 use std::io::{Read, Write};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use portable_pty::{native_pty_system, Child, CommandBuilder, MasterPty, PtySize};
@@ -10,6 +10,7 @@ use tokio::sync::{mpsc, Notify};
 
 use super::protocol::{encode, Event, SessionInfo};
 use super::scrollback::{Scrollback, SCROLLBACK_BYTES};
+use crate::sync::lock;
 
 /// Unsent bytes at which a subscriber makes the pty pause (contract: 1 MiB).
 pub const PAUSE_AT: usize = 1024 * 1024;
@@ -185,10 +186,6 @@ pub struct Spawn {
     pub cols: u16,
     /// Height.
     pub rows: u16,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Session {

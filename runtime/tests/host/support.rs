@@ -218,6 +218,18 @@ pub fn jwt(ttl_s: i64, serial: u32) -> String {
     )
 }
 
+/// The `jti` of the JWT in a `Bearer` header: which minted token a host presented
+/// (comparing whole tokens would depend on the second each was minted in).
+pub fn bearer_serial(authorization: &str) -> Option<u64> {
+    use base64::Engine;
+    let token = authorization.strip_prefix("Bearer ")?;
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    serde_json::from_slice::<Value>(&bytes).ok()?["jti"].as_u64()
+}
+
 impl Api {
     pub async fn start() -> Self {
         let server = MockServer::start().await;
@@ -343,15 +355,10 @@ impl Host {
 
     /// The control API's `/status`.
     pub async fn status(&self) -> Value {
-        let (_, doc): (u16, Value) = tether::host::control_client::call(
-            &self.paths().control_socket,
-            "GET",
-            "/status",
-            None,
-        )
-        .await
-        .expect("status");
-        doc
+        let doc = tether::host::control_client::status(&self.paths().control_socket)
+            .await
+            .expect("status");
+        serde_json::to_value(doc).expect("status as JSON")
     }
 
     pub fn kill9(&mut self) {
