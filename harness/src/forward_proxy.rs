@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::lock::lock;
 use base64::Engine;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -76,11 +77,7 @@ impl ForwardProxy {
 
     /// Every request so far.
     pub fn seen(&self) -> Vec<Seen> {
-        self.shared
-            .seen
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        lock(&self.shared.seen).clone()
     }
 
     /// Targets of the authorized `CONNECT` tunnels so far.
@@ -135,15 +132,11 @@ async fn serve(mut conn: TcpStream, expected: Option<String>, shared: Arc<Shared
         .find(|(name, _)| name.trim().eq_ignore_ascii_case("proxy-authorization"))
         .map(|(_, value)| value.trim().to_string());
     let authorized = expected.is_none() || given == expected;
-    shared
-        .seen
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .push(Seen {
-            method: method.clone(),
-            target: target.clone(),
-            authorized,
-        });
+    lock(&shared.seen).push(Seen {
+        method: method.clone(),
+        target: target.clone(),
+        authorized,
+    });
     if !authorized {
         let _ = conn
             .write_all(b"HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm=\"harness\"\r\ncontent-length: 0\r\n\r\n")

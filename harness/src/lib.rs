@@ -4,8 +4,10 @@
 
 pub mod authserver;
 pub mod bench;
+pub mod clock;
 pub mod forward_proxy;
 pub mod keys;
+pub mod lock;
 pub mod relay;
 pub mod report;
 pub mod scenarios;

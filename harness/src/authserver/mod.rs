@@ -1,6 +1,8 @@
 //! The reference authorization server, on `wiremock`: every request goes through one
 //! responder that routes it to the strict rules in [`state`], after any injected fault.
 
+mod api_endpoints;
+mod oauth_endpoints;
 pub mod profile;
 pub mod proxy;
 pub mod standard;
@@ -9,6 +11,7 @@ pub mod state;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use crate::lock::lock;
 use crate::tls::Tls;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -44,7 +47,7 @@ fn form(request: &Request) -> HashMap<String, String> {
 
 impl Respond for Dispatch {
     fn respond(&self, request: &Request) -> ResponseTemplate {
-        let mut state = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = lock(&self.0);
         let path = request.url.path().to_string();
         let mut delay = None;
         if let Some(fault) = state.faults.get_mut(&path) {
@@ -158,13 +161,10 @@ impl AuthServer {
 
     /// Drops the next `count` connections whose first request is for `path` (`None`: any).
     pub fn drop_connections(&self, path: Option<&str>, count: u32) {
-        self.drops
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(proxy::DropRule {
-                path: path.map(str::to_string),
-                remaining: count,
-            });
+        lock(&self.drops).push(proxy::DropRule {
+            path: path.map(str::to_string),
+            remaining: count,
+        });
     }
 
     /// Base URL, e.g. `http://127.0.0.1:PORT`: the `TETHER_API_URL`.
@@ -174,7 +174,7 @@ impl AuthServer {
 
     /// The state, for knobs and admin actions.
     pub fn state(&self) -> MutexGuard<'_, AuthState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.state)
     }
 
     /// Every request received so far.

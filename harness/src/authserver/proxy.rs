@@ -11,6 +11,7 @@ use rustls::ServerConfig;
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::lock::lock;
 use crate::tls::accept::{self, Io};
 
 /// Drop the next `remaining` connections whose first request is for `path` (any path if `None`).
@@ -50,7 +51,7 @@ pub async fn run(
 }
 
 fn should_drop(rules: &DropRules, path: &str) -> bool {
-    let mut rules = rules.lock().unwrap_or_else(|p| p.into_inner());
+    let mut rules = lock(rules);
     let hit = rules
         .iter_mut()
         .find(|r| r.remaining > 0 && r.path.as_deref().is_none_or(|p| p == path));

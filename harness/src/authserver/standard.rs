@@ -10,7 +10,8 @@ use jsonwebtoken::{encode, Header};
 use serde_json::{json, Value};
 
 use super::profile::{DeviceAnswer, IssAnswer, Profile};
-use super::state::{now_s, random_token, AuthState, Reply, CLIENT_ID};
+use super::state::{random_token, AuthState, Reply, CLIENT_ID};
+use crate::clock::now_s;
 
 /// The user code every device flow shows (the harness has one user at a time).
 pub const USER_CODE: &str = "WDJB-MJHT";

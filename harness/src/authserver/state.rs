@@ -3,15 +3,15 @@
 //! redirect URI and a PKCE challenge, and refresh tokens that rotate with reuse detection.
 
 use std::collections::{BTreeSet, HashMap};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use base64::Engine;
 use jsonwebtoken::{encode, Header};
 use rand::Rng;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
 use super::profile::{DeviceFlows, IssAnswer, Profile};
+use crate::clock::now_s;
 use crate::keys::{self, SigningKey};
 
 /// The OAuth client the CLI is.
@@ -68,27 +68,27 @@ pub struct ApiKey {
 }
 
 #[derive(Debug, Clone)]
-struct Code {
-    client_id: String,
-    redirect_uri: String,
-    challenge: String,
-    user: String,
-    scope: String,
-    expires_at: i64,
+pub(super) struct Code {
+    pub(super) client_id: String,
+    pub(super) redirect_uri: String,
+    pub(super) challenge: String,
+    pub(super) user: String,
+    pub(super) scope: String,
+    pub(super) expires_at: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum RefreshState {
+pub(super) enum RefreshState {
     Active,
     Rotated,
 }
 
 #[derive(Debug, Clone)]
-struct Refresh {
-    family: String,
-    user: String,
-    scope: String,
-    state: RefreshState,
+pub(super) struct Refresh {
+    pub(super) family: String,
+    pub(super) user: String,
+    pub(super) scope: String,
+    pub(super) state: RefreshState,
 }
 
 /// A reply before it becomes an HTTP response.
@@ -158,9 +158,9 @@ pub struct AuthState {
     pub faults: HashMap<String, Fault>,
     /// Redirect URI prefixes allowed besides loopback `http://127.0.0.1:<port>/callback`.
     pub extra_redirect_prefixes: Vec<String>,
-    codes: HashMap<String, Code>,
-    refresh: HashMap<String, Refresh>,
-    revoked_families: BTreeSet<String>,
+    pub(super) codes: HashMap<String, Code>,
+    pub(super) refresh: HashMap<String, Refresh>,
+    pub(super) revoked_families: BTreeSet<String>,
     /// Opaque access tokens of the standard profile → (user, expiry).
     pub(super) opaque_access: HashMap<String, (String, i64)>,
 }
@@ -172,13 +172,6 @@ pub fn random_token(prefix: &str) -> String {
         "{prefix}{}",
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
     )
-}
-
-pub(super) fn now_s() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 impl AuthState {
@@ -296,7 +289,7 @@ impl AuthState {
         Ok(())
     }
 
-    fn orgs_of(&self, user: &str) -> Vec<String> {
+    pub(super) fn orgs_of(&self, user: &str) -> Vec<String> {
         self.members
             .get(user)
             .map(|o| o.iter().cloned().collect())
@@ -318,7 +311,7 @@ impl AuthState {
     }
 
     /// The user behind one of our access JWTs, if it verifies and has not expired.
-    fn user_of_access_token(&self, token: &str) -> Option<String> {
+    pub(super) fn user_of_access_token(&self, token: &str) -> Option<String> {
         let header = jsonwebtoken::decode_header(token).ok()?;
         let key = self
             .keys
@@ -331,333 +324,5 @@ impl AuthState {
         validation.leeway = 0;
         let data = jsonwebtoken::decode::<Value>(token, &decoding, &validation).ok()?;
         data.claims["sub"].as_str().map(str::to_string)
-    }
-
-    /// `GET /.well-known/oauth-authorization-server` (RFC 8414).
-    pub fn metadata(&self) -> Reply {
-        if !self.metadata_enabled {
-            return Reply::json(404, json!({"error": "not_found"}));
-        }
-        Reply::json(200, self.metadata_document())
-    }
-
-    /// `GET /.well-known/openid-configuration` (OpenID Connect Discovery).
-    pub fn openid_configuration(&self) -> Reply {
-        if !self.openid_configuration_enabled {
-            return Reply::json(404, json!({"error": "not_found"}));
-        }
-        Reply::json(200, self.metadata_document())
-    }
-
-    fn redirect_allowed(&self, uri: &str) -> bool {
-        if let Ok(url) = url::Url::parse(uri) {
-            if url.scheme() == "http"
-                && url.host_str() == Some("127.0.0.1")
-                && url.path() == "/callback"
-            {
-                return true;
-            }
-        }
-        self.extra_redirect_prefixes
-            .iter()
-            .any(|p| uri.starts_with(p.as_str()))
-    }
-
-    /// `GET /oauth2/authorize`: the signed-in browser approves at once.
-    pub fn authorize(&mut self, query: &HashMap<String, String>) -> Reply {
-        let get = |k: &str| query.get(k).cloned().unwrap_or_default();
-        let redirect_uri = get("redirect_uri");
-        if get("client_id") != CLIENT_ID {
-            return Reply::oauth_error(400, "invalid_client", "unknown client_id");
-        }
-        // An unregistered redirect URI is never redirected to (RFC 6749 §4.1.2.1).
-        if !self.redirect_allowed(&redirect_uri) {
-            return Reply::oauth_error(400, "invalid_request", "redirect_uri is not registered");
-        }
-        let state = get("state");
-        let iss = self.iss_parameter();
-        let redirect_error = |error: &str| {
-            let mut url = url::Url::parse(&redirect_uri).expect("checked above");
-            url.query_pairs_mut()
-                .append_pair("error", error)
-                .append_pair("state", &state);
-            if let Some(iss) = &iss {
-                url.query_pairs_mut().append_pair("iss", iss);
-            }
-            Reply {
-                status: 302,
-                body: Value::Null,
-                headers: vec![("location".into(), url.into())],
-            }
-        };
-        if get("response_type") != "code" {
-            return redirect_error("unsupported_response_type");
-        }
-        if get("code_challenge_method") != "S256" || get("code_challenge").len() < 43 {
-            return redirect_error("invalid_request");
-        }
-        if std::mem::take(&mut self.deny_next_authorization) {
-            return redirect_error("access_denied");
-        }
-        let code = random_token("code_");
-        self.codes.insert(
-            code.clone(),
-            Code {
-                client_id: get("client_id"),
-                redirect_uri: redirect_uri.clone(),
-                challenge: get("code_challenge"),
-                user: self.login_user.clone(),
-                scope: get("scope"),
-                expires_at: now_s() + 600,
-            },
-        );
-        let mut url = url::Url::parse(&redirect_uri).expect("checked above");
-        url.query_pairs_mut()
-            .append_pair("code", &code)
-            .append_pair("state", &state);
-        if let Some(iss) = &iss {
-            url.query_pairs_mut().append_pair("iss", iss);
-        }
-        Reply {
-            status: 302,
-            body: Value::Null,
-            headers: vec![("location".into(), url.into())],
-        }
-    }
-
-    pub(super) fn token_response(
-        &mut self,
-        user: &str,
-        scope: &str,
-        family: Option<String>,
-    ) -> Reply {
-        let orgs = self.orgs_of(user);
-        let access = match self.profile {
-            Profile::Tether => self.sign(user, &orgs),
-            Profile::Standard => self.opaque_access_token(user),
-        };
-        let refresh = random_token("rt_");
-        let family = family.unwrap_or_else(|| random_token("fam_"));
-        self.refresh.insert(
-            refresh.clone(),
-            Refresh {
-                family,
-                user: user.into(),
-                scope: scope.into(),
-                state: RefreshState::Active,
-            },
-        );
-        let mut body = json!({
-            "access_token": access, "token_type": "Bearer",
-            "expires_in": self.access_ttl.as_secs(), "refresh_token": refresh, "scope": scope,
-        });
-        if self.profile == Profile::Standard && self.id_tokens {
-            body["id_token"] = self.id_token(user).into();
-        }
-        Reply::json(200, body)
-    }
-
-    /// `POST /oauth2/token`.
-    pub fn token(&mut self, form: &HashMap<String, String>) -> Reply {
-        let get = |k: &str| form.get(k).cloned().unwrap_or_default();
-        if get("client_id") != CLIENT_ID {
-            return Reply::oauth_error(400, "invalid_client", "unknown client_id");
-        }
-        match get("grant_type").as_str() {
-            "authorization_code" => {
-                // Single use: the code is gone whatever happens next.
-                let Some(code) = self.codes.remove(&get("code")) else {
-                    return Reply::oauth_error(400, "invalid_grant", "unknown or used code");
-                };
-                if code.expires_at < now_s() || code.client_id != get("client_id") {
-                    return Reply::oauth_error(400, "invalid_grant", "expired code");
-                }
-                if code.redirect_uri != get("redirect_uri") {
-                    return Reply::oauth_error(
-                        400,
-                        "invalid_grant",
-                        "redirect_uri does not match the authorization request",
-                    );
-                }
-                let verifier = get("code_verifier");
-                let hashed = base64::engine::general_purpose::URL_SAFE_NO_PAD
-                    .encode(Sha256::digest(verifier.as_bytes()));
-                if verifier.len() < 43 || hashed != code.challenge {
-                    return Reply::oauth_error(400, "invalid_grant", "PKCE verification failed");
-                }
-                self.token_response(&code.user.clone(), &code.scope.clone(), None)
-            }
-            "refresh_token" => {
-                let presented = get("refresh_token");
-                let Some(entry) = self.refresh.get(&presented).cloned() else {
-                    return Reply::oauth_error(400, "invalid_grant", "unknown refresh token");
-                };
-                if self.revoked_families.contains(&entry.family) {
-                    return Reply::oauth_error(400, "invalid_grant", "refresh token revoked");
-                }
-                if entry.state == RefreshState::Rotated && !self.broken.refresh_reuse_accepted {
-                    // Reuse of a rotated token: revoke the whole family (RFC 9700 §4.14.2).
-                    self.revoked_families.insert(entry.family.clone());
-                    return Reply::oauth_error(
-                        400,
-                        "invalid_grant",
-                        "refresh token reused; the session was revoked",
-                    );
-                }
-                let requested = get("scope");
-                let granted: BTreeSet<&str> = entry.scope.split(' ').collect();
-                if !requested.is_empty() && !requested.split(' ').all(|s| granted.contains(s)) {
-                    return Reply::oauth_error(
-                        400,
-                        "invalid_scope",
-                        "scope exceeds the original grant",
-                    );
-                }
-                if let Some(e) = self.refresh.get_mut(&presented) {
-                    e.state = RefreshState::Rotated;
-                }
-                let scope = if requested.is_empty() {
-                    entry.scope.clone()
-                } else {
-                    requested
-                };
-                self.token_response(&entry.user, &scope, Some(entry.family))
-            }
-            "urn:ietf:params:oauth:grant-type:device_code" => {
-                self.device_token(&get("device_code"))
-            }
-            other => Reply::oauth_error(
-                400,
-                "unsupported_grant_type",
-                &format!("grant_type {other:?}"),
-            ),
-        }
-    }
-
-    /// `POST /oauth2/revoke` (RFC 7009): always 200.
-    pub fn revoke(&mut self, form: &HashMap<String, String>) -> Reply {
-        if let Some(entry) = form.get("token").and_then(|t| self.refresh.get(t)) {
-            self.revoked_families.insert(entry.family.clone());
-        }
-        Reply::json(200, json!({}))
-    }
-
-    /// `GET /api/auth/token`: a relay JWT from an API key or a session token.
-    pub fn mint(&self, api_key: Option<&str>, bearer: Option<&str>) -> Reply {
-        if let Some(secret) = api_key {
-            let Some(key) = self.api_keys.get(secret).filter(|k| k.enabled) else {
-                return Reply::json(401, json!({"error": "invalid_api_key"}));
-            };
-            if !self.orgs_of(&key.user).contains(&key.organization_id) {
-                return Reply::json(
-                    403,
-                    json!({"error": "forbidden", "message": "the key's owner is no longer a member of its organization"}),
-                );
-            }
-            let orgs = if self.broken.mint_all_orgs {
-                self.orgs_of(&key.user)
-            } else {
-                vec![key.organization_id.clone()]
-            };
-            return Reply::json(200, json!({"token": self.sign(&key.user, &orgs)}));
-        }
-        match bearer.and_then(|t| self.sessions.get(t)) {
-            Some(user) => Reply::json(200, json!({"token": self.sign(user, &self.orgs_of(user))})),
-            // OAuth access tokens are not sessions: passing one here is the bug the pass-through avoids.
-            None => Reply::json(401, json!({"error": "invalid_token"})),
-        }
-    }
-
-    /// `GET /api/auth/get-session`.
-    pub fn get_session(&self, api_key: Option<&str>, bearer: Option<&str>) -> Reply {
-        let session = |user: &User, active: &str, orgs: Vec<String>| {
-            Reply::json(
-                200,
-                json!({
-                    "user": {"id": user.id, "email": user.email},
-                    "session": {"activeOrganizationId": active},
-                    "organizationIds": orgs,
-                }),
-            )
-        };
-        if let Some(secret) = api_key {
-            let Some(key) = self.api_keys.get(secret).filter(|k| k.enabled) else {
-                return Reply::json(401, json!({"error": "invalid_api_key"}));
-            };
-            let Some(user) = self.users.get(&key.user) else {
-                return Reply::json(401, json!({"error": "no_user"}));
-            };
-            let orgs = if self.orgs_of(&key.user).contains(&key.organization_id) {
-                vec![key.organization_id.clone()]
-            } else {
-                vec![]
-            };
-            return session(user, &key.organization_id, orgs);
-        }
-        let user = bearer.and_then(|t| {
-            self.sessions
-                .get(t)
-                .cloned()
-                .or_else(|| self.user_of_access_token(t))
-        });
-        match user.and_then(|u| self.users.get(&u)) {
-            Some(user) => session(user, &user.active_org, self.orgs_of(&user.id)),
-            None => Reply::json(401, json!({"error": "invalid_token"})),
-        }
-    }
-
-    /// `GET /api/auth/jwks`: every key, old and new.
-    pub fn jwks(&self) -> Reply {
-        let keys: Vec<Value> = self
-            .keys
-            .iter()
-            .map(|k| serde_json::to_value(&k.jwk).unwrap_or_default())
-            .map(|mut k| {
-                if self.broken.jwks_private_member {
-                    k["d"] = "bGVha2VkLXByaXZhdGUtZXhwb25lbnQ".into();
-                }
-                k
-            })
-            .collect();
-        Reply::json(200, json!({"keys": keys}))
-    }
-
-    /// `POST /api/auth/api-key/update`: name and enabled only; `metadata` is immutable.
-    pub fn update_api_key(&mut self, api_key: Option<&str>, body: &Value) -> Reply {
-        if body.get("metadata").is_some() {
-            return Reply::json(
-                400,
-                json!({"error": "invalid_request", "message": "metadata cannot be changed after a key is minted"}),
-            );
-        }
-        let Some(caller) = api_key
-            .and_then(|k| self.api_keys.get(k))
-            .map(|k| k.user.clone())
-        else {
-            return Reply::json(401, json!({"error": "invalid_api_key"}));
-        };
-        let key_id = body["keyId"].as_str().unwrap_or_default();
-        let Some(key) = self
-            .api_keys
-            .values_mut()
-            .find(|k| k.id == key_id && k.user == caller)
-        else {
-            return Reply::json(404, json!({"error": "not_found"}));
-        };
-        if let Some(name) = body["name"].as_str() {
-            key.name = name.into();
-        }
-        if let Some(enabled) = body["enabled"].as_bool() {
-            key.enabled = enabled;
-        }
-        Reply::json(
-            200,
-            json!({"id": key.id, "name": key.name, "enabled": key.enabled}),
-        )
-    }
-
-    /// The id of an API key, for `api-key/update`.
-    pub fn api_key_id(&self, secret: &str) -> Option<String> {
-        self.api_keys.get(secret).map(|k| k.id.clone())
     }
 }

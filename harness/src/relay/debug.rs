@@ -10,7 +10,9 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{open_terminal, wait_host, Shared, Terminal};
+use super::shared::{open_terminal, wait_host, Shared};
+use super::Terminal;
+use crate::lock::lock;
 
 /// The request.
 #[derive(Debug, Deserialize)]
@@ -74,11 +76,7 @@ pub async fn exec(
 /// Every handshake so far, with a fingerprint of the token instead of the token.
 pub async fn connections(State(shared): State<Arc<Shared>>) -> Json<Value> {
     use sha2::Digest;
-    let records = shared
-        .connections
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
+    let records = lock(&shared.connections).clone();
     let list: Vec<Value> = records
         .iter()
         .map(|c| {

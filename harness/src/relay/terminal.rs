@@ -7,7 +7,8 @@ use anyhow::{anyhow, bail};
 use tether::host::relay_protocol::Control;
 use tokio::sync::mpsc;
 
-use super::{input_frame, Shared};
+use super::server::input_frame;
+use super::shared::Shared;
 
 /// What the host said about a terminal.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,6 +1,7 @@
 //! What a failing scenario reports besides its error: the last processes it ran (exit
 //! code, stdout, stderr) and the tails of the host logs of its machines.
 
+use crate::lock::lock;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 
@@ -20,7 +21,7 @@ pub fn record(note: String) {
         None => note,
     };
     let _ = NOTES.try_with(|notes| {
-        let mut notes = notes.lock().unwrap_or_else(|p| p.into_inner());
+        let mut notes = lock(notes);
         if notes.len() == KEEP {
             notes.remove(0);
         }
@@ -33,7 +34,7 @@ pub async fn collect(scenario: impl Future<Output = anyhow::Result<()>>) -> anyh
     let notes = Arc::new(Mutex::new(Vec::new()));
     let result = NOTES.scope(notes.clone(), scenario).await;
     result.map_err(|e| {
-        let notes = std::mem::take(&mut *notes.lock().unwrap_or_else(|p| p.into_inner()));
+        let notes = std::mem::take(&mut *lock(&notes));
         if notes.is_empty() {
             e
         } else {

@@ -13,6 +13,7 @@ use tokio::io::AsyncBufReadExt;
 use super::diagnostics;
 
 use crate::authserver::AuthServer;
+use crate::lock::lock;
 use crate::relay::Relay;
 
 /// The reference authorization server and relay, wired together.
@@ -298,10 +299,7 @@ pub struct Running {
 
 impl Running {
     fn printed(&self) -> String {
-        self.printed
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        lock(&self.printed).clone()
     }
 }
 
@@ -319,7 +317,7 @@ async fn read_lines(
                 let _ = tx.send(format!("http{rest}"));
             }
         }
-        let mut printed = printed.lock().unwrap_or_else(|p| p.into_inner());
+        let mut printed = lock(&printed);
         printed.push_str(&line);
         printed.push('\n');
     }
@@ -434,11 +432,7 @@ pub async fn wait_output(running: Running) -> anyhow::Result<Output> {
     } = running;
     let mut out = child.wait_with_output().await?;
     let _ = reader.await;
-    out.stderr = printed
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone()
-        .into_bytes();
+    out.stderr = lock(&printed).clone().into_bytes();
     diagnostics::record(format!("$ {what}\n{}", describe(&out)));
     Ok(out)
 }

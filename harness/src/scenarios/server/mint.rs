@@ -7,6 +7,7 @@ use jsonwebtoken::{DecodingKey, Validation};
 use serde_json::{json, Value};
 
 use super::{check, Check, Target};
+use crate::clock::now_s;
 
 pub fn checks() -> Vec<Check> {
     vec![
@@ -88,14 +89,6 @@ pub fn foreign_token(target: &Target, exp_in_s: i64) -> anyhow::Result<String> {
         "exp": now + exp_in_s, "organizationIds": ["org_conformance"],
     });
     Ok(jsonwebtoken::encode(&header, &claims, &key.encoding)?)
-}
-
-/// Seconds since the epoch.
-pub fn now_s() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 async fn foreign_jwt(target: &Target) -> anyhow::Result<()> {

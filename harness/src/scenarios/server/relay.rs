@@ -12,8 +12,9 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::Connector;
 
-use super::mint::{foreign_token, now_s, verified_claims};
+use super::mint::{foreign_token, verified_claims};
 use super::{check, Check, Target};
+use crate::clock::now_s;
 use crate::scenarios::NotApplicable;
 
 pub fn checks() -> Vec<Check> {

@@ -1,0 +1,11 @@
+//! The wall clock in unix seconds, as JWT `iat`/`exp` count it.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Seconds since the unix epoch (0 for a clock set before 1970).
+pub fn now_s() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

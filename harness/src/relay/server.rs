@@ -1,0 +1,223 @@
+//! The relay's HTTP side: the routes, the handshake at `/hosts/connect`, one task per host
+//! connection, and what hosts send.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use futures_util::{SinkExt, StreamExt};
+use tether::host::relay_protocol::{
+    decode_binary, encode_binary, parse_control, Control, KIND_INPUT, KIND_OUTPUT, TOKEN_EXPIRED,
+};
+use tokio::sync::mpsc;
+
+use super::debug;
+use super::shared::{HostEntry, Shared};
+use super::terminal::TerminalEvent;
+use super::verify::Refusal;
+use crate::clock::now_s;
+
+/// Every route of the relay.
+pub(crate) fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/hosts/connect", get(connect))
+        .route("/oauth/callback/{org}/{host}", get(oauth_callback))
+        .route("/health", get(|| async { "ok" }))
+        .route("/debug/exec", axum::routing::post(debug::exec))
+        .route("/debug/connections", get(debug::connections))
+        .with_state(shared)
+}
+
+async fn connect(
+    State(shared): State<Arc<Shared>>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let (Some(org), Some(host)) = (
+        query.get("organizationId").cloned(),
+        query.get("hostId").cloned(),
+    ) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "organizationId and hostId are required",
+        )
+            .into_response();
+    };
+    let token = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default()
+        .to_string();
+    let claims = match shared.verifier.verify(&token, &org).await {
+        Ok(claims) => claims,
+        Err(Refusal::Unauthorized(why)) => {
+            shared.record(&org, &host, &token, 401);
+            return (StatusCode::UNAUTHORIZED, why).into_response();
+        }
+        Err(Refusal::Forbidden(why)) => {
+            shared.record(&org, &host, &token, 403);
+            return (StatusCode::FORBIDDEN, why).into_response();
+        }
+    };
+    let id = shared.record(&org, &host, &token, 101);
+    ws.on_upgrade(move |socket| serve_host(shared, socket, org, host, claims.exp, id))
+}
+
+async fn serve_host(
+    shared: Arc<Shared>,
+    socket: WebSocket,
+    org: String,
+    host: String,
+    exp: i64,
+    id: u64,
+) {
+    let (mut sink, mut stream) = socket.split();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Message>();
+    {
+        let mut hosts = shared.hosts();
+        let entry = hosts.entry((org.clone(), host.clone())).or_default();
+        entry.current = Some((id, tx.clone()));
+        entry.hello = None;
+    }
+    let key = (org.clone(), host.clone());
+    let until_exp = Duration::from_secs((exp - now_s()).max(0) as u64);
+    let expiry = tokio::time::sleep(until_exp);
+    tokio::pin!(expiry);
+    let mut expired_at: Option<tokio::time::Instant> = None;
+    let mut ping = tokio::time::interval(shared.ping_every);
+    ping.tick().await;
+    let mut stop = shared.stop.clone();
+    let mut reading = shared.reading.subscribe();
+    loop {
+        let read_now = *reading.borrow_and_update();
+        let grace = async {
+            match expired_at {
+                Some(at) => tokio::time::sleep_until(at + shared.expiry_grace).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            out = rx.recv() => match out {
+                Some(message) => {
+                    let mut result = sink.feed(message).await;
+                    while result.is_ok() {
+                        let Ok(next) = rx.try_recv() else { break };
+                        result = sink.feed(next).await;
+                    }
+                    if result.is_err() || sink.flush().await.is_err() { break }
+                }
+                None => break,
+            },
+            _ = reading.changed() => {}
+            incoming = stream.next(), if read_now => match incoming {
+                Some(Ok(Message::Text(text))) => from_host(&shared, &key, text.as_str()),
+                Some(Ok(Message::Binary(bytes))) => {
+                    if let Some((KIND_OUTPUT, session, payload)) = decode_binary(&bytes) {
+                        let hosts = shared.hosts();
+                        if let Some(tx) = hosts.get(&key).and_then(|e| e.terminals.get(session)) {
+                            let _ = tx.send(TerminalEvent::Output(payload.to_vec()));
+                        }
+                    }
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => {}
+            },
+            _ = &mut expiry, if expired_at.is_none() => {
+                let text = serde_json::to_string(&Control::Error { session_id: None, error: TOKEN_EXPIRED.into() }).unwrap_or_default();
+                if sink.send(Message::text(text)).await.is_err() { break }
+                expired_at = Some(tokio::time::Instant::now());
+            }
+            _ = grace => break,
+            _ = ping.tick() => {
+                if sink.send(Message::text(r#"{"type":"ping"}"#)).await.is_err() { break }
+            }
+            _ = stop.changed() => break,
+        }
+    }
+    let _ = sink.close().await;
+    let mut hosts = shared.hosts();
+    if let Some(entry) = hosts.get_mut(&key) {
+        if entry
+            .current
+            .as_ref()
+            .is_some_and(|(current, _)| *current == id)
+        {
+            entry.current = None;
+        }
+    }
+    drop(hosts);
+    shared.changed.notify_waiters();
+}
+
+fn from_host(shared: &Shared, key: &(String, String), text: &str) {
+    let Ok(Some(control)) = parse_control(text) else {
+        return;
+    };
+    let mut hosts = shared.hosts();
+    let entry = hosts.entry(key.clone()).or_default();
+    let to_terminal = |entry: &HostEntry, session: &str, event: TerminalEvent| {
+        if let Some(tx) = entry.terminals.get(session) {
+            let _ = tx.send(event);
+        }
+    };
+    match control {
+        Control::Hello { .. } => {
+            entry.hello = serde_json::from_str(text).ok();
+            drop(hosts);
+            shared.changed.notify_waiters();
+        }
+        Control::SessionOpened { session_id, pid } => {
+            to_terminal(entry, &session_id, TerminalEvent::Opened(pid))
+        }
+        Control::SessionExit { session_id, code } => {
+            to_terminal(entry, &session_id, TerminalEvent::Exit(code))
+        }
+        Control::Error {
+            session_id: Some(session_id),
+            error,
+        } => to_terminal(entry, &session_id, TerminalEvent::Error(error)),
+        Control::Error {
+            session_id: None,
+            error,
+        } => {
+            entry.errors.push(error);
+            drop(hosts);
+            shared.changed.notify_waiters();
+        }
+        Control::HttpResponse { ref id, .. } => {
+            if let Some(tx) = entry.http.remove(id) {
+                let _ = tx.send(serde_json::from_str(text).unwrap_or_default());
+            }
+        }
+        _ => {}
+    }
+}
+
+async fn oauth_callback(
+    State(shared): State<Arc<Shared>>,
+    Path((org, host)): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let callback = Control::OAuthCallback {
+        state: query.get("state").cloned().unwrap_or_default(),
+        code: query.get("code").cloned(),
+        error: query.get("error").cloned(),
+    };
+    match shared.to_host_json(&org, &host, &callback) {
+        Ok(()) => Html("Signed in to tether. You can close this window.").into_response(),
+        Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
+    }
+}
+
+/// Encodes keystrokes for a terminal.
+pub(crate) fn input_frame(session: &str, bytes: &[u8]) -> Option<Message> {
+    encode_binary(KIND_INPUT, session, bytes).map(Message::binary)
+}

@@ -1,0 +1,183 @@
+//! The relay's state shared by its connections and its handle: the hosts connected, the
+//! terminals and requests waiting on them, and every handshake seen.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use anyhow::{anyhow, Context};
+use axum::extract::ws::Message;
+use serde_json::Value;
+use tether::host::relay_protocol::Control;
+use tokio::sync::{mpsc, oneshot, watch, Notify};
+
+use super::terminal::{Terminal, TerminalEvent};
+use super::verify::Verifier;
+use crate::lock::lock;
+
+/// One handshake the relay saw.
+#[derive(Debug, Clone)]
+pub struct ConnRecord {
+    /// Connection number, in arrival order.
+    pub id: u64,
+    /// `organizationId` asked for.
+    pub org: String,
+    /// `hostId` announced.
+    pub host_id: String,
+    /// The bearer token presented.
+    pub token: String,
+    /// `101` accepted, or the refusal status.
+    pub status: u16,
+}
+
+#[derive(Default)]
+pub(crate) struct HostEntry {
+    pub(crate) current: Option<(u64, mpsc::UnboundedSender<Message>)>,
+    pub(crate) hello: Option<Value>,
+    pub(crate) terminals: HashMap<String, mpsc::UnboundedSender<TerminalEvent>>,
+    pub(crate) http: HashMap<String, oneshot::Sender<Value>>,
+    /// `error`s the host sent about no terminal in particular, in order.
+    pub(crate) errors: Vec<String>,
+}
+
+pub(crate) struct Shared {
+    pub(crate) verifier: Verifier,
+    pub(crate) hosts: Mutex<Hosts>,
+    pub(crate) connections: Mutex<Vec<ConnRecord>>,
+    pub(crate) changed: Notify,
+    pub(crate) next_conn: AtomicU64,
+    pub(crate) stop: watch::Receiver<bool>,
+    /// How long a connection told `tokenExpired` may stay open.
+    pub(crate) expiry_grace: Duration,
+    pub(crate) ping_every: Duration,
+    /// False while the relay plays a peer that stopped reading what hosts send.
+    pub(crate) reading: watch::Sender<bool>,
+}
+
+/// The hosts by `(org, host id)`.
+pub(crate) type Hosts = HashMap<(String, String), HostEntry>;
+
+impl Shared {
+    pub(crate) fn hosts(&self) -> MutexGuard<'_, Hosts> {
+        lock(&self.hosts)
+    }
+
+    /// Waits until `found` finds something in the hosts (checked again at every change), or `limit` passes.
+    pub(crate) async fn wait_for<T>(
+        &self,
+        limit: Duration,
+        mut found: impl FnMut(&Hosts) -> Option<T>,
+    ) -> Option<T> {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let notified = self.changed.notified();
+            if let Some(found) = found(&self.hosts()) {
+                return Some(found);
+            }
+            tokio::time::timeout_at(deadline, notified).await.ok()?;
+        }
+    }
+
+    /// Every handshake so far.
+    pub(crate) fn connections(&self) -> Vec<ConnRecord> {
+        lock(&self.connections).clone()
+    }
+
+    /// Notes a handshake and gives it its number.
+    pub(crate) fn record(&self, org: &str, host: &str, token: &str, status: u16) -> u64 {
+        let id = self.next_conn.fetch_add(1, Ordering::SeqCst);
+        lock(&self.connections).push(ConnRecord {
+            id,
+            org: org.into(),
+            host_id: host.into(),
+            token: token.into(),
+            status,
+        });
+        id
+    }
+
+    /// Sends a message to a host's current connection.
+    pub(crate) fn to_host(&self, org: &str, host: &str, message: Message) -> anyhow::Result<()> {
+        let hosts = self.hosts();
+        let (_, tx) = hosts
+            .get(&(org.to_string(), host.to_string()))
+            .and_then(|e| e.current.as_ref())
+            .ok_or_else(|| anyhow!("host {host} of {org} is not connected"))?;
+        tx.send(message)
+            .map_err(|_| anyhow!("host {host} of {org} just disconnected"))
+    }
+
+    pub(crate) fn to_host_json(
+        &self,
+        org: &str,
+        host: &str,
+        control: &Control,
+    ) -> anyhow::Result<()> {
+        self.to_host(org, host, Message::text(serde_json::to_string(control)?))
+    }
+
+    /// True when the relay has seen a terminal named `session` on this host.
+    pub(crate) fn knows_terminal(&self, org: &str, host: &str, session: &str) -> bool {
+        self.hosts()
+            .get(&(org.to_string(), host.to_string()))
+            .is_some_and(|e| e.terminals.contains_key(session))
+    }
+
+    pub(crate) fn register_terminal(
+        &self,
+        org: &str,
+        host: &str,
+        session: &str,
+    ) -> mpsc::UnboundedReceiver<TerminalEvent> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.hosts()
+            .entry((org.into(), host.into()))
+            .or_default()
+            .terminals
+            .insert(session.into(), tx);
+        rx
+    }
+}
+
+/// Waits until a host of `org` is connected and has said hello.
+pub(crate) async fn wait_host(
+    shared: &Arc<Shared>,
+    org: &str,
+    limit: Duration,
+) -> anyhow::Result<(String, Value)> {
+    let found = shared.wait_for(limit, |hosts| {
+        hosts.iter().find_map(|((o, h), e)| {
+            (o == org && e.current.is_some())
+                .then(|| e.hello.clone().map(|hello| (h.clone(), hello)))
+                .flatten()
+        })
+    });
+    found
+        .await
+        .with_context(|| format!("no host of {org} connected to the relay within {limit:?}"))
+}
+
+/// Opens a terminal on a host and waits for `session.opened`.
+pub(crate) async fn open_terminal(
+    shared: &Arc<Shared>,
+    org: &str,
+    host: &str,
+    command: Option<&str>,
+    session: Option<&str>,
+) -> anyhow::Result<Terminal> {
+    let session = session
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("term_{}", shared.next_conn.fetch_add(1, Ordering::SeqCst)));
+    let rx = shared.register_terminal(org, host, &session);
+    let open = Control::SessionOpen {
+        session_id: session.clone(),
+        cols: 80,
+        rows: 24,
+        command: command.map(str::to_string),
+    };
+    shared.to_host_json(org, host, &open)?;
+    let mut terminal = Terminal::new(shared.clone(), org, host, &session, rx);
+    terminal.wait_opened(Duration::from_secs(10)).await?;
+    Ok(terminal)
+}
