@@ -81,13 +81,13 @@ async fn serve_host(
 ) {
     let (mut sink, mut stream) = socket.split();
     let (tx, mut rx) = mpsc::unbounded_channel::<Message>();
+    let key = (org, host);
     {
         let mut hosts = shared.hosts();
-        let entry = hosts.entry((org.clone(), host.clone())).or_default();
+        let entry = hosts.entry(key.clone()).or_default();
         entry.current = Some((id, tx.clone()));
         entry.hello = None;
     }
-    let key = (org.clone(), host.clone());
     let until_exp = Duration::from_secs((exp - now_s()).max(0) as u64);
     let expiry = tokio::time::sleep(until_exp);
     tokio::pin!(expiry);
@@ -119,14 +119,7 @@ async fn serve_host(
             _ = reading.changed() => {}
             incoming = stream.next(), if read_now => match incoming {
                 Some(Ok(Message::Text(text))) => from_host(&shared, &key, text.as_str()),
-                Some(Ok(Message::Binary(bytes))) => {
-                    if let Some((KIND_OUTPUT, session, payload)) = decode_binary(&bytes) {
-                        let hosts = shared.hosts();
-                        if let Some(tx) = hosts.get(&key).and_then(|e| e.terminals.get(session)) {
-                            let _ = tx.send(TerminalEvent::Output(payload.to_vec()));
-                        }
-                    }
-                }
+                Some(Ok(Message::Binary(bytes))) => output_from_host(&shared, &key, &bytes),
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
                 Some(Ok(_)) => {}
             },
@@ -155,6 +148,16 @@ async fn serve_host(
     }
     drop(hosts);
     shared.changed.notify_waiters();
+}
+
+/// A binary frame from a host: terminal output goes to the terminal's reader.
+fn output_from_host(shared: &Shared, key: &(String, String), bytes: &[u8]) {
+    if let Some((KIND_OUTPUT, session, payload)) = decode_binary(bytes) {
+        let hosts = shared.hosts();
+        if let Some(tx) = hosts.get(key).and_then(|e| e.terminals.get(session)) {
+            let _ = tx.send(TerminalEvent::Output(payload.to_vec()));
+        }
+    }
 }
 
 fn from_host(shared: &Shared, key: &(String, String), text: &str) {

@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use anyhow::{ensure, Context};
 
-use super::env::{browse, text, wait_output, World};
+use super::env::{browse, World};
+use super::runs::{text, wait_output};
 use super::scenario;
 use super::Scenario;
 

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use anyhow::{ensure, Context};
 
-use super::env::{text, Machine, World};
+use super::env::{Machine, World};
+use super::runs::text;
 use super::scenario;
 use super::Scenario;
 

@@ -2,7 +2,8 @@
 
 use anyhow::ensure;
 
-use super::env::{bin_dir, text, Machine};
+use super::env::{bin_dir, Machine};
+use super::runs::text;
 use super::scenario;
 use super::Scenario;
 
@@ -20,7 +21,7 @@ async fn missing_ptyd() -> anyhow::Result<()> {
     cmd.args(["--org", "org_a"])
         .env("TETHER_HOME", machine.home())
         .env_remove("TETHER_API_KEY");
-    let out = super::env::run_recorded(cmd, "tether-host without its pty daemon").await?;
+    let out = super::runs::run_recorded(cmd, "tether-host without its pty daemon").await?;
     let (_, stderr) = text(&out);
     let expected = lonely.canonicalize()?.join("tether-ptyd");
     ensure!(

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use anyhow::{ensure, Context};
 
-use super::env::{ensure_failed, text, Machine, World};
+use super::env::{Machine, World};
+use super::runs::{ensure_failed, text};
 use super::scenario;
 use super::Scenario;
 use crate::authserver::standard::USER_CODE;

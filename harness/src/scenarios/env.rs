@@ -3,17 +3,15 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use serde_json::Value;
-use tokio::io::AsyncBufReadExt;
 
 use super::diagnostics;
+use super::runs::run_recorded;
 
 use crate::authserver::AuthServer;
-use crate::lock::lock;
 use crate::relay::Relay;
 
 /// The reference authorization server and relay, wired together.
@@ -247,139 +245,6 @@ impl Machine {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
-
-    /// Starts `tether ARGS` with piped output; returns it once it printed an `http…` URL
-    /// on stderr, or fails with everything it printed if it exits (or stays silent) first.
-    pub async fn spawn_with_url(&self, args: &[&str]) -> anyhow::Result<(Running, String)> {
-        let what = format!("tether {}", args.join(" "));
-        let mut child = self
-            .command("tether", args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .with_context(|| format!("cannot start {what}"))?;
-        let stderr = child.stderr.take().context("stderr")?;
-        let printed = Arc::new(Mutex::new(String::new()));
-        let (url_tx, url_rx) = tokio::sync::oneshot::channel();
-        let reader = tokio::spawn(read_lines(stderr, printed.clone(), url_tx));
-        let running = Running {
-            child,
-            printed,
-            reader,
-            what,
-        };
-        match tokio::time::timeout(URL_LIMIT, url_rx).await {
-            Ok(Ok(url)) => Ok((running, url)),
-            Ok(Err(_)) => {
-                let out = wait_output(running).await?;
-                bail!("tether exited without printing a URL\n{}", describe(&out))
-            }
-            Err(_) => {
-                let printed = running.printed();
-                bail!(
-                    "{} printed no URL within {}s; stderr so far:\n{printed}",
-                    running.what,
-                    URL_LIMIT.as_secs()
-                )
-            }
-        }
-    }
-}
-
-/// How long a login may take to print its URL: a ceiling for a hung process, not a wait.
-const URL_LIMIT: Duration = Duration::from_secs(30);
-
-/// A `tether` process started by [`Machine::spawn_with_url`].
-pub struct Running {
-    child: tokio::process::Child,
-    printed: Arc<Mutex<String>>,
-    reader: tokio::task::JoinHandle<()>,
-    what: String,
-}
-
-impl Running {
-    fn printed(&self) -> String {
-        lock(&self.printed).clone()
-    }
-}
-
-/// Copies `stderr` into `printed`, sending the first line that starts with `http` on `url`.
-async fn read_lines(
-    stderr: tokio::process::ChildStderr,
-    printed: Arc<Mutex<String>>,
-    url: tokio::sync::oneshot::Sender<String>,
-) {
-    let mut url = Some(url);
-    let mut lines = tokio::io::BufReader::new(stderr).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        if let Some(rest) = line.trim().strip_prefix("http") {
-            if let Some(tx) = url.take() {
-                let _ = tx.send(format!("http{rest}"));
-            }
-        }
-        let mut printed = lock(&printed);
-        printed.push_str(&line);
-        printed.push('\n');
-    }
-}
-
-/// Runs `cmd` to completion and records what it printed for the failure report.
-pub async fn run_recorded(mut cmd: tokio::process::Command, what: &str) -> anyhow::Result<Output> {
-    let out = cmd
-        .output()
-        .await
-        .with_context(|| format!("cannot run {what}"))?;
-    diagnostics::record(format!("$ {what}\n{}", describe(&out)));
-    Ok(out)
-}
-
-/// Exit status, stdout and stderr of a finished process, for error messages.
-pub fn describe(out: &Output) -> String {
-    let (stdout, stderr) = text(out);
-    format!(
-        "exit: {}\nstdout: {}\nstderr: {}",
-        out.status,
-        stdout.trim_end(),
-        stderr.trim_end()
-    )
-}
-
-impl Machine {
-    /// Pids of this machine's processes running `binary` (e.g. `tether-ptyd`).
-    pub fn pids_of(&self, binary: &str) -> Vec<u32> {
-        self.processes()
-            .into_iter()
-            .filter(|(_, exe)| exe.as_ref().and_then(|e| e.file_name()) == Some(binary.as_ref()))
-            .map(|(pid, _)| pid)
-            .collect()
-    }
-
-    /// Every process whose environment has this machine's `TETHER_HOME`, with its executable.
-    fn processes(&self) -> Vec<(u32, Option<PathBuf>)> {
-        let home = format!("TETHER_HOME={}\0", self.home().display());
-        std::fs::read_dir("/proc")
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|entry| {
-                let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
-                let environ = std::fs::read(entry.path().join("environ")).ok()?;
-                String::from_utf8_lossy(&environ)
-                    .contains(&home)
-                    .then(|| (pid, std::fs::read_link(entry.path().join("exe")).ok()))
-            })
-            .collect()
-    }
-}
-
-/// A `/proc/<pid>/status` figure in KiB, e.g. `VmRSS` (resident) or `VmHWM` (peak).
-pub fn status_kib(pid: u32, field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
 }
 
 impl Drop for Machine {
@@ -422,38 +287,6 @@ pub async fn browse(url: &str, rewrite: impl Fn(String) -> String) -> anyhow::Re
         .as_u16())
 }
 
-/// Waits for a process from [`Machine::spawn_with_url`]; its stderr includes the lines read before.
-pub async fn wait_output(running: Running) -> anyhow::Result<Output> {
-    let Running {
-        child,
-        printed,
-        reader,
-        what,
-    } = running;
-    let mut out = child.wait_with_output().await?;
-    let _ = reader.await;
-    out.stderr = lock(&printed).clone().into_bytes();
-    diagnostics::record(format!("$ {what}\n{}", describe(&out)));
-    Ok(out)
-}
-
-/// Checks that a run exited `code` and that its stderr says each of `needles`; returns stderr.
-pub fn ensure_failed(out: &Output, code: i32, needles: &[&str]) -> anyhow::Result<String> {
-    let (_, err) = text(out);
-    anyhow::ensure!(
-        out.status.code() == Some(code),
-        "exit {:?}, not {code}: {err}",
-        out.status.code()
-    );
-    for needle in needles {
-        anyhow::ensure!(
-            err.contains(needle),
-            "stderr does not say {needle:?}: {err}"
-        );
-    }
-    Ok(err)
-}
-
 /// The deployment named by `TETHER_E2E_API_URL`, `_RELAY_URL` and `_API_KEY`, if all are set.
 pub fn deployment() -> Option<(String, String, String)> {
     let var = |name: &str| std::env::var(name).ok();
@@ -462,12 +295,4 @@ pub fn deployment() -> Option<(String, String, String)> {
         var("TETHER_E2E_RELAY_URL")?,
         var("TETHER_E2E_API_KEY")?,
     ))
-}
-
-/// Text of a process's stdout and stderr.
-pub fn text(out: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }

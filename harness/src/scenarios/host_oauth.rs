@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use anyhow::{ensure, Context};
 
-use super::env::{browse, text, wait_output, World};
+use super::env::{browse, World};
+use super::runs::{text, wait_output};
 use super::scenario;
 use super::Scenario;
 
@@ -57,7 +58,7 @@ async fn expired() -> anyhow::Result<()> {
     let mut start = machine.command("tether", &["host", "start", "--daemon", "--org", "org_a"]);
     start.env(tether::host::run::FLOW_TTL_ENV, "1");
     let started =
-        super::env::run_recorded(start, "tether host start --daemon (flow TTL 1 s)").await?;
+        super::runs::run_recorded(start, "tether host start --daemon (flow TTL 1 s)").await?;
     ensure!(started.status.success(), "{}", text(&started).1);
     world
         .relay

@@ -242,7 +242,7 @@ async fn relay_stops_reading() -> anyhow::Result<()> {
         let pids = machine.pids_of(binary);
         ensure!(!pids.is_empty(), "no {binary} running");
         for pid in pids {
-            let rss = super::env::status_kib(pid, "VmRSS").context("no VmRSS")?;
+            let rss = super::processes::status_kib(pid, "VmRSS").context("no VmRSS")?;
             measured.push(format!("{binary} {pid}: {} MiB", rss / 1024));
             ensure!(
                 rss < LIMIT_KIB,

@@ -12,8 +12,10 @@ mod host_oauth;
 mod hostile;
 mod net;
 mod org_binding;
+pub mod processes;
 mod refresh;
 mod rotation;
+pub mod runs;
 pub mod server;
 mod standard;
 

@@ -9,7 +9,8 @@ use std::time::Duration;
 use anyhow::{ensure, Context};
 use serde_json::Value;
 
-use super::env::{ensure_failed, text, Machine, World};
+use super::env::{Machine, World};
+use super::runs::{ensure_failed, text};
 use super::scenario;
 use super::Scenario;
 use crate::authserver::AuthServer;

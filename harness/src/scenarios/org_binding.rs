@@ -4,7 +4,8 @@ use std::time::Duration;
 
 use anyhow::{ensure, Context};
 
-use super::env::{text, World};
+use super::env::World;
+use super::runs::text;
 use super::scenario;
 use super::Scenario;
 

@@ -6,7 +6,8 @@ use anyhow::{ensure, Context};
 use serde_json::json;
 
 use super::auth::{now_ms, world_login_refresh_token};
-use super::env::{text, Machine, World};
+use super::env::{Machine, World};
+use super::runs::text;
 use super::scenario;
 use super::Scenario;
 use crate::authserver::Fault;

@@ -6,7 +6,8 @@
 use anyhow::{ensure, Context};
 use serde_json::Value;
 
-use super::env::{browse, ensure_failed, text, wait_output, Machine, World};
+use super::env::{browse, Machine, World};
+use super::runs::{ensure_failed, text, wait_output};
 use super::scenario;
 use super::Scenario;
 use crate::authserver::{Fault, IssAnswer, Profile};

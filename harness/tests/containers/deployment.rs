@@ -182,37 +182,7 @@ impl Deployment {
         let tag = format!("{}-{n}", std::process::id());
         let network = format!("tether-test-{tag}");
         let harness_name = format!("tether-harness-{tag}");
-        let harness = GenericImage::new("tether-harness", "latest")
-            .with_exposed_port(8081.tcp())
-            .with_wait_for(WaitFor::message_on_stdout("TETHER_API_KEY="))
-            .with_network(&network)
-            .with_container_name(&harness_name)
-            .with_cmd([
-                "serve".to_string(),
-                "--api-listen".into(),
-                "0.0.0.0:8080".into(),
-                "--relay-listen".into(),
-                "0.0.0.0:8081".into(),
-                "--public-api-url".into(),
-                format!("https://{harness_name}:8080"),
-                "--public-relay-url".into(),
-                format!("wss://{harness_name}:8081"),
-                "--tls-name".into(),
-                harness_name.clone(),
-                "--ca-dir".into(),
-                "/ca".into(),
-            ])
-            .start()
-            .await
-            .context("cannot start the harness container")?;
-        let logs = String::from_utf8_lossy(&harness.stdout_to_vec().await.unwrap_or_default())
-            .into_owned();
-        let key = logs
-            .lines()
-            .find_map(|l| l.strip_prefix("TETHER_API_KEY="))
-            .context("the harness printed no API key")?
-            .to_string();
-        let ca_pem = ca_pem_in(&logs).context("the harness printed no CA")?;
+        let (harness, key, ca_pem) = start_harness(&network, &harness_name).await?;
         let (tag_name, cmd) = match image {
             HostImage::Plain | HostImage::BehindProxy => ("bookworm", vec!["/bin/sleep", "86400"]),
             HostImage::Systemd => ("bookworm-systemd", vec!["/lib/systemd/systemd"]),
@@ -405,4 +375,44 @@ impl Proxy {
             .await?;
         Ok(String::from_utf8_lossy(&result.stdout_to_vec().await?).into_owned())
     }
+}
+
+/// Starts the harness container serving HTTPS/WSS as `name` on `network`; returns it with
+/// the API key and the CA certificate it printed.
+async fn start_harness(
+    network: &str,
+    name: &str,
+) -> anyhow::Result<(ContainerAsync<GenericImage>, String, String)> {
+    let harness = GenericImage::new("tether-harness", "latest")
+        .with_exposed_port(8081.tcp())
+        .with_wait_for(WaitFor::message_on_stdout("TETHER_API_KEY="))
+        .with_network(network)
+        .with_container_name(name)
+        .with_cmd([
+            "serve".to_string(),
+            "--api-listen".into(),
+            "0.0.0.0:8080".into(),
+            "--relay-listen".into(),
+            "0.0.0.0:8081".into(),
+            "--public-api-url".into(),
+            format!("https://{name}:8080"),
+            "--public-relay-url".into(),
+            format!("wss://{name}:8081"),
+            "--tls-name".into(),
+            name.to_string(),
+            "--ca-dir".into(),
+            "/ca".into(),
+        ])
+        .start()
+        .await
+        .context("cannot start the harness container")?;
+    let logs =
+        String::from_utf8_lossy(&harness.stdout_to_vec().await.unwrap_or_default()).into_owned();
+    let key = logs
+        .lines()
+        .find_map(|l| l.strip_prefix("TETHER_API_KEY="))
+        .context("the harness printed no API key")?
+        .to_string();
+    let ca_pem = ca_pem_in(&logs).context("the harness printed no CA")?;
+    Ok((harness, key, ca_pem))
 }
