@@ -5,7 +5,7 @@ use std::future::Future;
 
 /// Runs `service` to completion as the daemon `name`; never returns on error.
 pub fn run(name: &str, service: impl Future<Output = anyhow::Result<()>>) {
-    crate::cli::logging::init();
+    crate::logging::init();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

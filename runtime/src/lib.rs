@@ -6,12 +6,14 @@
 
 pub mod auth;
 pub mod backoff;
+pub mod bundle;
 pub mod child_env;
 pub mod cli;
 pub mod daemon;
 pub mod host;
 pub mod http_server;
 pub mod install;
+pub mod logging;
 pub mod net;
 pub mod private_file;
 pub mod private_socket;

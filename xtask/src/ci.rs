@@ -1,12 +1,11 @@
 //! `cargo xtask ci`: the test command CI and developers run.
 
-use std::time::Instant;
-
 use anyhow::Context;
 use xshell::{cmd, Shell};
 
 use crate::flags::{CiArgs, E2eArgs, SmokeArgs};
 use crate::images::{self, Image};
+use crate::step::step;
 
 /// Runs the checks in order, stopping at the first failure.
 pub fn run(sh: &Shell, args: &CiArgs) -> anyhow::Result<()> {
@@ -89,12 +88,4 @@ pub fn run(sh: &Shell, args: &CiArgs) -> anyhow::Result<()> {
         })?;
     }
     Ok(())
-}
-
-fn step<T>(name: &str, f: impl FnOnce() -> anyhow::Result<T>) -> anyhow::Result<T> {
-    let started = Instant::now();
-    eprintln!("==> {name}");
-    let value = f()?;
-    eprintln!("==> {name} ok ({:.1}s)", started.elapsed().as_secs_f64());
-    Ok(value)
 }

@@ -3,14 +3,15 @@
 //! archive itself before calling it done.
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use anyhow::{bail, Context};
 use xshell::{cmd, Shell};
 
 use crate::archive::{self, BundleFile};
 use crate::flags::DistArgs;
+use crate::layout;
 use crate::manifest::{bundle_stem, describe};
+use crate::step::step;
 use crate::targets::{self, Os, Target};
 use crate::verify;
 
@@ -68,35 +69,23 @@ fn check_reproducible(sh: &Shell, target: &Target, archive: &Path) -> anyhow::Re
     Ok(())
 }
 
-fn step<T>(
-    name: &str,
-    target: &Target,
-    f: impl FnOnce() -> anyhow::Result<T>,
-) -> anyhow::Result<T> {
-    let started = Instant::now();
-    eprintln!("==> {name} {}", target.name);
-    let value = f().with_context(|| format!("{name} {} failed", target.name))?;
-    eprintln!("    {name} done in {:.1}s", started.elapsed().as_secs_f64());
-    Ok(value)
-}
-
 /// Builds, packs and verifies one target's bundle; returns the archive path.
 pub fn dist_one(sh: &Shell, target: &Target, out_dir: &Path) -> anyhow::Result<PathBuf> {
     let root = crate::flags::project_root();
     let (version, target_dir) = workspace_facts(sh)?;
     let (git_sha, mtime) = build_stamp(sh);
 
-    let bin_dir = step("build", target, || {
+    let bin_dir = step(&format!("build {}", target.name), || {
         release_build(sh, target, &["--package", "tether", "--bins"])
     })?;
     let bin_dir = target_dir.join(bin_dir);
     let stem = bundle_stem(&version, target.name);
-    let files = step("stage", target, || stage(&bin_dir, &root))?;
-    let bytes = step("pack", target, || {
+    let files = step(&format!("stage {}", target.name), || stage(&bin_dir, &root))?;
+    let bytes = step(&format!("pack {}", target.name), || {
         let manifest = describe(&version, target, &git_sha, &files);
         let mut all = files.clone();
         all.push(BundleFile {
-            path: "manifest.json".into(),
+            path: layout::MANIFEST.into(),
             bytes: serde_json::to_vec_pretty(&manifest)?,
             executable: false,
         });
@@ -106,22 +95,32 @@ pub fn dist_one(sh: &Shell, target: &Target, out_dir: &Path) -> anyhow::Result<P
         .with_context(|| format!("cannot create {}", out_dir.display()))?;
     let name = format!("{stem}.tar.gz");
     let archive_path = out_dir.join(&name);
-    std::fs::write(&archive_path, &bytes)
-        .with_context(|| format!("cannot write {}", archive_path.display()))?;
-    std::fs::write(
-        out_dir.join(format!("{name}.sha256")),
-        archive::sidecar_line(&bytes, &name),
-    )?;
-
-    let report = step("verify", target, || verify::verify_path(&archive_path))?;
-    if !report.problems.is_empty() {
-        for line in &report.problems {
-            eprintln!("{line}");
+    let sidecar_path = out_dir.join(format!("{name}.sha256"));
+    let sidecar = archive::sidecar_line(&bytes, &name);
+    // Written under a scratch name and checked as read back; only a bundle that passes
+    // takes the real name (a rename, so a reader never sees half an archive).
+    let scratch = out_dir.join(format!(".{name}.partial"));
+    std::fs::write(&scratch, &bytes)
+        .with_context(|| format!("cannot write {}", scratch.display()))?;
+    let report = step(&format!("verify {}", target.name), || {
+        let written = std::fs::read(&scratch)
+            .with_context(|| format!("cannot read back {}", scratch.display()))?;
+        Ok(verify::verify_bytes(&name, &written, Some(&sidecar)))
+    });
+    let report = match report {
+        Ok(report) if report.problems.is_empty() => report,
+        failed => {
+            std::fs::remove_file(&scratch).ok();
+            for line in failed.map(|r| r.problems).unwrap_or_default() {
+                eprintln!("{line}");
+            }
+            bail!("{name} failed verification and was not written: a bundle that is not right never reaches a user");
         }
-        std::fs::remove_file(&archive_path).ok();
-        std::fs::remove_file(out_dir.join(format!("{name}.sha256"))).ok();
-        bail!("{name} failed verification and was removed: a bundle that is not right never reaches a user");
-    }
+    };
+    std::fs::write(&sidecar_path, &sidecar)
+        .with_context(|| format!("cannot write {}", sidecar_path.display()))?;
+    std::fs::rename(&scratch, &archive_path)
+        .with_context(|| format!("cannot rename {} to {name}", scratch.display()))?;
     eprintln!(
         "\n{name}: {} (budget {})",
         verify::mib(report.size),
@@ -249,37 +248,28 @@ pub fn release_build(sh: &Shell, target: &Target, packages: &[&str]) -> anyhow::
 
 /// Reads the built binaries and the bundle's text files.
 fn stage(bin_dir: &Path, root: &Path) -> anyhow::Result<Vec<BundleFile>> {
-    let read = |name: &str| -> anyhow::Result<Vec<u8>> {
-        let path = bin_dir.join(name);
-        std::fs::read(&path)
-            .with_context(|| format!("{} was not built at {}", name, path.display()))
-    };
-    Ok(vec![
-        BundleFile {
-            path: "bin/tether".into(),
-            bytes: read("tether")?,
+    let mut files = Vec::new();
+    for binary in layout::BINARIES {
+        let path = bin_dir.join(binary.name);
+        let bytes = std::fs::read(&path)
+            .with_context(|| format!("{} was not built at {}", binary.name, path.display()))?;
+        files.push(BundleFile {
+            path: binary.path.into(),
+            bytes,
             executable: true,
-        },
-        BundleFile {
-            path: "lib/tether-host".into(),
-            bytes: read("tether-host")?,
-            executable: true,
-        },
-        BundleFile {
-            path: "lib/tether-ptyd".into(),
-            bytes: read("tether-ptyd")?,
-            executable: true,
-        },
-        BundleFile {
-            path: "README.md".into(),
-            bytes: BUNDLE_README.as_bytes().to_vec(),
-            executable: false,
-        },
-        BundleFile {
-            path: "LICENSE".into(),
-            bytes: std::fs::read(root.join("LICENSE"))
-                .context("LICENSE is missing at the project root")?,
-            executable: false,
-        },
-    ])
+        });
+    }
+    let [readme, license] = layout::OPTIONAL;
+    files.push(BundleFile {
+        path: readme.into(),
+        bytes: BUNDLE_README.as_bytes().to_vec(),
+        executable: false,
+    });
+    files.push(BundleFile {
+        path: license.into(),
+        bytes: std::fs::read(root.join(license))
+            .context("LICENSE is missing at the project root")?,
+        executable: false,
+    });
+    Ok(files)
 }

@@ -11,8 +11,12 @@ mod fixtures;
 mod flags;
 mod fuzz;
 mod images;
+/// The bundle layout the runtime declares (constants only, shared by path).
+#[path = "../../runtime/src/bundle/layout.rs"]
+mod layout;
 mod manifest;
 mod smoke;
+mod step;
 mod targets;
 mod timings;
 mod verify;

@@ -6,23 +6,12 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use crate::archive::{self, EntryKind};
+use crate::archive::{self, ArchiveEntry, EntryKind};
 use crate::binary::{self, Format};
 use crate::digest::sha256_hex;
+use crate::layout;
 use crate::manifest::{bundle_stem, Manifest};
 use crate::targets::{self, Os, Target, ALLOWED_LIBRARIES, GLIBC_FLOOR};
-
-/// Files every bundle must hold.
-pub const REQUIRED: [&str; 4] = [
-    "bin/tether",
-    "lib/tether-host",
-    "lib/tether-ptyd",
-    "manifest.json",
-];
-/// The binaries among them.
-pub const BINARIES: [&str; 3] = ["bin/tether", "lib/tether-host", "lib/tether-ptyd"];
-/// Files a bundle may hold besides the required ones.
-pub const OPTIONAL: [&str; 2] = ["README.md", "LICENSE"];
 
 /// One row of the summary table.
 #[derive(Debug, Clone)]
@@ -63,17 +52,76 @@ pub fn verify_path(path: &Path) -> anyhow::Result<Report> {
 
 /// Verifies archive bytes named `name` against its sidecar text, if any.
 pub fn verify_bytes(name: &str, bytes: &[u8], sidecar: Option<&str>) -> Report {
-    let mut problems = Vec::new();
-    let mut rows = Vec::new();
-    let mut problem = |file: &str, what: String| problems.push(format!("{name}: {file}: {what}"));
+    let mut found = Findings {
+        archive: name,
+        problems: Vec::new(),
+    };
+    check_sidecar(&mut found, bytes, sidecar);
+    let entries = match archive::read(bytes) {
+        Ok(entries) => entries,
+        Err(e) => {
+            found.problem("(archive)", format!("{e:#}"));
+            return Report {
+                problems: found.problems,
+                size: bytes.len() as u64,
+                ..Default::default()
+            };
+        }
+    };
+    let top = name.strip_suffix(".tar.gz").unwrap_or(name);
+    let files = bundle_files(&mut found, top, entries);
+    check_layout(&mut found, &files);
+    let manifest = read_manifest(&mut found, &files);
+    let target = manifest
+        .as_ref()
+        .and_then(|m| match targets::by_name(&m.target) {
+            Ok(target) => Some(target),
+            Err(e) => {
+                found.problem(layout::MANIFEST, format!("{e}"));
+                None
+            }
+        });
+    if let Some(manifest) = &manifest {
+        check_manifest(&mut found, manifest, top, &files);
+    }
+    let rows = files
+        .iter()
+        .map(|(rel, entry)| row(&mut found, rel, entry, target.as_ref()))
+        .collect();
+    if let Some(target) = &target {
+        check_size(&mut found, bytes.len() as u64, target);
+    }
+    Report {
+        problems: found.problems,
+        rows,
+        size: bytes.len() as u64,
+    }
+}
 
+/// The problems found in one archive so far.
+struct Findings<'a> {
+    archive: &'a str,
+    problems: Vec<String>,
+}
+
+impl Findings<'_> {
+    fn problem(&mut self, file: &str, what: String) {
+        self.problems
+            .push(format!("{}: {file}: {what}", self.archive));
+    }
+}
+
+/// The `.sha256` sidecar is there and names this archive's hash.
+fn check_sidecar(found: &mut Findings<'_>, bytes: &[u8], sidecar: Option<&str>) {
+    let name = found.archive;
+    let file = format!("{name}.sha256");
     match sidecar {
-        None => problem(
-            &format!("{name}.sha256"),
+        None => found.problem(
+            &file,
             "missing: every archive ships with its checksum".into(),
         ),
-        Some(text) if text != archive::sidecar_line(bytes, name) => problem(
-            &format!("{name}.sha256"),
+        Some(text) if text != archive::sidecar_line(bytes, name) => found.problem(
+            &file,
             format!(
                 "does not match the archive (archive sha256 is {})",
                 sha256_hex(bytes)
@@ -81,19 +129,15 @@ pub fn verify_bytes(name: &str, bytes: &[u8], sidecar: Option<&str>) -> Report {
         ),
         Some(_) => {}
     }
+}
 
-    let entries = match archive::read(bytes) {
-        Ok(entries) => entries,
-        Err(e) => {
-            problem("(archive)", format!("{e:#}"));
-            return Report {
-                problems,
-                size: bytes.len() as u64,
-                ..Default::default()
-            };
-        }
-    };
-    let top = name.strip_suffix(".tar.gz").unwrap_or(name).to_string();
+/// The regular files under the top directory, by path inside the bundle; anything else
+/// (entries outside it, links, devices, stray directories) is a problem.
+fn bundle_files(
+    found: &mut Findings<'_>,
+    top: &str,
+    entries: Vec<ArchiveEntry>,
+) -> BTreeMap<String, ArchiveEntry> {
     let mut files = BTreeMap::new();
     for entry in entries {
         let Some(rel) = entry
@@ -102,17 +146,17 @@ pub fn verify_bytes(name: &str, bytes: &[u8], sidecar: Option<&str>) -> Report {
             .map(str::to_string)
         else {
             if entry.path != top {
-                problem(&entry.path, format!("outside the top directory {top}/"));
+                found.problem(&entry.path, format!("outside the top directory {top}/"));
             }
             continue;
         };
         match entry.kind {
             EntryKind::Dir => {
-                if !["bin", "lib"].contains(&rel.as_str()) {
-                    problem(&rel, "unexpected directory".into());
+                if !layout::DIRECTORIES.contains(&rel.as_str()) {
+                    found.problem(&rel, "unexpected directory".into());
                 }
             }
-            EntryKind::Other => problem(
+            EntryKind::Other => found.problem(
                 &rel,
                 "not a regular file (links and devices are not allowed)".into(),
             ),
@@ -121,145 +165,139 @@ pub fn verify_bytes(name: &str, bytes: &[u8], sidecar: Option<&str>) -> Report {
             }
         }
     }
+    files
+}
 
-    for required in REQUIRED {
+/// Every required file is there, nothing unexpected is, and the binaries are executable.
+fn check_layout(found: &mut Findings<'_>, files: &BTreeMap<String, ArchiveEntry>) {
+    let binaries: Vec<&str> = layout::BINARIES.iter().map(|b| b.path).collect();
+    let required = binaries.iter().copied().chain([layout::MANIFEST]);
+    for required in required {
         if !files.contains_key(required) {
-            problem(required, "missing: the bundle is incomplete".into());
+            found.problem(required, "missing: the bundle is incomplete".into());
         }
     }
     for rel in files.keys() {
-        if !REQUIRED.contains(&rel.as_str()) && !OPTIONAL.contains(&rel.as_str()) {
-            problem(rel, "unexpected file".into());
+        let known = binaries.contains(&rel.as_str())
+            || rel == layout::MANIFEST
+            || layout::OPTIONAL.contains(&rel.as_str());
+        if !known {
+            found.problem(rel, "unexpected file".into());
         }
     }
-    for bin in BINARIES {
+    for bin in binaries {
         if let Some(entry) = files.get(bin) {
             if entry.mode & 0o111 != 0o111 {
-                problem(bin, format!("not executable (mode {:04o})", entry.mode));
+                found.problem(bin, format!("not executable (mode {:04o})", entry.mode));
             }
         }
     }
+}
 
-    let manifest: Option<Manifest> =
-        files
-            .get("manifest.json")
-            .and_then(|m| match serde_json::from_slice(&m.bytes) {
-                Ok(manifest) => Some(manifest),
-                Err(e) => {
-                    problem("manifest.json", format!("invalid: {e}"));
-                    None
-                }
-            });
-    let target = manifest
-        .as_ref()
-        .and_then(|m| match targets::by_name(&m.target) {
-            Ok(target) => Some(target),
-            Err(e) => {
-                problem("manifest.json", format!("{e}"));
-                None
-            }
-        });
-    if let Some(m) = &manifest {
-        if bundle_stem(&m.version, &m.target) != top {
-            problem(
-                "manifest.json",
-                format!(
-                    "names {}, but the archive is {top}",
-                    bundle_stem(&m.version, &m.target)
-                ),
-            );
-        }
-        let listed: BTreeMap<_, _> = m.files.iter().map(|f| (f.path.as_str(), f)).collect();
-        for (rel, entry) in files
-            .iter()
-            .filter(|(rel, _)| rel.as_str() != "manifest.json")
-        {
-            match listed.get(rel.as_str()) {
-                None => problem(rel, "not listed in manifest.json".into()),
-                Some(f) => {
-                    let actual = sha256_hex(&entry.bytes);
-                    if f.sha256 != actual {
-                        problem(
-                            rel,
-                            format!(
-                                "sha256 {} does not match manifest.json's {}",
-                                &actual[..12],
-                                short(&f.sha256)
-                            ),
-                        );
-                    }
-                    if f.size != entry.bytes.len() as u64 {
-                        problem(
-                            rel,
-                            format!(
-                                "size {} does not match manifest.json's {}",
-                                entry.bytes.len(),
-                                f.size
-                            ),
-                        );
-                    }
-                }
-            }
-        }
-        for path in listed.keys().filter(|p| !files.contains_key(**p)) {
-            problem(
-                path,
-                "listed in manifest.json but not in the archive".into(),
-            );
+fn read_manifest(
+    found: &mut Findings<'_>,
+    files: &BTreeMap<String, ArchiveEntry>,
+) -> Option<Manifest> {
+    let entry = files.get(layout::MANIFEST)?;
+    match serde_json::from_slice(&entry.bytes) {
+        Ok(manifest) => Some(manifest),
+        Err(e) => {
+            found.problem(layout::MANIFEST, format!("invalid: {e}"));
+            None
         }
     }
+}
 
-    for (rel, entry) in &files {
-        let mut row = Row {
-            path: rel.clone(),
-            size: entry.bytes.len() as u64,
-            arch: "-".into(),
-            linkage: "-".into(),
-            sha256: sha256_hex(&entry.bytes),
+/// The manifest names this archive and lists exactly its files, with their sizes and hashes.
+fn check_manifest(
+    found: &mut Findings<'_>,
+    m: &Manifest,
+    top: &str,
+    files: &BTreeMap<String, ArchiveEntry>,
+) {
+    let stem = bundle_stem(&m.version, &m.target);
+    if stem != top {
+        found.problem(
+            layout::MANIFEST,
+            format!("names {stem}, but the archive is {top}"),
+        );
+    }
+    let listed: BTreeMap<_, _> = m.files.iter().map(|f| (f.path.as_str(), f)).collect();
+    for (rel, entry) in files.iter().filter(|(rel, _)| *rel != layout::MANIFEST) {
+        let Some(f) = listed.get(rel.as_str()) else {
+            found.problem(rel, "not listed in manifest.json".into());
+            continue;
         };
-        if BINARIES.contains(&rel.as_str()) {
-            match binary::inspect(&entry.bytes) {
-                None => problem(rel, "not an executable binary".into()),
-                Some(facts) => {
-                    row.arch = facts
-                        .arch
-                        .map(|a| a.name().to_string())
-                        .unwrap_or_else(|| facts.machine.clone());
-                    row.linkage = match facts.max_glibc {
-                        Some((major, minor)) => {
-                            format!("{} (GLIBC_{major}.{minor})", facts.linkage())
-                        }
-                        None => facts.linkage().to_string(),
-                    };
-                    if let Some(target) = &target {
-                        for what in binary_problems(&facts, target) {
-                            problem(rel, what);
-                        }
-                    }
-                }
-            }
-        }
-        rows.push(row);
-    }
-
-    if let Some(target) = &target {
-        let budget = targets::size_budget(target);
-        if bytes.len() as u64 > budget {
-            problem(
-                "(archive)",
-                format!(
-                    "{} is over the {} size budget for {}",
-                    mib(bytes.len() as u64),
-                    mib(budget),
-                    target.name
-                ),
+        let actual = sha256_hex(&entry.bytes);
+        if f.sha256 != actual {
+            let what = format!(
+                "sha256 {} does not match manifest.json's {}",
+                &actual[..12],
+                short(&f.sha256)
             );
+            found.problem(rel, what);
+        }
+        if f.size != entry.bytes.len() as u64 {
+            let what = format!(
+                "size {} does not match manifest.json's {}",
+                entry.bytes.len(),
+                f.size
+            );
+            found.problem(rel, what);
         }
     }
-    Report {
-        problems,
-        rows,
-        size: bytes.len() as u64,
+    for path in listed.keys().filter(|p| !files.contains_key(**p)) {
+        found.problem(
+            path,
+            "listed in manifest.json but not in the archive".into(),
+        );
+    }
+}
+
+/// The summary row of one file; a binary is also checked against `target`.
+fn row(found: &mut Findings<'_>, rel: &str, entry: &ArchiveEntry, target: Option<&Target>) -> Row {
+    let mut row = Row {
+        path: rel.to_string(),
+        size: entry.bytes.len() as u64,
+        arch: "-".into(),
+        linkage: "-".into(),
+        sha256: sha256_hex(&entry.bytes),
+    };
+    if !layout::BINARIES.iter().any(|b| b.path == rel) {
+        return row;
+    }
+    let Some(facts) = binary::inspect(&entry.bytes) else {
+        found.problem(rel, "not an executable binary".into());
+        return row;
+    };
+    row.arch = facts
+        .arch
+        .map(|a| a.name().to_string())
+        .unwrap_or_else(|| facts.machine.clone());
+    row.linkage = match facts.max_glibc {
+        Some((major, minor)) => format!("{} (GLIBC_{major}.{minor})", facts.linkage()),
+        None => facts.linkage().to_string(),
+    };
+    for what in target
+        .map(|t| binary_problems(&facts, t))
+        .unwrap_or_default()
+    {
+        found.problem(rel, what);
+    }
+    row
+}
+
+/// The archive fits the target's size budget.
+fn check_size(found: &mut Findings<'_>, size: u64, target: &Target) {
+    let budget = targets::size_budget(target);
+    if size > budget {
+        let what = format!(
+            "{} is over the {} size budget for {}",
+            mib(size),
+            mib(budget),
+            target.name
+        );
+        found.problem("(archive)", what);
     }
 }
 

@@ -7,7 +7,7 @@ use tether::settings::Settings;
 
 fn main() {
     let args = Cli::parse();
-    cli::logging::init();
+    tether::logging::init();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

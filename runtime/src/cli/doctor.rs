@@ -7,10 +7,9 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::bundle::find_host;
 use crate::auth::discovery::discover;
 use crate::auth::http_client;
-use crate::host::supervisor::ptyd_path_beside;
+use crate::bundle::{find_host, ptyd_path_beside};
 use crate::settings::Settings;
 use crate::version::LONG_VERSION;
 

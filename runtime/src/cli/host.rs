@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use serde::Serialize;
 
-use super::bundle::find_host;
 use crate::auth::config_store::ConfigStore;
+use crate::bundle::find_host;
 use crate::host::control_api::ShutdownRequest;
 use crate::host::control_client;
 use crate::host::instance::{self, InstanceInfo, InstancePaths};

@@ -1,10 +1,8 @@
 //! The `tether` command line: clap definitions and one module per command group.
 
 pub mod auth;
-pub mod bundle;
 pub mod doctor;
 pub mod host;
-pub mod logging;
 pub mod status_report;
 
 use clap::{Parser, Subcommand};

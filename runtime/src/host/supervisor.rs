@@ -10,19 +10,10 @@ use std::time::{Duration, Instant};
 use super::hub::Hub;
 use super::state::PtydState;
 use crate::backoff::{Backoff, Jitter};
+use crate::bundle::ptyd_path_beside;
 use crate::ptyd::client::PtydClient;
 use crate::ptyd::protocol::Request;
 use crate::sliding_window::SlidingWindow;
-
-/// The pty daemon's file name.
-pub const PTYD_NAME: &str = "tether-ptyd";
-
-/// The one place the pty daemon may be: beside `exe`.
-pub fn ptyd_path_beside(exe: &Path) -> PathBuf {
-    exe.parent()
-        .map(|dir| dir.join(PTYD_NAME))
-        .unwrap_or_else(|| PathBuf::from(PTYD_NAME))
-}
 
 /// Why the pty daemon cannot be used.
 #[derive(Debug, thiserror::Error)]

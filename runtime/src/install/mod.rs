@@ -190,7 +190,7 @@ pub fn install(
     print: bool,
 ) -> anyhow::Result<()> {
     let layout = Layout::for_org(settings, org, Kind::chosen(system_user.is_some()))?;
-    let host = crate::cli::bundle::find_host()?;
+    let host = crate::bundle::find_host()?;
     let state_home = match system_user {
         Some(user) => user_home(user)?.join(".config/tether"),
         None => settings.home.clone(),

@@ -1,10 +1,20 @@
-//! Where the CLI finds the rest of the bundle: `tether-host` in `../lib/` relative to the
-//! CLI's real path (symlinks resolved), or beside it in a development build.
+//! Where the binaries find each other: the CLI finds `tether-host` in `../lib/` relative
+//! to its real path (symlinks resolved), or beside it in a development build; the host
+//! service finds `tether-ptyd` beside itself and nowhere else.
+
+pub mod layout;
 
 use std::path::{Path, PathBuf};
 
-/// The host service's file name.
-pub const HOST_NAME: &str = "tether-host";
+const HOST_NAME: &str = layout::HOST.name;
+const PTYD_NAME: &str = layout::PTYD.name;
+
+/// The one place the pty daemon may be: beside `exe`.
+pub fn ptyd_path_beside(exe: &Path) -> PathBuf {
+    exe.parent()
+        .map(|dir| dir.join(PTYD_NAME))
+        .unwrap_or_else(|| PathBuf::from(PTYD_NAME))
+}
 
 /// The places `tether-host` may be, in order, for a CLI at `cli` (already resolved).
 pub fn host_candidates(cli: &Path) -> Vec<PathBuf> {

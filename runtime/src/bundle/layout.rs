@@ -1,0 +1,36 @@
+//! The bundle's layout, declared once. The CLI and the host service read it to find
+//! their siblings; `cargo xtask` includes this file by path to stage and verify bundles,
+//! so it holds constants only and uses nothing outside itself.
+
+/// One binary of the bundle.
+#[derive(Debug, Clone, Copy)]
+pub struct BundleBinary {
+    /// Its file name.
+    pub name: &'static str,
+    /// Where it sits, relative to the bundle's root.
+    pub path: &'static str,
+}
+
+/// The CLI, the one binary meant to be on `PATH`.
+pub const CLI: BundleBinary = BundleBinary {
+    name: "tether",
+    path: "bin/tether",
+};
+/// The host service, in `lib/`: the CLI finds it at `../lib/` from its own real path.
+pub const HOST: BundleBinary = BundleBinary {
+    name: "tether-host",
+    path: "lib/tether-host",
+};
+/// The pty daemon, beside the host service and nowhere else.
+pub const PTYD: BundleBinary = BundleBinary {
+    name: "tether-ptyd",
+    path: "lib/tether-ptyd",
+};
+/// Every binary of the bundle.
+pub const BINARIES: [BundleBinary; 3] = [CLI, HOST, PTYD];
+/// The manifest: version, target, commit, and each file's size and sha256.
+pub const MANIFEST: &str = "manifest.json";
+/// The directories a bundle holds.
+pub const DIRECTORIES: [&str; 2] = ["bin", "lib"];
+/// Files a bundle may hold besides the binaries and the manifest.
+pub const OPTIONAL: [&str; 2] = ["README.md", "LICENSE"];
