@@ -11,26 +11,7 @@ use crate::step::step;
 pub fn run(sh: &Shell, args: &CiArgs) -> anyhow::Result<()> {
     let in_ci = std::env::var_os("CI").is_some();
     if !args.tests_only {
-        step("fmt", || {
-            cmd!(sh, "cargo fmt --all -- --check")
-                .run()
-                .context("cargo fmt found unformatted code: run `cargo fmt --all`")
-        })?;
-        step("zizmor", || {
-            cmd!(sh, "zizmor --offline --min-severity low .github/workflows/")
-                .run()
-                .context(
-                    "zizmor found problems in .github/workflows/ (`bash .ci/setup` installs it)",
-                )
-        })?;
-        step("clippy", || {
-            cmd!(
-                sh,
-                "cargo clippy --workspace --all-targets --locked -- -D warnings"
-            )
-            .run()
-            .context("clippy found warnings")
-        })?;
+        lint(sh)?;
     }
     let docker = step("images", || images::ensure(sh, &Image::ALL));
     if let Err(e) = &docker {
@@ -87,5 +68,28 @@ pub fn run(sh: &Shell, args: &CiArgs) -> anyhow::Result<()> {
             )
         })?;
     }
+    Ok(())
+}
+
+/// Formatting, the workflow audit and clippy.
+fn lint(sh: &Shell) -> anyhow::Result<()> {
+    step("fmt", || {
+        cmd!(sh, "cargo fmt --all -- --check")
+            .run()
+            .context("cargo fmt found unformatted code: run `cargo fmt --all`")
+    })?;
+    step("zizmor", || {
+        cmd!(sh, "zizmor --offline --min-severity low .github/workflows/")
+            .run()
+            .context("zizmor found problems in .github/workflows/ (`bash .ci/setup` installs it)")
+    })?;
+    step("clippy", || {
+        cmd!(
+            sh,
+            "cargo clippy --workspace --all-targets --locked -- -D warnings"
+        )
+        .run()
+        .context("clippy found warnings")
+    })?;
     Ok(())
 }

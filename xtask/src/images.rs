@@ -37,6 +37,22 @@ impl Image {
         Image::DebianSquid("bookworm"),
     ];
 
+    /// The clean OS images the smoke installs on.
+    pub const SMOKE: [Image; 3] = [
+        Image::Debian("bookworm"),
+        Image::Debian("bullseye"),
+        Image::Scratch,
+    ];
+
+    /// The name `--on` takes: the suite, or `scratch`.
+    pub fn short_name(self) -> &'static str {
+        match self {
+            Image::Harness => "harness",
+            Image::Debian(suite) | Image::DebianSystemd(suite) | Image::DebianSquid(suite) => suite,
+            Image::Scratch => "scratch",
+        }
+    }
+
     /// The image tag.
     pub fn tag(self) -> String {
         match self {

@@ -1,0 +1,201 @@
+//! The smoke on a clean OS container: the harness in a container of its own on a private
+//! network, the bundle copied in, every step run with `docker exec`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Context};
+use xshell::{cmd, Shell};
+
+use super::served::{parse_served, Served};
+use super::steps::{checked, print_log_tail, run_steps, Relay};
+use super::{StepResult, CA_IN_CONTAINER, INSTALL_DIR};
+use crate::images::{self, Image};
+use crate::layout;
+use crate::targets::Target;
+
+/// Containers and a network that are removed however the smoke ends.
+struct Docker<'a> {
+    sh: &'a Shell,
+    containers: Vec<String>,
+    network: Option<String>,
+}
+
+impl Drop for Docker<'_> {
+    fn drop(&mut self) {
+        let sh = self.sh;
+        for name in &self.containers {
+            let _ = cmd!(sh, "docker rm -f {name}")
+                .quiet()
+                .ignore_stdout()
+                .ignore_stderr()
+                .run();
+        }
+        if let Some(network) = &self.network {
+            let _ = cmd!(sh, "docker network rm {network}")
+                .quiet()
+                .ignore_stdout()
+                .ignore_stderr()
+                .run();
+        }
+    }
+}
+
+/// Smoke-tests the unpacked `bundle` in a fresh container of `image`.
+pub(super) fn smoke_container(
+    sh: &Shell,
+    target: &Target,
+    image: Image,
+    bundle: &Path,
+    results: &mut Vec<StepResult>,
+) -> anyhow::Result<()> {
+    ensure!(
+        target.name == "linux-x64",
+        "container smoke runs x86-64 images; {} is smoke-tested on the host",
+        target.name
+    );
+    images::ensure(sh, &[Image::Harness, image])?;
+    let id = std::process::id();
+    let mut docker = Docker {
+        sh,
+        containers: vec![],
+        network: None,
+    };
+    let network = format!("tether-smoke-{id}");
+    cmd!(sh, "docker network create {network}")
+        .quiet()
+        .ignore_stdout()
+        .run()?;
+    docker.network = Some(network.clone());
+
+    let (served, relay_http) = start_harness(&mut docker, &network, id)?;
+
+    let tag = image.tag();
+    let os = format!("tether-smoke-{}-{id}", tag.replace([':', '.'], "-"));
+    docker.containers.push(os.clone());
+    let ca = start_os(sh, &os, &tag, &network, &served, bundle)?;
+
+    let place = tag.as_str();
+    let tether_path = format!("{INSTALL_DIR}/{}", layout::CLI.path);
+    let exec = |args: &[&str]| {
+        let mut c = Command::new("docker");
+        c.arg("exec").arg(&os).arg(&tether_path).args(args);
+        checked(c, &format!("tether {} in {place}", args.join(" ")))
+    };
+    let relay = Relay {
+        url: &served.relay,
+        http: &relay_http,
+        ca: &ca,
+    };
+    let outcome = run_steps(results, place, target, &exec, &relay, &|| {
+        let mut c = Command::new("docker");
+        c.args([
+            "exec",
+            &os,
+            "/bin/sh",
+            "-c",
+            "cat /proc/[0-9]*/cmdline | tr '\\000' '\\n'",
+        ]);
+        let listing = checked(c, "process listing")?;
+        let left: Vec<&str> = listing
+            .lines()
+            .filter(|l| l.contains("tether-host") || l.contains("tether-ptyd"))
+            .collect();
+        ensure!(left.is_empty(), "still running in {place}: {left:?}");
+        Ok(())
+    });
+    if outcome.is_err() {
+        let log = cmd!(
+            sh,
+            "docker exec {os} cat /root/.config/tether/logs/host-org_a.log"
+        )
+        .quiet()
+        .ignore_stderr()
+        .read()
+        .unwrap_or_default();
+        print_log_tail(&log);
+    }
+    Ok(())
+}
+
+/// Starts the harness container on `network` (as `harness`, the relay's port mapped to
+/// loopback here); returns what it served and the relay's HTTPS base from this machine.
+fn start_harness(
+    docker: &mut Docker<'_>,
+    network: &str,
+    id: u32,
+) -> anyhow::Result<(Served, String)> {
+    let sh = docker.sh;
+    let harness = format!("tether-smoke-harness-{id}");
+    docker.containers.push(harness.clone());
+    cmd!(sh, "docker run -d --name {harness} --network {network} --network-alias harness -p 127.0.0.1::8081 tether-harness:latest")
+        .quiet()
+        .ignore_stdout()
+        .run()?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let served = loop {
+        let logs = cmd!(sh, "docker logs {harness}")
+            .quiet()
+            .ignore_stderr()
+            .read()
+            .unwrap_or_default();
+        if let Ok(served) = parse_served(logs.lines().map(str::to_string)) {
+            break served;
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "the harness container did not start: {logs}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mapped = cmd!(sh, "docker port {harness} 8081/tcp").read()?;
+    let relay_http = format!(
+        "https://{}",
+        mapped
+            .lines()
+            .next()
+            .context("no mapped relay port")?
+            .trim()
+    );
+
+    Ok((served, relay_http))
+}
+
+/// Starts the OS container `os` from `tag` with the bundle and the harness CA copied in;
+/// returns the CA's path on this machine.
+fn start_os(
+    sh: &Shell,
+    os: &str,
+    tag: &str,
+    network: &str,
+    served: &Served,
+    bundle: &Path,
+) -> anyhow::Result<PathBuf> {
+    let env = [
+        format!("TETHER_API_URL={}", served.api),
+        format!("TETHER_RELAY_URL={}", served.relay),
+        format!("TETHER_API_KEY={}", served.key),
+        format!("SSL_CERT_FILE={CA_IN_CONTAINER}"),
+        "HOME=/root".to_string(),
+    ];
+    let env_args: Vec<String> = env
+        .iter()
+        .flat_map(|e| ["-e".to_string(), e.clone()])
+        .collect();
+    cmd!(
+        sh,
+        "docker run -d --name {os} --network {network} {env_args...} {tag} /bin/sleep 86400"
+    )
+    .quiet()
+    .ignore_stdout()
+    .run()?;
+    let source = format!("{}/.", bundle.display());
+    let dest = format!("{os}:{INSTALL_DIR}");
+    cmd!(sh, "docker cp {source} {dest}").quiet().run()?;
+    let ca_dir = bundle.parent().unwrap_or(bundle);
+    let ca = served.write_ca(ca_dir)?;
+    let ca_dest = format!("{os}:{CA_IN_CONTAINER}");
+    cmd!(sh, "docker cp {ca} {ca_dest}").quiet().run()?;
+    Ok(ca)
+}

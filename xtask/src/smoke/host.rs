@@ -1,0 +1,122 @@
+//! The smoke on this machine: the static harness serving on loopback, the bundle run
+//! from a path with spaces with a clean environment.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use anyhow::{ensure, Context};
+use xshell::Shell;
+
+use super::served::{parse_served, Served};
+use super::steps::{checked, print_log_tail, run_steps, Relay};
+use super::StepResult;
+use crate::images;
+use crate::layout;
+use crate::targets::Target;
+
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Smoke-tests the unpacked `bundle` here.
+pub(super) fn smoke_host(
+    sh: &Shell,
+    target: &Target,
+    bundle: &Path,
+    staging: &Path,
+    results: &mut Vec<StepResult>,
+) -> anyhow::Result<()> {
+    can_run(target)?;
+    let (_server, served) = serve_harness(sh)?;
+    let ca = served.write_ca(staging)?;
+    let home = staging.join("home dir");
+    std::fs::create_dir_all(&home)?;
+    let tether = bundle.join(layout::CLI.path);
+    let command = |args: &[&str]| {
+        let mut c = Command::new(&tether);
+        c.args(args)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", &home)
+            .env("TETHER_API_URL", &served.api)
+            .env("TETHER_RELAY_URL", &served.relay)
+            .env("TETHER_API_KEY", &served.key)
+            .env("SSL_CERT_FILE", &ca);
+        c
+    };
+    let relay_http = served.relay.replacen("wss://", "https://", 1);
+    let place = "host";
+    let tether_run = |args: &[&str]| checked(command(args), &format!("tether {}", args.join(" ")));
+    let relay = Relay {
+        url: &served.relay,
+        http: &relay_http,
+        ca: &ca,
+    };
+    let outcome = run_steps(results, place, target, &tether_run, &relay, &|| {
+        let mut ps = Command::new("ps");
+        ps.args(["-axo", "command"]);
+        let listing = checked(ps, "ps")?;
+        let bundle = bundle.display().to_string();
+        let running: Vec<&str> = listing.lines().filter(|l| l.contains(&bundle)).collect();
+        ensure!(running.is_empty(), "still running: {running:?}");
+        Ok(())
+    });
+    if outcome.is_err() {
+        print_log_tail(
+            &std::fs::read_to_string(home.join(".config/tether/logs/host-org_a.log"))
+                .unwrap_or_default(),
+        );
+        let _ = command(&["host", "stop"]).output();
+    }
+    Ok(())
+}
+
+/// Fails unless this machine runs `target`'s binaries, natively or under qemu-user.
+fn can_run(target: &Target) -> anyhow::Result<()> {
+    let native = match std::env::consts::ARCH {
+        "x86_64" => crate::targets::Arch::X86_64,
+        _ => crate::targets::Arch::Aarch64,
+    };
+    let os_matches = (target.os == crate::targets::Os::Linux) == cfg!(target_os = "linux");
+    let emulated = target.arch == crate::targets::Arch::Aarch64
+        && cfg!(target_os = "linux")
+        && std::fs::read_to_string("/proc/sys/fs/binfmt_misc/qemu-aarch64")
+            .is_ok_and(|s| s.starts_with("enabled"));
+    ensure!(
+        os_matches && (target.arch == native || emulated),
+        "host smoke of {} needs a {} machine, or qemu-user registered with binfmt_misc (`bash .ci/setup`)",
+        target.name,
+        target.name
+    );
+    if emulated && target.arch != native {
+        eprintln!(
+            "==> {} binaries run under qemu-user (binfmt_misc)",
+            target.name
+        );
+    }
+    Ok(())
+}
+
+/// Starts the static harness the image holds (it runs here too: one build for both).
+fn serve_harness(sh: &Shell) -> anyhow::Result<(KillOnDrop, Served)> {
+    let harness = images::static_harness(sh)?;
+    let mut child = Command::new(harness)
+        .arg("serve")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .context("cannot start tether-harness serve")?;
+    let stdout = child.stdout.take().context("stdout")?;
+    let server = KillOnDrop(child);
+    let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
+    let served = parse_served(&mut lines)?;
+    // Keep reading: a closed pipe would fail the harness's next line of output.
+    std::thread::spawn(move || lines.for_each(drop));
+    Ok((server, served))
+}

@@ -1,0 +1,262 @@
+//! `cargo xtask smoke`: installs a bundle the way a user would — unpacked under a path
+//! with spaces, far from the source tree — on this machine and on clean OS containers,
+//! and runs it end to end against the reference servers.
+
+mod container;
+mod host;
+mod served;
+mod steps;
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context};
+use xshell::{cmd, Shell};
+
+use crate::archive::{self, EntryKind};
+use crate::flags::SmokeArgs;
+use crate::images::Image;
+use crate::targets::{self, Target};
+use crate::{dist, verify};
+
+/// Where the bundle is installed inside containers.
+const INSTALL_DIR: &str = "/opt/tether smoke";
+/// Where the container smoke puts the harness CA (a path every image has: `/`).
+const CA_IN_CONTAINER: &str = "/harness-ca.pem";
+/// The organization the harness's API key is bound to.
+const ORG: &str = "org_a";
+
+/// A place to smoke-test on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Place {
+    /// This machine.
+    Host,
+    /// A clean container of this image.
+    Container(Image),
+}
+
+impl Place {
+    fn name(self) -> String {
+        match self {
+            Place::Host => "host".into(),
+            Place::Container(image) => image.tag(),
+        }
+    }
+}
+
+/// The places named by `--on`: `host`, an image's short name, or `all`.
+pub fn places(on: &str) -> anyhow::Result<Vec<Place>> {
+    let containers = Image::SMOKE.into_iter().map(Place::Container);
+    if on == "all" {
+        return Ok(std::iter::once(Place::Host).chain(containers).collect());
+    }
+    if on == "host" {
+        return Ok(vec![Place::Host]);
+    }
+    match Image::SMOKE
+        .into_iter()
+        .find(|image| image.short_name() == on)
+    {
+        Some(image) => Ok(vec![Place::Container(image)]),
+        None => {
+            let names: Vec<&str> = Image::SMOKE.iter().map(|i| i.short_name()).collect();
+            bail!("unknown --on {on:?}: host, {} or all", names.join(", "))
+        }
+    }
+}
+
+/// One step's verdict.
+struct StepResult {
+    place: String,
+    step: &'static str,
+    elapsed: Duration,
+    failure: Option<String>,
+}
+
+/// Runs the smoke test.
+pub fn run(sh: &Shell, args: &SmokeArgs) -> anyhow::Result<()> {
+    let target = targets::by_name(&args.target)?;
+    let archive = match &args.archive {
+        Some(path) => path.clone(),
+        None => current_bundle(sh, &target)?,
+    };
+    let report = verify::verify_path(&archive)?;
+    if !report.problems.is_empty() {
+        for line in &report.problems {
+            eprintln!("{line}");
+        }
+        bail!(
+            "{} failed verification: not smoke-testing it",
+            archive.display()
+        );
+    }
+    let places = places(&args.on)?;
+    let staging = tempfile::Builder::new().prefix("tether smoke ").tempdir()?;
+    let bundle = unpack(&archive, &staging.path().join("opt dir with spaces"))?;
+    eprintln!(
+        "==> unpacked {} into {}",
+        archive.display(),
+        bundle.display()
+    );
+
+    let mut results = Vec::new();
+    for place in places {
+        let outcome = match place {
+            Place::Host => host::smoke_host(sh, &target, &bundle, staging.path(), &mut results),
+            Place::Container(image) => {
+                container::smoke_container(sh, &target, image, &bundle, &mut results)
+            }
+        };
+        if let Err(e) = outcome {
+            results.push(StepResult {
+                place: place.name(),
+                step: "setup",
+                elapsed: Duration::ZERO,
+                failure: Some(format!("{e:#}")),
+            });
+        }
+    }
+    print_results(&results);
+    ensure!(results.iter().all(|r| r.failure.is_none()), "smoke failed");
+    Ok(())
+}
+
+/// The bundle of this commit in `dist/`, built when absent or built from another commit.
+fn current_bundle(sh: &Shell, target: &Target) -> anyhow::Result<PathBuf> {
+    let (version, _) = dist::workspace_facts(sh)?;
+    let path = crate::flags::project_root()
+        .join("dist")
+        .join(format!("tether-{version}-{}.tar.gz", target.name));
+    let head = cmd!(sh, "git rev-parse --short=12 HEAD")
+        .read()
+        .unwrap_or_default();
+    if !path.exists() {
+        eprintln!("==> {} is absent: building it", path.display());
+        dist::dist_one(sh, target, path.parent().context("dist dir")?)?;
+    } else if built_from(&path).as_deref() != Some(head.as_str()) {
+        eprintln!(
+            "==> {} was built from another commit: building it again",
+            path.display()
+        );
+        dist::dist_one(sh, target, path.parent().context("dist dir")?)?;
+    }
+    Ok(path)
+}
+
+/// The table of verdicts, then each failure in full.
+fn print_results(results: &[StepResult]) {
+    println!(
+        "\n{:<22} {:<26} {:<6} {:>8}",
+        "place", "step", "result", "time"
+    );
+    for r in results {
+        println!(
+            "{:<22} {:<26} {:<6} {:>7.2}s",
+            r.place,
+            r.step,
+            if r.failure.is_none() { "ok" } else { "FAIL" },
+            r.elapsed.as_secs_f64()
+        );
+    }
+    let failed: Vec<_> = results.iter().filter(|r| r.failure.is_some()).collect();
+    for r in &failed {
+        eprintln!(
+            "\n{} failed at `{}`:\n{}",
+            r.place,
+            r.step,
+            r.failure.as_deref().unwrap_or_default()
+        );
+    }
+    println!(
+        "{} passed, {} failed",
+        results.len() - failed.len(),
+        failed.len()
+    );
+}
+
+/// The commit an archive's manifest names.
+fn built_from(archive: &Path) -> Option<String> {
+    let bytes = std::fs::read(archive).ok()?;
+    let manifest = archive::read(&bytes)
+        .ok()?
+        .into_iter()
+        .find(|e| e.path.ends_with("/manifest.json"))?;
+    let manifest: crate::manifest::Manifest = serde_json::from_slice(&manifest.bytes).ok()?;
+    Some(manifest.git_sha)
+}
+
+/// Unpacks the archive's top directory into `into`; returns the bundle root.
+fn unpack(archive: &Path, into: &Path) -> anyhow::Result<PathBuf> {
+    let bytes = std::fs::read(archive)?;
+    let top = archive
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(|n| n.strip_suffix(".tar.gz"))
+        .context("archive name")?;
+    for entry in archive::read(&bytes)? {
+        let rel = entry
+            .path
+            .strip_prefix(top)
+            .unwrap_or(&entry.path)
+            .trim_start_matches('/');
+        let path = into.join(rel);
+        match entry.kind {
+            EntryKind::Dir => std::fs::create_dir_all(&path)?,
+            EntryKind::File => {
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
+                std::fs::write(&path, &entry.bytes)?;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(entry.mode))?;
+            }
+            EntryKind::Other => bail!("{} holds a link or device", archive.display()),
+        }
+    }
+    Ok(into.to_path_buf())
+}
+
+/// Runs a check at a place, recording its verdict for the table; `Err` stops the place.
+fn record(
+    results: &mut Vec<StepResult>,
+    place: &str,
+    name: &'static str,
+    f: impl FnOnce() -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    eprintln!("--> {place}: {name}");
+    let outcome = f();
+    let failure = outcome.as_ref().err().map(|e| format!("{e:#}"));
+    results.push(StepResult {
+        place: place.into(),
+        step: name,
+        elapsed: started.elapsed(),
+        failure,
+    });
+    outcome.map_err(|_| anyhow::anyhow!("stopped at {name}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn on_names_the_host_each_smoke_image_or_all() {
+        assert_eq!(places("host").ok(), Some(vec![Place::Host]));
+        assert_eq!(
+            places("bullseye").ok(),
+            Some(vec![Place::Container(Image::Debian("bullseye"))])
+        );
+        let all = places("all").unwrap_or_default();
+        assert_eq!(all.len(), 1 + Image::SMOKE.len());
+        assert_eq!(all[0], Place::Host);
+        let unknown = places("squid")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(
+            unknown.contains("host, bookworm, bullseye, scratch or all"),
+            "{unknown}"
+        );
+    }
+}
