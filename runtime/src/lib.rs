@@ -4,6 +4,8 @@
 //! The binaries in `src/bin/` are thin: they parse arguments, call into this
 //! library and map errors to the exit codes of the contract (section 1).
 
+#![warn(missing_docs)]
+
 pub mod auth;
 pub mod backoff;
 pub mod bundle;

@@ -8,6 +8,7 @@ use super::env::{browse, World};
 use super::runs::{text, wait_output};
 use super::scenario;
 use super::Scenario;
+use crate::clock::now_ms;
 
 pub fn scenarios() -> Vec<Scenario> {
     vec![
@@ -288,8 +289,4 @@ pub(super) fn world_login_refresh_token(world: &World) -> String {
         .as_str()
         .unwrap_or_default()
         .to_string()
-}
-
-pub(super) fn now_ms() -> i64 {
-    tether::auth::now_ms()
 }

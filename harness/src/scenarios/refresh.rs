@@ -5,12 +5,13 @@ use std::time::Duration;
 use anyhow::{ensure, Context};
 use serde_json::json;
 
-use super::auth::{now_ms, world_login_refresh_token};
+use super::auth::world_login_refresh_token;
 use super::env::{Machine, World};
 use super::runs::text;
 use super::scenario;
 use super::Scenario;
 use crate::authserver::Fault;
+use crate::clock::now_ms;
 
 pub fn scenarios() -> Vec<Scenario> {
     vec![

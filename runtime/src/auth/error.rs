@@ -17,29 +17,52 @@ pub enum AuthError {
     NotSignedIn,
     /// Stored tokens belong to a different API than the one configured now.
     #[error("signed in to {stored}, but the API is now {current}. Run: tether auth login")]
-    OtherServer { stored: String, current: String },
+    OtherServer {
+        /// The server the stored sign-in is for.
+        stored: String,
+        /// The server configured now.
+        current: String,
+    },
     /// The authorization server rejected the refresh token (a 4xx).
     #[error("Session expired: {reason}. Run: tether auth login")]
-    SessionExpired { reason: String },
+    SessionExpired {
+        /// Why, for the user.
+        reason: String,
+    },
     /// The server could not be reached or kept failing with 5xx.
     #[error("cannot reach {url}: {cause}")]
-    Unreachable { url: String, cause: String },
+    Unreachable {
+        /// The URL that was asked.
+        url: String,
+        /// What went wrong.
+        cause: String,
+    },
     /// The server refused the credential (401/403) or the request.
     #[error("{url} refused the request ({status}): {detail}")]
     Refused {
+        /// The URL that was asked.
         url: String,
+        /// The HTTP status.
         status: u16,
+        /// What the server said, or what was wrong with it.
         detail: String,
     },
     /// The server's TLS certificate was refused (contract section 9).
     #[error("cannot reach {url}: {failure}")]
     Tls {
+        /// The URL that was asked.
         url: String,
+        /// Which check the certificate failed.
         failure: crate::net::CertFailure,
     },
     /// The server answered something the contract does not allow.
     #[error("unexpected answer from {url}: {detail}")]
-    Protocol { url: String, detail: String },
+    Protocol {
+        /// The URL that was asked.
+        url: String,
+        /// What the server said, or what was wrong with it.
+        detail: String,
+    },
     /// `config.json` could not be read, parsed or written.
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -66,12 +89,20 @@ impl AuthError {
 pub enum ConfigError {
     /// The file exists but is not valid JSON of the expected shape.
     #[error("{path} is corrupt: {cause}. It was left untouched; `tether auth login` moves it aside and starts a new one")]
-    Corrupt { path: PathBuf, cause: String },
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        cause: String,
+    },
     /// Reading, writing or locking failed.
     #[error("{action} {path}: {source}")]
     Io {
+        /// What was being done ("read", "write", …).
         action: &'static str,
+        /// The file.
         path: PathBuf,
+        /// The I/O error.
         #[source]
         source: std::io::Error,
     },

@@ -24,7 +24,10 @@ pub enum Freshness {
     /// Another process refreshed it while we waited for the lock.
     RefreshedElsewhere,
     /// The refresh failed for a transient reason, but the token has not expired yet.
-    StillValid { warning: String },
+    StillValid {
+        /// Why the refresh failed.
+        warning: String,
+    },
 }
 
 /// The usable tokens and how they were obtained.

@@ -35,16 +35,30 @@ struct ErrorBody {
 pub enum TokenFailure {
     /// A 4xx: the grant is no good (`invalid_grant` and friends). Only this means "sign in again".
     Rejected {
+        /// The HTTP status.
         status: u16,
+        /// The OAuth `error` code.
         error: String,
+        /// The `error_description`, if any.
         description: Option<String>,
     },
     /// A 5xx: the server is having trouble; the grant may still be good.
-    ServerError { status: u16 },
+    ServerError {
+        /// The HTTP status.
+        status: u16,
+    },
     /// The request failed in transit; `sent` is false when it never left (connection refused).
-    Network { cause: String, sent: bool },
+    Network {
+        /// What went wrong.
+        cause: String,
+        /// Whether the request may have reached the server (a spent refresh token).
+        sent: bool,
+    },
     /// A 2xx whose body is not a token response.
-    Malformed { detail: String },
+    Malformed {
+        /// What was wrong with the answer.
+        detail: String,
+    },
 }
 
 impl std::fmt::Display for TokenFailure {

@@ -73,7 +73,10 @@ pub enum FlowStatus {
     /// Tokens stored.
     Complete,
     /// The authorization server or the exchange failed.
-    Error { error: String },
+    Error {
+        /// Why, for the user.
+        error: String,
+    },
     /// Nobody came back within 5 minutes.
     Expired,
     /// A state this host service never issued, or forgot.

@@ -63,11 +63,16 @@ pub struct InstanceLock {
 pub enum LockError {
     /// Another service for this org holds it.
     #[error("a host service for this organization is already running (pid {pid})")]
-    Running { pid: String },
+    Running {
+        /// The running service's pid, as its pid file says.
+        pid: String,
+    },
     /// The file could not be opened.
     #[error("cannot open {path}: {source}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
 }

@@ -27,71 +27,106 @@ pub enum Control {
     /// host → relay, first on every connection.
     #[serde(rename = "hello", rename_all = "camelCase")]
     Hello {
+        /// This host's id.
         host_id: String,
+        /// The host service's version.
         version: String,
+        /// The organization served.
         organization_id: String,
+        /// The terminals that already exist.
         sessions: Vec<HelloSession>,
     },
     /// Either way: something went wrong; `tokenExpired` from the relay asks for rotation.
     #[serde(rename = "error", rename_all = "camelCase")]
     Error {
+        /// The relay's session id.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         session_id: Option<String>,
+        /// What went wrong (`tokenExpired`, `invalid_session_id`, …).
         error: String,
     },
     /// relay → host: open a terminal (no `command`: the login shell).
     #[serde(rename = "session.open", rename_all = "camelCase")]
     SessionOpen {
+        /// The relay's session id.
         session_id: String,
+        /// Width.
         cols: u16,
+        /// Height.
         rows: u16,
+        /// A command line for `/bin/sh -c`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         command: Option<String>,
     },
     /// relay → host: new window size.
     #[serde(rename = "session.resize", rename_all = "camelCase")]
     SessionResize {
+        /// The relay's session id.
         session_id: String,
+        /// Width.
         cols: u16,
+        /// Height.
         rows: u16,
     },
     /// relay → host: end a terminal.
     #[serde(rename = "session.close", rename_all = "camelCase")]
-    SessionClose { session_id: String },
+    SessionClose {
+        /// The relay's session id.
+        session_id: String,
+    },
     /// host → relay: the terminal started.
     #[serde(rename = "session.opened", rename_all = "camelCase")]
-    SessionOpened { session_id: String, pid: u32 },
+    SessionOpened {
+        /// The relay's session id.
+        session_id: String,
+        /// The shell's process id.
+        pid: u32,
+    },
     /// host → relay: the terminal's process ended.
     #[serde(rename = "session.exit", rename_all = "camelCase")]
     SessionExit {
+        /// The relay's session id.
         session_id: String,
+        /// The exit code (none when killed by a signal).
         code: Option<i32>,
     },
     /// relay → host: an HTTP request for the host's public routes.
     #[serde(rename = "http.request")]
     HttpRequest {
+        /// Pairs the response with its request.
         id: String,
+        /// HTTP method.
         method: String,
+        /// Path and query, as sent.
         path: String,
+        /// Headers (never trusted: nothing relayed is local).
         #[serde(default)]
         headers: BTreeMap<String, String>,
+        /// Body text.
         #[serde(default)]
         body: Option<String>,
     },
     /// host → relay: the answer to an `http.request`.
     #[serde(rename = "http.response")]
     HttpResponse {
+        /// Pairs the response with its request.
         id: String,
+        /// HTTP status.
         status: u16,
+        /// Headers (never trusted: nothing relayed is local).
         headers: BTreeMap<String, String>,
+        /// Body text.
         body: String,
     },
     /// relay → host: the browser came back from the authorization server.
     #[serde(rename = "oauth.callback")]
     OAuthCallback {
+        /// The OAuth `state` the flow was started with.
         state: String,
+        /// The exit code (none when killed by a signal).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         code: Option<String>,
+        /// What went wrong (`tokenExpired`, `invalid_session_id`, …).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
     },

@@ -22,12 +22,20 @@ pub enum StreamError {
     BadUrl(String),
     /// The server itself could not be reached.
     #[error("cannot connect to {target}: {cause}")]
-    Direct { target: String, cause: String },
+    Direct {
+        /// The host and port dialled.
+        target: String,
+        /// What went wrong.
+        cause: String,
+    },
     /// The proxy could not be reached or refused the tunnel.
     #[error("cannot reach {target} through {hop}: {cause}")]
     Proxy {
+        /// The host and port dialled.
         target: String,
+        /// The proxy in between.
         hop: String,
+        /// What went wrong.
         cause: String,
     },
 }

@@ -29,7 +29,12 @@ pub enum FrameError {
     TooLarge(usize),
     /// `json_len` does not fit inside `total_len`.
     #[error("json_len {json} does not fit in a frame of {total} bytes")]
-    BadLength { json: usize, total: usize },
+    BadLength {
+        /// The JSON length the header claims.
+        json: usize,
+        /// The frame length the header claims.
+        total: usize,
+    },
     /// Reading failed.
     #[error("read failed: {0}")]
     Io(#[from] std::io::Error),

@@ -12,37 +12,67 @@ pub const PROTOCOL: u32 = 1;
 #[serde(tag = "type", rename_all = "kebab-case")]
 pub enum Request {
     /// First message: the protocol versions the client speaks.
-    Hello { protocols: Vec<u32> },
+    Hello {
+        /// Protocol versions the client speaks.
+        protocols: Vec<u32>,
+    },
     /// Start a terminal named `id`.
     Open {
+        /// The session id.
         id: String,
+        /// The program (none: the user's login shell).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         command: Option<String>,
+        /// Its arguments.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         args: Vec<String>,
+        /// Working directory (none: the home directory).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         cwd: Option<String>,
+        /// Variables added to the cleaned environment.
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         env: BTreeMap<String, String>,
+        /// Width.
         cols: u16,
+        /// Height.
         rows: u16,
     },
     /// Keystrokes for `id`, in the payload.
-    Input { id: String },
+    Input {
+        /// The session id.
+        id: String,
+    },
     /// New window size.
-    Resize { id: String, cols: u16, rows: u16 },
+    Resize {
+        /// The session id.
+        id: String,
+        /// Width.
+        cols: u16,
+        /// Height.
+        rows: u16,
+    },
     /// End a terminal with `signal` (default `SIGHUP`).
     Close {
+        /// The session id.
         id: String,
+        /// Signal name (default `SIGHUP`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         signal: Option<String>,
     },
     /// Every terminal the daemon holds.
     List,
     /// Receive `id`'s output, after the buffered scrollback when `replay`.
-    Subscribe { id: String, replay: bool },
+    Subscribe {
+        /// The session id.
+        id: String,
+        /// Send the scrollback first.
+        replay: bool,
+    },
     /// Stop receiving `id`'s output.
-    Unsubscribe { id: String },
+    Unsubscribe {
+        /// The session id.
+        id: String,
+    },
 }
 
 impl Request {
@@ -81,22 +111,40 @@ pub struct SessionInfo {
 pub enum Event {
     /// Answer to `hello`.
     HelloAck {
+        /// The protocol version chosen.
         protocol: u32,
         #[serde(rename = "daemonVersion")]
+        /// The daemon's version.
         daemon_version: String,
         #[serde(rename = "daemonPid")]
+        /// The daemon's pid.
         daemon_pid: u32,
     },
     /// The terminal started.
-    OpenOk { id: String, pid: u32 },
+    OpenOk {
+        /// The session id.
+        id: String,
+        /// The shell's process id.
+        pid: u32,
+    },
     /// The terminal was closed on request.
-    Closed { id: String },
+    Closed {
+        /// The session id.
+        id: String,
+    },
     /// Answer to `list`.
-    ListReply { sessions: Vec<SessionInfo> },
+    ListReply {
+        /// Every terminal.
+        sessions: Vec<SessionInfo>,
+    },
     /// Terminal output, in the payload.
-    Output { id: String },
+    Output {
+        /// The session id.
+        id: String,
+    },
     /// The child exited.
     Exit {
+        /// The session id.
         id: String,
         /// The exit status, or `-1` when a signal ended the child.
         code: Option<i32>,
@@ -105,9 +153,12 @@ pub enum Event {
     },
     /// A request failed.
     Error {
+        /// The session id.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<String>,
+        /// An errno-like code (`ENOENT`, `EPROTO`, …).
         code: String,
+        /// Why, for a person.
         message: String,
     },
 }
