@@ -10,8 +10,8 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::shared::{open_terminal, wait_host, Shared};
-use super::Terminal;
+use super::shared::{wait_host, Shared};
+use super::terminal::{open_terminal, Terminal};
 use crate::lock::lock;
 
 /// The request.

@@ -21,8 +21,10 @@ use tether::host::relay_protocol::{Control, TOKEN_EXPIRED};
 use tokio::sync::{oneshot, watch, Notify};
 
 pub use shared::ConnRecord;
-use shared::{open_terminal, wait_host, Hosts, Shared};
-pub use terminal::{Terminal, TerminalEvent};
+pub use shared::TerminalEvent;
+use shared::{wait_host, Hosts, Shared};
+use terminal::open_terminal;
+pub use terminal::Terminal;
 use verify::Verifier;
 
 use crate::lock::lock;

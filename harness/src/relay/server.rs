@@ -13,13 +13,13 @@ use axum::routing::get;
 use axum::Router;
 use futures_util::{SinkExt, StreamExt};
 use tether::host::relay_protocol::{
-    decode_binary, encode_binary, parse_control, Control, KIND_INPUT, KIND_OUTPUT, TOKEN_EXPIRED,
+    decode_binary, parse_control, Control, KIND_OUTPUT, TOKEN_EXPIRED,
 };
 use tokio::sync::mpsc;
 
 use super::debug;
+use super::shared::TerminalEvent;
 use super::shared::{HostEntry, Shared};
-use super::terminal::TerminalEvent;
 use super::verify::Refusal;
 use crate::clock::now_s;
 
@@ -218,9 +218,4 @@ async fn oauth_callback(
         Ok(()) => Html("Signed in to tether. You can close this window.").into_response(),
         Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
     }
-}
-
-/// Encodes keystrokes for a terminal.
-pub(crate) fn input_frame(session: &str, bytes: &[u8]) -> Option<Message> {
-    encode_binary(KIND_INPUT, session, bytes).map(Message::binary)
 }

@@ -12,7 +12,6 @@ use serde_json::Value;
 use tether::host::relay_protocol::Control;
 use tokio::sync::{mpsc, oneshot, watch, Notify};
 
-use super::terminal::{Terminal, TerminalEvent};
 use super::verify::Verifier;
 use crate::lock::lock;
 
@@ -158,26 +157,15 @@ pub(crate) async fn wait_host(
         .with_context(|| format!("no host of {org} connected to the relay within {limit:?}"))
 }
 
-/// Opens a terminal on a host and waits for `session.opened`.
-pub(crate) async fn open_terminal(
-    shared: &Arc<Shared>,
-    org: &str,
-    host: &str,
-    command: Option<&str>,
-    session: Option<&str>,
-) -> anyhow::Result<Terminal> {
-    let session = session
-        .map(str::to_string)
-        .unwrap_or_else(|| format!("term_{}", shared.next_conn.fetch_add(1, Ordering::SeqCst)));
-    let rx = shared.register_terminal(org, host, &session);
-    let open = Control::SessionOpen {
-        session_id: session.clone(),
-        cols: 80,
-        rows: 24,
-        command: command.map(str::to_string),
-    };
-    shared.to_host_json(org, host, &open)?;
-    let mut terminal = Terminal::new(shared.clone(), org, host, &session, rx);
-    terminal.wait_opened(Duration::from_secs(10)).await?;
-    Ok(terminal)
+/// What the host said about a terminal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TerminalEvent {
+    /// `session.opened` with the shell's pid.
+    Opened(u32),
+    /// Output bytes.
+    Output(Vec<u8>),
+    /// `session.exit` with the code.
+    Exit(Option<i32>),
+    /// An `error` about this terminal.
+    Error(String),
 }

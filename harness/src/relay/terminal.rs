@@ -1,27 +1,15 @@
 //! The client side of the relay: a terminal on a host, as a test or benchmark uses it.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail};
-use tether::host::relay_protocol::Control;
+use axum::extract::ws::Message;
+use tether::host::relay_protocol::{encode_binary, Control, KIND_INPUT};
 use tokio::sync::mpsc;
 
-use super::server::input_frame;
-use super::shared::Shared;
-
-/// What the host said about a terminal.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TerminalEvent {
-    /// `session.opened` with the shell's pid.
-    Opened(u32),
-    /// Output bytes.
-    Output(Vec<u8>),
-    /// `session.exit` with the code.
-    Exit(Option<i32>),
-    /// An `error` about this terminal.
-    Error(String),
-}
+use super::shared::{Shared, TerminalEvent};
 
 /// A terminal on a host, reached through the relay.
 pub struct Terminal {
@@ -180,4 +168,33 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack
         .windows(needle.len().max(1))
         .position(|w| w == needle)
+}
+
+/// Opens a terminal on a host and waits for `session.opened`.
+pub(crate) async fn open_terminal(
+    shared: &Arc<Shared>,
+    org: &str,
+    host: &str,
+    command: Option<&str>,
+    session: Option<&str>,
+) -> anyhow::Result<Terminal> {
+    let session = session
+        .map(str::to_string)
+        .unwrap_or_else(|| format!("term_{}", shared.next_conn.fetch_add(1, Ordering::SeqCst)));
+    let rx = shared.register_terminal(org, host, &session);
+    let open = Control::SessionOpen {
+        session_id: session.clone(),
+        cols: 80,
+        rows: 24,
+        command: command.map(str::to_string),
+    };
+    shared.to_host_json(org, host, &open)?;
+    let mut terminal = Terminal::new(shared.clone(), org, host, &session, rx);
+    terminal.wait_opened(Duration::from_secs(10)).await?;
+    Ok(terminal)
+}
+
+/// Encodes keystrokes for a terminal.
+fn input_frame(session: &str, bytes: &[u8]) -> Option<Message> {
+    encode_binary(KIND_INPUT, session, bytes).map(Message::binary)
 }

@@ -3,13 +3,14 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use serde_json::Value;
 
 use super::diagnostics;
-use super::runs::run_recorded;
+use super::runs::{describe, read_lines, run_recorded, wait_output, Running, URL_LIMIT};
 
 use crate::authserver::AuthServer;
 use crate::relay::Relay;
@@ -243,6 +244,45 @@ impl Machine {
                 bail!("relay never became {want}: {status}");
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Machine {
+    /// Starts `tether ARGS` with piped output; returns it once it printed an `http…` URL
+    /// on stderr, or fails with everything it printed if it exits (or stays silent) first.
+    pub async fn spawn_with_url(&self, args: &[&str]) -> anyhow::Result<(Running, String)> {
+        let what = format!("tether {}", args.join(" "));
+        let mut child = self
+            .command("tether", args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .with_context(|| format!("cannot start {what}"))?;
+        let stderr = child.stderr.take().context("stderr")?;
+        let printed = Arc::new(Mutex::new(String::new()));
+        let (url_tx, url_rx) = tokio::sync::oneshot::channel();
+        let reader = tokio::spawn(read_lines(stderr, printed.clone(), url_tx));
+        let running = Running {
+            child,
+            printed,
+            reader,
+            what,
+        };
+        match tokio::time::timeout(URL_LIMIT, url_rx).await {
+            Ok(Ok(url)) => Ok((running, url)),
+            Ok(Err(_)) => {
+                let out = wait_output(running).await?;
+                bail!("tether exited without printing a URL\n{}", describe(&out))
+            }
+            Err(_) => {
+                let printed = running.printed();
+                bail!(
+                    "{} printed no URL within {}s; stderr so far:\n{printed}",
+                    running.what,
+                    URL_LIMIT.as_secs()
+                )
+            }
         }
     }
 }

@@ -1,75 +1,35 @@
 //! Running `tether` in a scenario: to completion with its output recorded for the failure
 //! report, or in the background until it prints a URL; and reading what a run printed.
 
-use std::process::{Output, Stdio};
+use std::process::Output;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use tokio::io::AsyncBufReadExt;
 
 use super::diagnostics;
-use super::env::Machine;
 use crate::lock::lock;
 
-impl Machine {
-    /// Starts `tether ARGS` with piped output; returns it once it printed an `http…` URL
-    /// on stderr, or fails with everything it printed if it exits (or stays silent) first.
-    pub async fn spawn_with_url(&self, args: &[&str]) -> anyhow::Result<(Running, String)> {
-        let what = format!("tether {}", args.join(" "));
-        let mut child = self
-            .command("tether", args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .with_context(|| format!("cannot start {what}"))?;
-        let stderr = child.stderr.take().context("stderr")?;
-        let printed = Arc::new(Mutex::new(String::new()));
-        let (url_tx, url_rx) = tokio::sync::oneshot::channel();
-        let reader = tokio::spawn(read_lines(stderr, printed.clone(), url_tx));
-        let running = Running {
-            child,
-            printed,
-            reader,
-            what,
-        };
-        match tokio::time::timeout(URL_LIMIT, url_rx).await {
-            Ok(Ok(url)) => Ok((running, url)),
-            Ok(Err(_)) => {
-                let out = wait_output(running).await?;
-                bail!("tether exited without printing a URL\n{}", describe(&out))
-            }
-            Err(_) => {
-                let printed = running.printed();
-                bail!(
-                    "{} printed no URL within {}s; stderr so far:\n{printed}",
-                    running.what,
-                    URL_LIMIT.as_secs()
-                )
-            }
-        }
-    }
-}
-
 /// How long a login may take to print its URL: a ceiling for a hung process, not a wait.
-const URL_LIMIT: Duration = Duration::from_secs(30);
+pub(super) const URL_LIMIT: Duration = Duration::from_secs(30);
 
 /// A `tether` process started by [`Machine::spawn_with_url`].
 pub struct Running {
-    child: tokio::process::Child,
-    printed: Arc<Mutex<String>>,
-    reader: tokio::task::JoinHandle<()>,
-    what: String,
+    pub(super) child: tokio::process::Child,
+    pub(super) printed: Arc<Mutex<String>>,
+    pub(super) reader: tokio::task::JoinHandle<()>,
+    pub(super) what: String,
 }
 
 impl Running {
-    fn printed(&self) -> String {
+    pub(super) fn printed(&self) -> String {
         lock(&self.printed).clone()
     }
 }
 
 /// Copies `stderr` into `printed`, sending the first line that starts with `http` on `url`.
-async fn read_lines(
+pub(super) async fn read_lines(
     stderr: tokio::process::ChildStderr,
     printed: Arc<Mutex<String>>,
     url: tokio::sync::oneshot::Sender<String>,
