@@ -7,13 +7,13 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use xshell::{cmd, Shell};
 
-use crate::archive::{self, BundleFile};
+use crate::bundle::archive::{self, BundleFile};
+use crate::bundle::layout;
+use crate::bundle::manifest::{bundle_stem, describe};
+use crate::bundle::verify;
 use crate::flags::DistArgs;
-use crate::layout;
-use crate::manifest::{bundle_stem, describe};
 use crate::step::step;
 use crate::targets::{self, Os, Target};
-use crate::verify;
 
 const BUNDLE_README: &str = include_str!("bundle_readme.md");
 

@@ -9,7 +9,7 @@ use std::time::Instant;
 use anyhow::{bail, Context};
 use xshell::{cmd, Shell};
 
-use crate::digest::sha256_hex;
+use crate::bundle::digest::sha256_hex;
 
 /// The images xtask knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

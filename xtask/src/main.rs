@@ -1,9 +1,7 @@
 //! `cargo xtask …`: tether's build-and-release toolchain.
 
-mod archive;
-mod binary;
+mod bundle;
 mod ci;
-mod digest;
 mod dist;
 mod e2e;
 #[cfg(test)]
@@ -11,15 +9,10 @@ mod fixtures;
 mod flags;
 mod fuzz;
 mod images;
-/// The bundle layout the runtime declares (constants only, shared by path).
-#[path = "../../runtime/src/bundle/layout.rs"]
-mod layout;
-mod manifest;
 mod smoke;
 mod step;
 mod targets;
 mod timings;
-mod verify;
 #[cfg(test)]
 mod workflows;
 
@@ -32,7 +25,7 @@ fn main() -> anyhow::Result<()> {
     match flags.command {
         flags::Command::Ci(args) => ci::run(&sh, &args),
         flags::Command::Dist(args) => dist::run(&sh, &args),
-        flags::Command::Verify(args) => verify::run(&args.archives),
+        flags::Command::Verify(args) => bundle::verify::run(&args.archives),
         flags::Command::E2e(args) => e2e::run(&sh, &args),
         flags::Command::Bench(args) => e2e::bench(&sh, &args),
         flags::Command::Fuzz(args) => fuzz::run(&sh, &args),

@@ -56,10 +56,11 @@ impl AuthState {
         }
         let state = get("state");
         let iss = self.iss_parameter();
-        let redirect_error = |error: &str| {
+        // Back to the client with `name=value`, the state and (when promised) `iss`.
+        let redirect = |name: &str, value: &str| {
             let mut url = url::Url::parse(&redirect_uri).expect("checked above");
             url.query_pairs_mut()
-                .append_pair("error", error)
+                .append_pair(name, value)
                 .append_pair("state", &state);
             if let Some(iss) = &iss {
                 url.query_pairs_mut().append_pair("iss", iss);
@@ -70,6 +71,7 @@ impl AuthState {
                 headers: vec![("location".into(), url.into())],
             }
         };
+        let redirect_error = |error: &str| redirect("error", error);
         if get("response_type") != "code" {
             return redirect_error("unsupported_response_type");
         }
@@ -91,18 +93,7 @@ impl AuthState {
                 expires_at: now_s() + 600,
             },
         );
-        let mut url = url::Url::parse(&redirect_uri).expect("checked above");
-        url.query_pairs_mut()
-            .append_pair("code", &code)
-            .append_pair("state", &state);
-        if let Some(iss) = &iss {
-            url.query_pairs_mut().append_pair("iss", iss);
-        }
-        Reply {
-            status: 302,
-            body: Value::Null,
-            headers: vec![("location".into(), url.into())],
-        }
+        redirect("code", &code)
     }
 
     pub(super) fn token_response(

@@ -11,8 +11,8 @@ use xshell::{cmd, Shell};
 use super::served::{parse_served, Served};
 use super::steps::{checked, print_log_tail, run_steps, Relay};
 use super::{StepResult, CA_IN_CONTAINER, INSTALL_DIR};
+use crate::bundle::layout;
 use crate::images::{self, Image};
-use crate::layout;
 use crate::targets::Target;
 
 /// Containers and a network that are removed however the smoke ends.

@@ -11,8 +11,8 @@ use xshell::Shell;
 use super::served::{parse_served, Served};
 use super::steps::{checked, print_log_tail, run_steps, Relay};
 use super::StepResult;
+use crate::bundle::layout;
 use crate::images;
-use crate::layout;
 use crate::targets::Target;
 
 struct KillOnDrop(Child);

@@ -14,11 +14,12 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, ensure, Context};
 use xshell::{cmd, Shell};
 
-use crate::archive::{self, EntryKind};
+use crate::bundle::archive::{self, EntryKind};
+use crate::bundle::verify;
+use crate::dist;
 use crate::flags::SmokeArgs;
 use crate::images::Image;
 use crate::targets::{self, Target};
-use crate::{dist, verify};
 
 /// Where the bundle is installed inside containers.
 const INSTALL_DIR: &str = "/opt/tether smoke";
@@ -182,7 +183,8 @@ fn built_from(archive: &Path) -> Option<String> {
         .ok()?
         .into_iter()
         .find(|e| e.path.ends_with("/manifest.json"))?;
-    let manifest: crate::manifest::Manifest = serde_json::from_slice(&manifest.bytes).ok()?;
+    let manifest: crate::bundle::manifest::Manifest =
+        serde_json::from_slice(&manifest.bytes).ok()?;
     Some(manifest.git_sha)
 }
 

@@ -1,9 +1,9 @@
 //! `verify` against archives built here, good and broken in each way it must catch.
 
 use super::*;
-use crate::archive::{pack, sidecar_line, BundleFile};
+use crate::bundle::archive::{pack, sidecar_line, BundleFile};
+use crate::bundle::manifest::describe;
 use crate::fixtures::fixture;
-use crate::manifest::describe;
 
 const NAME: &str = "tether-0.1.0-linux-x64.tar.gz";
 const TOP: &str = "tether-0.1.0-linux-x64";

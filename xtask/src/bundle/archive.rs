@@ -133,7 +133,7 @@ pub fn read(bytes: &[u8]) -> anyhow::Result<Vec<ArchiveEntry>> {
 pub fn sidecar_line(archive_bytes: &[u8], file_name: &str) -> String {
     format!(
         "{}  {file_name}\n",
-        crate::digest::sha256_hex(archive_bytes)
+        crate::bundle::digest::sha256_hex(archive_bytes)
     )
 }
 

@@ -49,16 +49,16 @@ pub fn describe(
     version: &str,
     target: &crate::targets::Target,
     git_sha: &str,
-    files: &[crate::archive::BundleFile],
+    files: &[crate::bundle::archive::BundleFile],
 ) -> Manifest {
     let mut described: Vec<ManifestFile> = files
         .iter()
         .map(|file| {
-            let facts = crate::binary::inspect(&file.bytes);
+            let facts = crate::bundle::binary::inspect(&file.bytes);
             ManifestFile {
                 path: file.path.clone(),
                 size: file.bytes.len() as u64,
-                sha256: crate::digest::sha256_hex(&file.bytes),
+                sha256: crate::bundle::digest::sha256_hex(&file.bytes),
                 format: facts
                     .as_ref()
                     .map(|f| f.format.name())

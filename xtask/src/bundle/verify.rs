@@ -6,11 +6,11 @@ use std::path::Path;
 
 use anyhow::Context;
 
-use crate::archive::{self, ArchiveEntry, EntryKind};
-use crate::binary::{self, Format};
-use crate::digest::sha256_hex;
-use crate::layout;
-use crate::manifest::{bundle_stem, Manifest};
+use crate::bundle::archive::{self, ArchiveEntry, EntryKind};
+use crate::bundle::binary::{self, Format};
+use crate::bundle::digest::sha256_hex;
+use crate::bundle::layout;
+use crate::bundle::manifest::{bundle_stem, Manifest};
 use crate::targets::{self, Os, Target, ALLOWED_LIBRARIES, GLIBC_FLOOR};
 
 /// One row of the summary table.
