@@ -15,7 +15,7 @@ use crate::flags::DistArgs;
 use crate::step::step;
 use crate::targets::{self, Os, Target};
 
-const BUNDLE_README: &str = include_str!("bundle_readme.md");
+const BUNDLE_README: &str = include_str!("bundle/readme.md");
 
 /// Runs `dist` for every requested target.
 pub fn run(sh: &Shell, args: &DistArgs) -> anyhow::Result<()> {
