@@ -21,6 +21,7 @@ pub mod private_file;
 pub mod private_socket;
 pub mod process;
 pub mod ptyd;
+pub mod release;
 pub mod settings;
 pub mod sliding_window;
 pub mod sync;

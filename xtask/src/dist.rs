@@ -8,9 +8,9 @@ use anyhow::{bail, Context};
 use xshell::{cmd, Shell};
 
 use crate::bundle::archive::{self, BundleFile};
-use crate::bundle::layout;
 use crate::bundle::manifest::{bundle_stem, describe};
 use crate::bundle::verify;
+use crate::bundle::{layout, release_key};
 use crate::flags::DistArgs;
 use crate::step::step;
 use crate::targets::{self, Os, Target};
@@ -74,6 +74,14 @@ pub fn dist_one(sh: &Shell, target: &Target, out_dir: &Path) -> anyhow::Result<P
     let root = crate::flags::project_root();
     let (version, target_dir) = workspace_facts(sh)?;
     let (git_sha, mtime) = build_stamp(sh);
+    let key = release_key::baked()?;
+    if key != release_key::official()? {
+        eprintln!(
+            "==> a test build: tether trusts the key {} from ${}, not keys/release.pub",
+            key.id,
+            release_key::TEST_KEY_ENV
+        );
+    }
 
     let bin_dir = step(&format!("build {}", target.name), || {
         release_build(sh, target, &["--package", "tether", "--bins"])
@@ -82,7 +90,7 @@ pub fn dist_one(sh: &Shell, target: &Target, out_dir: &Path) -> anyhow::Result<P
     let stem = bundle_stem(&version, target.name);
     let files = step(&format!("stage {}", target.name), || stage(&bin_dir, &root))?;
     let bytes = step(&format!("pack {}", target.name), || {
-        let manifest = describe(&version, target, &git_sha, &files);
+        let manifest = describe(&version, target, &git_sha, &key.id, &files);
         let mut all = files.clone();
         all.push(BundleFile {
             path: layout::MANIFEST.into(),

@@ -34,6 +34,22 @@ pub enum Command {
     Images,
     /// Install a bundle on this machine and clean OS containers and run it end to end.
     Smoke(SmokeArgs),
+    /// Write SHA256SUMS and latest.json for the release files in a directory, and sign both.
+    Sign(SignArgs),
+}
+
+/// `cargo xtask sign`
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// The directory holding the archives (and their `.sha256`, SBOMs); `install.sh` is copied in.
+    #[arg(long, default_value = "dist")]
+    pub dir: PathBuf,
+    /// Where the release's files will be downloaded from: `latest.json`'s URLs start with it.
+    #[arg(long)]
+    pub base_url: String,
+    /// The public key the secret in `TETHER_SIGNING_KEY` must belong to.
+    #[arg(long, default_value = "keys/release.pub")]
+    pub public_key: PathBuf,
 }
 
 /// `cargo xtask smoke`
@@ -129,6 +145,9 @@ pub struct VerifyArgs {
     /// Archives to check; each needs its `.sha256` beside it.
     #[arg(required = true)]
     pub archives: Vec<PathBuf>,
+    /// Also refuse a test build: `tether` must trust `keys/release.pub` and nothing else.
+    #[arg(long)]
+    pub release: bool,
 }
 
 /// `cargo xtask ci`

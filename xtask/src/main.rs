@@ -9,6 +9,9 @@ mod fixtures;
 mod flags;
 mod fuzz;
 mod images;
+#[cfg(test)]
+mod installer_tests;
+mod sign;
 mod smoke;
 mod step;
 mod targets;
@@ -25,12 +28,13 @@ fn main() -> anyhow::Result<()> {
     match flags.command {
         flags::Command::Ci(args) => ci::run(&sh, &args),
         flags::Command::Dist(args) => dist::run(&sh, &args),
-        flags::Command::Verify(args) => bundle::verify::run(&args.archives),
+        flags::Command::Verify(args) => bundle::verify::run(&args.archives, args.release),
         flags::Command::E2e(args) => e2e::run(&sh, &args),
         flags::Command::Bench(args) => e2e::bench(&sh, &args),
         flags::Command::Fuzz(args) => fuzz::run(&sh, &args),
         flags::Command::Timings(args) => timings::run(&sh, &args),
         flags::Command::Images => images::ensure(&sh, &images::Image::ALL),
         flags::Command::Smoke(args) => smoke::run(&sh, &args),
+        flags::Command::Sign(args) => sign::run(&args),
     }
 }

@@ -129,8 +129,11 @@ fn every_workflow_parses_with_jobs_and_least_privilege() {
                 .unwrap_or_else(|| panic!("{} job {name}: no permissions", path.display()));
             for (scope, level) in permissions {
                 let (scope, level) = (scope.as_str().unwrap_or("?"), level.as_str().unwrap_or("?"));
-                let allowed =
-                    level == "read" || name == "publish" && scope == "contents" && level == "write";
+                // Only publish writes: the release (contents) and its attestations (which
+                // need an OIDC token).
+                let publish_may = ["contents", "id-token", "attestations"];
+                let allowed = level == "read"
+                    || name == "publish" && publish_may.contains(&scope) && level == "write";
                 assert!(
                     allowed,
                     "{} job {name}: `{scope}: {level}` is more than it needs",
@@ -233,6 +236,39 @@ fn the_release_builds_and_gathers_every_target() {
         );
     }
     assert!(gather.contains("SHA256SUMS"));
+    // Signed with the secret, checked with the standard tool, every signed file uploaded.
+    assert!(gather.contains("cargo xtask sign"), "publish does not sign");
+    assert!(gather.contains("minisign -Vm dist/SHA256SUMS -p keys/release.pub"));
+    for uploaded in [
+        "dist/SHA256SUMS.minisig",
+        "dist/latest.json ",
+        "dist/latest.json.minisig",
+        "dist/install.sh",
+    ] {
+        assert!(
+            gather.contains(uploaded),
+            "publish does not upload {uploaded}"
+        );
+    }
+    let build = run_steps(&doc)
+        .into_iter()
+        .filter(|(job, _, _)| job == "build")
+        .map(|(_, _, s)| s)
+        .collect::<String>();
+    assert!(
+        build.contains("cargo xtask verify --release"),
+        "the build job must refuse a test build"
+    );
+    let attests = doc["jobs"]["publish"]["steps"]
+        .as_vec()
+        .into_iter()
+        .flatten()
+        .any(|step| {
+            step["uses"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("actions/attest-build-provenance@"))
+        });
+    assert!(attests, "publish does not attest the build's provenance");
 }
 
 #[test]

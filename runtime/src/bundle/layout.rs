@@ -26,6 +26,9 @@ pub const PTYD: BundleBinary = BundleBinary {
     name: "tether-ptyd",
     path: "lib/tether-ptyd",
 };
+/// Where `install.sh` puts the daemons under its prefix (`bin/tether` stays in `bin/`), so
+/// that a prefix such as `~/.local` keeps tether's files in a folder of their own.
+pub const INSTALLED_LIB_DIR: &str = "lib/tether";
 /// Every binary of the bundle.
 pub const BINARIES: [BundleBinary; 3] = [CLI, HOST, PTYD];
 /// The manifest: version, target, commit, and each file's size and sha256.

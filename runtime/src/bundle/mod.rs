@@ -1,6 +1,7 @@
-//! Where the binaries find each other: the CLI finds `tether-host` in `../lib/` relative
-//! to its real path (symlinks resolved), or beside it in a development build; the host
-//! service finds `tether-ptyd` beside itself and nowhere else.
+//! Where the binaries find each other: the CLI finds `tether-host` in `../lib/tether/`
+//! (as `install.sh` lays it out) or `../lib/` (as the archive does) relative to its real
+//! path (symlinks resolved), or beside it in a development build; the host service finds
+//! `tether-ptyd` beside itself and nowhere else (contract sections 5 and 8).
 
 pub mod layout;
 
@@ -23,6 +24,7 @@ pub fn host_candidates(cli: &Path) -> Vec<PathBuf> {
     };
     let mut out = Vec::new();
     if let Some(root) = bin_dir.parent() {
+        out.push(root.join(layout::INSTALLED_LIB_DIR).join(HOST_NAME));
         out.push(root.join("lib").join(HOST_NAME));
     }
     out.push(bin_dir.join(HOST_NAME));
@@ -52,11 +54,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_bundle_layout_comes_first_then_the_dev_layout() {
+    fn the_installed_layout_then_the_archive_then_the_dev_layout() {
         let found = host_candidates(Path::new("/opt/tether/bin/tether"));
         assert_eq!(
             found,
             [
+                PathBuf::from("/opt/tether/lib/tether/tether-host"),
                 PathBuf::from("/opt/tether/lib/tether-host"),
                 PathBuf::from("/opt/tether/bin/tether-host")
             ]

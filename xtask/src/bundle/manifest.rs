@@ -16,6 +16,10 @@ pub struct Manifest {
     pub triple: String,
     /// The commit the bundle was built from.
     pub git_sha: String,
+    /// The id of the release public key baked into `tether` (`keys/release.pub`'s in a
+    /// release; another in a test build, which `verify --release` refuses).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub release_key_id: Option<String>,
     /// Every file in the bundle but the manifest itself, sorted by path.
     pub files: Vec<ManifestFile>,
 }
@@ -49,6 +53,7 @@ pub fn describe(
     version: &str,
     target: &crate::targets::Target,
     git_sha: &str,
+    release_key_id: &str,
     files: &[crate::bundle::archive::BundleFile],
 ) -> Manifest {
     let mut described: Vec<ManifestFile> = files
@@ -79,6 +84,7 @@ pub fn describe(
         target: target.name.into(),
         triple: target.triple.into(),
         git_sha: git_sha.into(),
+        release_key_id: Some(release_key_id.into()),
         files: described,
     }
 }

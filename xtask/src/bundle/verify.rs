@@ -11,6 +11,7 @@ use crate::bundle::binary::{self, Format};
 use crate::bundle::digest::sha256_hex;
 use crate::bundle::layout;
 use crate::bundle::manifest::{bundle_stem, Manifest};
+use crate::bundle::release_key::ReleaseKey;
 use crate::targets::{self, Os, Target, ALLOWED_LIBRARIES, GLIBC_FLOOR};
 
 /// One row of the summary table.
@@ -301,6 +302,45 @@ fn check_size(found: &mut Findings<'_>, size: u64, target: &Target) {
     }
 }
 
+/// What makes the archive `name` a test build rather than a release: `tether` must hold
+/// `key` (`keys/release.pub`) and `manifest.json` must name its id.
+pub fn release_problems(name: &str, bytes: &[u8], key: &ReleaseKey) -> Vec<String> {
+    let top = name.strip_suffix(".tar.gz").unwrap_or(name);
+    let Ok(entries) = archive::read(bytes) else {
+        return vec![format!("{name}: (archive): unreadable")];
+    };
+    let file = |rel: &str| {
+        entries
+            .iter()
+            .find(|e| e.path == format!("{top}/{rel}"))
+            .map(|e| e.bytes.as_slice())
+    };
+    let mut out = Vec::new();
+    let manifest: Option<Manifest> =
+        file(layout::MANIFEST).and_then(|m| serde_json::from_slice(m).ok());
+    let named = manifest.and_then(|m| m.release_key_id);
+    if named.as_deref() != Some(key.id.as_str()) {
+        out.push(format!(
+            "{name}: {}: a test build: its release key is {}, not keys/release.pub's {}",
+            layout::MANIFEST,
+            named.as_deref().unwrap_or("unnamed"),
+            key.id
+        ));
+    }
+    let holds_key = file(layout::CLI.path).is_some_and(|cli| {
+        cli.windows(key.base64.len())
+            .any(|w| w == key.base64.as_bytes())
+    });
+    if !holds_key {
+        out.push(format!(
+            "{name}: {}: does not trust keys/release.pub ({}): not a release build",
+            layout::CLI.path,
+            key.id
+        ));
+    }
+    out
+}
+
 /// What is wrong with one binary for `target`.
 fn binary_problems(facts: &binary::BinaryFacts, target: &Target) -> Vec<String> {
     let mut out = Vec::new();
@@ -380,10 +420,20 @@ pub fn print_table(report: &Report) {
 }
 
 /// `cargo xtask verify`: verifies each archive, prints problems one per line, fails if any.
-pub fn run(archives: &[std::path::PathBuf]) -> anyhow::Result<()> {
+pub fn run(archives: &[std::path::PathBuf], release: bool) -> anyhow::Result<()> {
+    let official = if release {
+        Some(super::release_key::official()?)
+    } else {
+        None
+    };
     let mut failed = 0;
     for path in archives {
-        let report = verify_path(path)?;
+        let mut report = verify_path(path)?;
+        if let Some(key) = &official {
+            let bytes = std::fs::read(path)?;
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            report.problems.extend(release_problems(&name, &bytes, key));
+        }
         if report.problems.is_empty() {
             println!("{}: ok ({})", path.display(), mib(report.size));
             print_table(&report);

@@ -1,45 +1,18 @@
 //! `verify` against archives built here, good and broken in each way it must catch.
 
 use super::*;
-use crate::bundle::archive::{pack, sidecar_line, BundleFile};
-use crate::bundle::manifest::describe;
-use crate::fixtures::fixture;
+use crate::bundle::archive::{sidecar_line, BundleFile};
+use crate::fixtures::{bundle_archive, bundle_files, fixture};
 
 const NAME: &str = "tether-0.1.0-linux-x64.tar.gz";
-const TOP: &str = "tether-0.1.0-linux-x64";
 
 fn files_with(ptyd: Option<Vec<u8>>) -> Vec<BundleFile> {
-    let bin = |path: &str, bytes: Vec<u8>| BundleFile {
-        path: path.into(),
-        bytes,
-        executable: true,
-    };
-    let mut files = vec![
-        bin("bin/tether", fixture("static-x86_64")),
-        bin("lib/tether-host", fixture("static-x86_64")),
-        BundleFile {
-            path: "README.md".into(),
-            bytes: b"# tether\n".to_vec(),
-            executable: false,
-        },
-    ];
-    if let Some(bytes) = ptyd {
-        files.push(bin("lib/tether-ptyd", bytes));
-    }
-    files
+    bundle_files(ptyd)
 }
 
 /// Packs `files` with a manifest describing `described` (normally the same files).
 fn archive(files: &[BundleFile], described: &[BundleFile]) -> Vec<u8> {
-    let target = crate::targets::by_name("linux-x64").expect("target");
-    let manifest = describe("0.1.0", &target, "abc123def456", described);
-    let mut all = files.to_vec();
-    all.push(BundleFile {
-        path: "manifest.json".into(),
-        bytes: serde_json::to_vec_pretty(&manifest).expect("json"),
-        executable: false,
-    });
-    pack(TOP, &all, 1).expect("pack")
+    bundle_archive("0.1.0", files, described)
 }
 
 fn problems(bytes: &[u8]) -> String {
@@ -134,4 +107,33 @@ fn sidecar_missing_or_wrong() {
 #[test]
 fn not_an_archive() {
     insta::assert_snapshot!(problems(b"this is not a tarball"));
+}
+
+#[test]
+fn a_release_check_refuses_a_test_build() {
+    let key = crate::bundle::release_key::official().expect("keys/release.pub");
+    let files = files_with(Some(fixture("static-x86_64")));
+    // The manifest names the official id, but the CLI does not hold the key.
+    let bytes = archive(&files, &files);
+    let problems = release_problems(NAME, &bytes, &key);
+    assert_eq!(problems.len(), 1, "{problems:#?}");
+    assert!(problems[0].contains("bin/tether: does not trust keys/release.pub"));
+
+    // A CLI that holds the key, in a bundle whose manifest names it: a release.
+    let mut cli = fixture("static-x86_64");
+    cli.extend_from_slice(key.base64.as_bytes());
+    let mut release = files.clone();
+    release[0].bytes = cli;
+    let bytes = archive(&release, &release);
+    assert_eq!(release_problems(NAME, &bytes, &key), Vec::<String>::new());
+
+    // The same CLI in a bundle whose manifest names a test key.
+    let test = crate::fixtures::bundle_archive_with_key("0.1.0", "0123456789ABCDEF", &release);
+    let problems = release_problems(NAME, &test, &key);
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("a test build: its release key is 0123456789ABCDEF")),
+        "{problems:#?}"
+    );
 }

@@ -1,0 +1,46 @@
+//! The release public key a build bakes into `tether`: `keys/release.pub`, or for a test
+//! build the file `TETHER_RELEASE_PUBKEY` names (the runtime's build script reads the same).
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use super::key_file;
+
+/// The environment variable naming a test build's public key file.
+pub const TEST_KEY_ENV: &str = "TETHER_RELEASE_PUBKEY";
+
+/// A minisign public key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseKey {
+    /// The base64 line, as baked into `tether`.
+    pub base64: String,
+    /// Its id, as `minisign` prints it.
+    pub id: String,
+}
+
+/// `keys/release.pub`: the key every published bundle must trust.
+pub fn official() -> anyhow::Result<ReleaseKey> {
+    read(crate::flags::project_root().join("keys/release.pub"))
+}
+
+/// The key a build made now bakes in: [`TEST_KEY_ENV`]'s file, else [`official`].
+pub fn baked() -> anyhow::Result<ReleaseKey> {
+    match std::env::var_os(TEST_KEY_ENV) {
+        Some(path) => read(PathBuf::from(path)),
+        None => official(),
+    }
+}
+
+/// Reads a minisign public key file.
+pub fn read(path: PathBuf) -> anyhow::Result<ReleaseKey> {
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read the release public key {}", path.display()))?;
+    let base64 = key_file::key_line(&text).unwrap_or_default();
+    let id = key_file::key_id(base64)
+        .with_context(|| format!("{} is not a minisign public key", path.display()))?;
+    Ok(ReleaseKey {
+        base64: base64.to_string(),
+        id,
+    })
+}

@@ -1,0 +1,258 @@
+//! `install.sh` under dash and busybox ash against a release served over loopback HTTP:
+//! it installs, upgrades in place, and refuses a tampered archive, a missing file and an
+//! unknown platform with one line and nothing installed.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use crate::bundle::archive::{sidecar_line, BundleFile};
+use crate::bundle::digest::sha256_hex;
+use crate::fixtures::{bundle_archive, bundle_files, fixture};
+use crate::flags::project_root;
+
+/// Serves the files of `dir` over HTTP/1.0 on loopback until the test ends; returns the base URL.
+fn serve(dir: PathBuf) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut reader = BufReader::new(&stream);
+            let mut line = String::new();
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+            let name = path.trim_start_matches('/');
+            let body = (!name.contains("..")).then(|| std::fs::read(dir.join(name)).ok());
+            let mut stream = &stream;
+            let _ = match body.flatten() {
+                Some(bytes) => stream
+                    .write_all(
+                        format!("HTTP/1.0 200 OK\r\nContent-Length: {}\r\n\r\n", bytes.len())
+                            .as_bytes(),
+                    )
+                    .and_then(|_| stream.write_all(&bytes)),
+                None => stream.write_all(b"HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n"),
+            };
+        }
+    });
+    url
+}
+
+/// A release directory of `version` whose CLI is `cli`.
+fn release(dir: &Path, version: &str, cli: Vec<u8>) {
+    let mut files = bundle_files(Some(fixture("static-x86_64")));
+    files[0] = BundleFile {
+        path: "bin/tether".into(),
+        bytes: cli,
+        executable: true,
+    };
+    let bytes = bundle_archive(version, &files, &files);
+    let name = format!("tether-{version}-linux-x64.tar.gz");
+    std::fs::write(dir.join(&name), &bytes).expect("write");
+    std::fs::write(
+        dir.join(format!("{name}.sha256")),
+        sidecar_line(&bytes, &name),
+    )
+    .expect("write");
+    let sums = format!("{}  {name}\n", sha256_hex(&bytes));
+    std::fs::write(dir.join("SHA256SUMS"), sums).expect("write");
+}
+
+/// The tools install.sh may use, found on this machine's PATH.
+const TOOLS: [&str; 16] = [
+    "curl",
+    "sha256sum",
+    "cut",
+    "mktemp",
+    "rm",
+    "sed",
+    "head",
+    "gzip",
+    "tar",
+    "mkdir",
+    "cp",
+    "chmod",
+    "mv",
+    "cat",
+    "minisign",
+    "uname",
+];
+
+/// A directory of links to [`TOOLS`] (a fake `uname` when `uname` is given; minisign only
+/// when `minisign`): the whole PATH install.sh runs with, so it can use nothing else.
+fn tools(dir: &Path, uname: (&str, &str), minisign: bool) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let _ = std::fs::remove_file(entry.path());
+    }
+    for tool in TOOLS {
+        if tool == "minisign" && !minisign || tool == "uname" {
+            continue;
+        }
+        let found =
+            which(tool).unwrap_or_else(|| panic!("{tool} is not installed (bash .ci/setup)"));
+        std::os::unix::fs::symlink(found, dir.join(tool)).expect("symlink");
+    }
+    let (system, machine) = uname;
+    let script = format!(
+        "#!/bin/sh\ncase \"$1\" in -s) echo {system};; -m) echo {machine};; *) echo {system};; esac\n"
+    );
+    let path = dir.join("uname");
+    std::fs::write(&path, script).expect("write");
+    let mut mode = std::fs::metadata(&path).expect("uname").permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut mode, 0o755);
+    std::fs::set_permissions(&path, mode).expect("chmod");
+}
+
+fn which(tool: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(tool))
+        .find(|p| p.is_file())
+}
+
+/// Runs install.sh with `shell` (`dash` or `busybox sh`) and only `bin` on PATH.
+fn install(shell: &[&str], url: &str, prefix: &Path, bin: &Path) -> Output {
+    let program =
+        which(shell[0]).unwrap_or_else(|| panic!("{} is not installed (bash .ci/setup)", shell[0]));
+    Command::new(program)
+        .args(&shell[1..])
+        .arg(project_root().join("install.sh"))
+        .args(["--prefix", &prefix.to_string_lossy()])
+        .env_clear()
+        .env("HOME", prefix)
+        .env("TETHER_DOWNLOAD_URL", url)
+        .env("PATH", bin)
+        .output()
+        .expect("run install.sh")
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+const LINUX: (&str, &str) = ("Linux", "x86_64");
+
+const SHELLS: [&[&str]; 2] = [&["dash"], &["busybox", "sh"]];
+
+#[test]
+fn installs_and_upgrades_in_place_under_dash_and_busybox() {
+    for shell in SHELLS {
+        let served = tempfile::tempdir().expect("tempdir");
+        let prefix = tempfile::tempdir().expect("tempdir");
+        let bin = tempfile::tempdir().expect("tempdir");
+        tools(bin.path(), ("Linux", "x86_64"), false);
+        release(served.path(), "0.1.0", b"first cli".to_vec());
+        let url = serve(served.path().to_path_buf());
+
+        let out = install(shell, &url, prefix.path(), bin.path());
+        assert!(out.status.success(), "{shell:?}: {}", stderr(&out));
+        let read = |rel: &str| std::fs::read(prefix.path().join(rel)).unwrap_or_default();
+        assert_eq!(read("bin/tether"), b"first cli");
+        // Where the runtime looks first (runtime/src/bundle/layout.rs).
+        let lib = crate::bundle::layout::INSTALLED_LIB_DIR;
+        assert_eq!(
+            read(&format!("{lib}/tether-host")),
+            fixture("static-x86_64")
+        );
+        assert_eq!(
+            read(&format!("{lib}/tether-ptyd")),
+            fixture("static-x86_64")
+        );
+        let mode = std::fs::metadata(prefix.path().join("bin/tether")).map(|m| {
+            use std::os::unix::fs::PermissionsExt;
+            m.permissions().mode() & 0o777
+        });
+        assert_eq!(mode.ok(), Some(0o755));
+
+        // A newer release at the same URL: the second run replaces the files.
+        release(served.path(), "0.1.1", b"second cli".to_vec());
+        let out = install(shell, &url, prefix.path(), bin.path());
+        assert!(out.status.success(), "{shell:?}: {}", stderr(&out));
+        assert_eq!(read("bin/tether"), b"second cli");
+        let left: Vec<_> = std::fs::read_dir(prefix.path().join("bin"))
+            .expect("bin")
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(left, ["tether"], "{shell:?}: temporary files left");
+    }
+}
+
+#[test]
+fn refusals_are_one_line_and_install_nothing() {
+    for shell in SHELLS {
+        let bin = tempfile::tempdir().expect("tempdir");
+        let refused = |served: &Path, uname: (&str, &str), minisign: bool, needle: &str| {
+            let prefix = tempfile::tempdir().expect("tempdir");
+            tools(bin.path(), uname, minisign);
+            let url = serve(served.to_path_buf());
+            let out = install(shell, &url, prefix.path(), bin.path());
+            let err = stderr(&out);
+            assert!(!out.status.success(), "{shell:?}: {needle}: it succeeded");
+            assert_eq!(err.lines().count(), 1, "{shell:?}: not one line: {err}");
+            assert!(err.contains(needle), "{shell:?}: {err}");
+            assert!(err.contains("nothing was installed"), "{shell:?}: {err}");
+            let installed = std::fs::read_dir(prefix.path()).expect("prefix").count();
+            assert_eq!(installed, 0, "{shell:?}: {needle}: something was installed");
+        };
+
+        // A tampered archive: SHA256SUMS and the sidecar name the original's hash.
+        let served = tempfile::tempdir().expect("tempdir");
+        release(served.path(), "0.1.0", b"cli".to_vec());
+        let archive = served.path().join("tether-0.1.0-linux-x64.tar.gz");
+        let mut bytes = std::fs::read(&archive).expect("read");
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        std::fs::write(&archive, bytes).expect("write");
+        refused(served.path(), LINUX, false, "does not match SHA256SUMS");
+
+        // A download that fails: the sidecar is missing.
+        let served = tempfile::tempdir().expect("tempdir");
+        release(served.path(), "0.1.0", b"cli".to_vec());
+        std::fs::remove_file(served.path().join("tether-0.1.0-linux-x64.tar.gz.sha256"))
+            .expect("rm");
+        refused(served.path(), LINUX, false, "cannot download");
+
+        // A machine tether does not ship for.
+        let served = tempfile::tempdir().expect("tempdir");
+        release(served.path(), "0.1.0", b"cli".to_vec());
+        // (busybox sh runs its own `uname` applet, whatever PATH says: dash only.)
+        if shell == ["dash"] {
+            let needle = "unsupported platform: Plan9 mips";
+            refused(served.path(), ("Plan9", "mips"), false, needle);
+        }
+
+        // With minisign installed, a SHA256SUMS signed by another key.
+        let served = tempfile::tempdir().expect("tempdir");
+        release(served.path(), "0.1.0", b"cli".to_vec());
+        sign_with_another_key(served.path());
+        refused(
+            served.path(),
+            LINUX,
+            true,
+            "not signed by the tether release key",
+        );
+    }
+}
+
+#[test]
+fn the_installer_trusts_the_release_key() {
+    let script = std::fs::read_to_string(project_root().join("install.sh")).expect("install.sh");
+    let key = crate::bundle::release_key::official().expect("keys/release.pub");
+    assert!(
+        script.contains(&format!("RELEASE_KEY=\"{}\"", key.base64)),
+        "install.sh's RELEASE_KEY is not keys/release.pub's"
+    );
+}
+
+/// Signs `dir/SHA256SUMS` with a fresh key users do not trust.
+fn sign_with_another_key(dir: &Path) {
+    let minisign::KeyPair { sk, .. } =
+        minisign::KeyPair::generate_unencrypted_keypair().expect("keys");
+    let sums = std::fs::read(dir.join("SHA256SUMS")).expect("sums");
+    let signature =
+        minisign::sign(None, &sk, std::io::Cursor::new(sums), None, None).expect("sign");
+    std::fs::write(dir.join("SHA256SUMS.minisig"), signature.to_string()).expect("write");
+}
