@@ -34,6 +34,9 @@ fn main() {
 }
 
 fn bake_release_key() {
+    println!("cargo:rerun-if-env-changed=TETHER_DEFAULT_DOWNLOAD_URL");
+    let download = std::env::var("TETHER_DEFAULT_DOWNLOAD_URL").unwrap_or_default();
+    println!("cargo:rustc-env=TETHER_DEFAULT_DOWNLOAD_URL={download}");
     println!("cargo:rerun-if-env-changed=TETHER_RELEASE_PUBKEY");
     let path = std::env::var_os("TETHER_RELEASE_PUBKEY")
         .map(PathBuf::from)

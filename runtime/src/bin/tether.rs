@@ -87,5 +87,17 @@ async fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
             tether::install::uninstall(settings, &org, system)
         }
         Command::Doctor { json } => cli::doctor::run(settings, json).await,
+        Command::SelfUpdate {
+            check,
+            version,
+            rollback,
+        } => {
+            let request = cli::self_update::Request {
+                check,
+                version,
+                rollback,
+            };
+            cli::self_update::run(settings, request).await
+        }
     }
 }

@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod doctor;
 pub mod host;
+pub mod self_update;
 pub mod status_report;
 
 use clap::{Parser, Subcommand};
@@ -42,6 +43,19 @@ pub enum Command {
         /// Print exactly one JSON document on stdout.
         #[arg(long)]
         json: bool,
+    },
+    /// Update tether from its signed releases ($TETHER_DOWNLOAD_URL).
+    #[command(disable_version_flag = true)]
+    SelfUpdate {
+        /// Only say whether a newer release is available.
+        #[arg(long, conflicts_with = "rollback")]
+        check: bool,
+        /// Install exactly this version (older ones included).
+        #[arg(long, value_name = "V", conflicts_with = "rollback")]
+        version: Option<String>,
+        /// Put back the files the last update replaced.
+        #[arg(long)]
+        rollback: bool,
     },
 }
 

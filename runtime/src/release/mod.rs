@@ -1,7 +1,35 @@
 //! Releases as the running binary sees them: the public key baked in at build time, and
-//! checking what a release server hands out against it.
+//! `self-update`'s parts — the signed `latest.json`, the downloaded archive checked
+//! against it, and the binaries replaced by rename (contract section 8).
 
 pub mod key_file;
+pub mod latest;
+pub mod replace;
+pub mod unpack;
+pub mod update;
+
+/// Where releases are fetched from when `TETHER_DOWNLOAD_URL` is unset: baked in by the
+/// release build (`TETHER_DEFAULT_DOWNLOAD_URL`); empty in other builds.
+pub const DEFAULT_DOWNLOAD_URL: &str = env!("TETHER_DEFAULT_DOWNLOAD_URL");
+
+/// The release target name (`linux-x64`, …) of a Rust target triple.
+pub fn target_name(triple: &str) -> Option<&'static str> {
+    let (arch, rest) = triple.split_once('-')?;
+    let os = if rest.contains("linux") {
+        "linux"
+    } else if rest.contains("apple-darwin") {
+        "darwin"
+    } else {
+        return None;
+    };
+    match (os, arch) {
+        ("linux", "x86_64") => Some("linux-x64"),
+        ("linux", "aarch64") => Some("linux-arm64"),
+        ("darwin", "aarch64") => Some("darwin-arm64"),
+        ("darwin", "x86_64") => Some("darwin-x64"),
+        _ => None,
+    }
+}
 
 /// The minisign public key (base64) this build trusts for updates.
 pub const PUBLIC_KEY: &str = env!("TETHER_RELEASE_PUBKEY");
@@ -27,5 +55,17 @@ mod tests {
         );
         assert_eq!(key_file::key_id("bm90IGEga2V5"), None);
         assert_eq!(key_file::key_id(PUBLIC_KEY).as_deref(), Some(KEY_ID));
+    }
+
+    #[test]
+    fn each_shipped_triple_has_its_target_name() {
+        assert_eq!(target_name("x86_64-unknown-linux-musl"), Some("linux-x64"));
+        assert_eq!(
+            target_name("aarch64-unknown-linux-gnu"),
+            Some("linux-arm64")
+        );
+        assert_eq!(target_name("aarch64-apple-darwin"), Some("darwin-arm64"));
+        assert_eq!(target_name("x86_64-apple-darwin"), Some("darwin-x64"));
+        assert_eq!(target_name("riscv64gc-unknown-linux-gnu"), None);
     }
 }

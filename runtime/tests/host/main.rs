@@ -7,4 +7,5 @@ mod cli_host;
 mod install;
 mod limits;
 mod relay;
+mod self_update;
 mod supervisor;

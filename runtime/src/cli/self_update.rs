@@ -1,0 +1,158 @@
+//! `tether self-update [--check] [--version V] [--rollback]`: the signed update of the
+//! installed bundle (contract section 8), then the running host services restarted on
+//! the new binaries with their terminals alive (the new host adopts the running ptyd).
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+
+use crate::bundle::{find_host, ptyd_path_beside};
+use crate::host::control_api::ShutdownRequest;
+use crate::host::{control_client, instance};
+use crate::release::update::{self, Installed, Offer, Source};
+use crate::release::{self, replace};
+use crate::settings::Settings;
+use crate::version::{TARGET, VERSION};
+
+/// Where releases come from: `TETHER_DOWNLOAD_URL`, else the build's default.
+pub const DOWNLOAD_URL_ENV: &str = "TETHER_DOWNLOAD_URL";
+
+/// What `tether self-update` was asked.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    /// Only say whether an update is available.
+    pub check: bool,
+    /// Install exactly this version (older ones included).
+    pub version: Option<String>,
+    /// Put the previous files back.
+    pub rollback: bool,
+}
+
+/// Runs `tether self-update`.
+pub async fn run(settings: &Settings, request: Request) -> anyhow::Result<()> {
+    let installed = installed()?;
+    if request.rollback {
+        replace::rollback(&installed.paths()).map_err(anyhow::Error::msg)?;
+        println!("rolled back to the previous tether (run --rollback again to undo)");
+        return restart_hosts(settings, &installed).await;
+    }
+    let url = std::env::var(DOWNLOAD_URL_ENV)
+        .ok()
+        .filter(|u| !u.is_empty())
+        .or_else(|| Some(release::DEFAULT_DOWNLOAD_URL.to_string()).filter(|u| !u.is_empty()))
+        .with_context(|| {
+            format!(
+                "{DOWNLOAD_URL_ENV} is not set: point it at the release directory to update from"
+            )
+        })?;
+    crate::net::plaintext::check(&url)?;
+    let target = release::target_name(TARGET)
+        .with_context(|| format!("no tether release is made for {TARGET}"))?;
+    let source = Source {
+        url,
+        public_key: release::PUBLIC_KEY.into(),
+    };
+    let http = crate::net::http_client();
+    let wanted = request.version.as_deref();
+    let offer = update::offer(&http, &source, target, VERSION, wanted)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}: nothing was changed"))?;
+    let (version, url, sha256) = match offer {
+        Offer::UpToDate { version } => {
+            println!("tether {VERSION} is up to date (the latest release is {version})");
+            return Ok(());
+        }
+        Offer::Update { version, .. } if request.check => {
+            println!("tether {version} is available (this is {VERSION}): run `tether self-update`");
+            return Ok(());
+        }
+        Offer::Update {
+            version,
+            url,
+            sha256,
+        } => (version, url, sha256),
+    };
+    update::install(&http, &installed, target, &version, &url, &sha256)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}: nothing was changed"))?;
+    println!(
+        "updated tether {VERSION} → {version}; the previous files are kept as *.old (`tether self-update --rollback`)"
+    );
+    restart_hosts(settings, &installed).await
+}
+
+/// The installed bundle's files, from this CLI's own path.
+fn installed() -> anyhow::Result<Installed> {
+    let cli = std::env::current_exe().context("cannot find this executable's path")?;
+    let cli = cli.canonicalize().unwrap_or(cli);
+    let host = find_host()?;
+    let ptyd = ptyd_path_beside(&host);
+    if !ptyd.is_file() {
+        bail!(
+            "pty daemon not found at {}: the bundle is incomplete",
+            ptyd.display()
+        );
+    }
+    Ok(Installed { cli, host, ptyd })
+}
+
+/// Restarts every running host service on the new binaries, leaving the pty daemons (and
+/// so the terminals) running; a service under systemd is left to `systemctl`.
+pub async fn restart_hosts(settings: &Settings, installed: &Installed) -> anyhow::Result<()> {
+    for org in instance::known_orgs(&settings.home) {
+        let paths = instance::InstancePaths::new(&settings.home, &org);
+        let Some(pid) = instance::running_pid(&paths) else {
+            continue;
+        };
+        let status = control_client::status(&paths.control_socket).await.ok();
+        if status.is_some_and(|s| s.manager == "systemd") {
+            println!(
+                "tether-host for {org} runs under systemd: restart its unit (`systemctl restart`) to run the new version"
+            );
+            continue;
+        }
+        // The old service's environment (its API key, URLs, proxies) goes to the new one.
+        let environment = std::fs::read(format!("/proc/{pid}/environ")).ok();
+        let stop = ShutdownRequest { stop_ptyd: false };
+        control_client::shutdown(&paths.control_socket, &stop)
+            .await
+            .with_context(|| format!("cannot ask tether-host for {org} to restart"))?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while instance::is_running(&paths) {
+            if Instant::now() > deadline {
+                bail!("tether-host for {org} did not stop within 10 s to restart");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        start_host(&installed.cli, &org, environment.as_deref())?;
+        println!("restarted tether-host for {org} on the new version; its terminals kept running");
+    }
+    Ok(())
+}
+
+/// `<cli> host start --daemon --org ORG`, with `environment` (NUL-separated) when known.
+fn start_host(cli: &Path, org: &str, environment: Option<&[u8]>) -> anyhow::Result<()> {
+    let mut command = Command::new(cli);
+    command.args(["host", "start", "--daemon", "--org", org]);
+    if let Some(environment) = environment {
+        command.env_clear();
+        for pair in environment.split(|b| *b == 0) {
+            let pair = String::from_utf8_lossy(pair);
+            if let Some((name, value)) = pair.split_once('=') {
+                command.env(name, value);
+            }
+        }
+    }
+    let out = command
+        .output()
+        .with_context(|| format!("cannot run {}", cli.display()))?;
+    if !out.status.success() {
+        bail!(
+            "the new tether-host for {org} did not start:\n{}",
+            String::from_utf8_lossy(&out.stderr).trim_end()
+        );
+    }
+    Ok(())
+}

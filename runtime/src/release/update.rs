@@ -1,0 +1,153 @@
+//! One update, start to end, before anything running is touched: read `latest.json`
+//! and check its signature, choose the archive for this target, download it and check its
+//! sha256 and its manifest, then put the binaries in place by rename.
+
+use std::path::PathBuf;
+
+use sha2::{Digest, Sha256};
+
+use super::latest::{self, Latest};
+use super::{replace, unpack};
+
+/// Where releases come from and which key signs them.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// The release directory: holds `latest.json`, its `.minisig` and the archives.
+    pub url: String,
+    /// The base64 minisign public key to trust.
+    pub public_key: String,
+}
+
+/// The installed files, found from the running CLI.
+#[derive(Debug, Clone)]
+pub struct Installed {
+    /// `bin/tether`.
+    pub cli: PathBuf,
+    /// `lib/tether/tether-host` (or `lib/tether-host`).
+    pub host: PathBuf,
+    /// Beside the host: `tether-ptyd`.
+    pub ptyd: PathBuf,
+}
+
+impl Installed {
+    /// The three paths, in [`crate::bundle::layout::BINARIES`] order.
+    pub fn paths(&self) -> [PathBuf; 3] {
+        [self.cli.clone(), self.host.clone(), self.ptyd.clone()]
+    }
+}
+
+/// What `latest.json` offers this build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Offer {
+    /// Nothing to do: the release is this version (or older, unless asked for by name).
+    UpToDate {
+        /// The release's version.
+        version: String,
+    },
+    /// A release to install.
+    Update {
+        /// Its version.
+        version: String,
+        /// The archive's URL.
+        url: String,
+        /// The archive's sha256.
+        sha256: String,
+    },
+}
+
+/// Reads and checks `latest.json`, and says what it offers a build of `current` for
+/// `target`; `wanted` accepts exactly that version, older ones included.
+pub async fn offer(
+    http: &reqwest::Client,
+    source: &Source,
+    target: &str,
+    current: &str,
+    wanted: Option<&str>,
+) -> Result<Offer, String> {
+    let base = source.url.trim_end_matches('/');
+    let document = get(http, &format!("{base}/latest.json")).await?;
+    let signature = get(http, &format!("{base}/latest.json.minisig")).await?;
+    let signature = String::from_utf8_lossy(&signature);
+    let release: Latest = latest::verified(&document, &signature, &source.public_key)?;
+    if let Some(wanted) = wanted {
+        if release.version != wanted {
+            return Err(format!(
+                "{base} offers tether {}, not {wanted}: point TETHER_DOWNLOAD_URL at {wanted}'s release",
+                release.version
+            ));
+        }
+    } else if !latest::newer(&release.version, current) {
+        return Ok(Offer::UpToDate {
+            version: release.version,
+        });
+    }
+    let entry = release
+        .targets
+        .get(target)
+        .ok_or_else(|| format!("tether {} has no archive for {target}", release.version))?;
+    let url = if entry.url.contains("://") {
+        entry.url.clone()
+    } else {
+        format!("{base}/{}", entry.url.trim_start_matches('/'))
+    };
+    Ok(Offer::Update {
+        version: release.version,
+        url,
+        sha256: entry.sha256.to_lowercase(),
+    })
+}
+
+/// Downloads and checks the offered archive, then replaces `installed` (keeping `.old`).
+pub async fn install(
+    http: &reqwest::Client,
+    installed: &Installed,
+    target: &str,
+    version: &str,
+    url: &str,
+    sha256: &str,
+) -> Result<(), String> {
+    let archive = get(http, url).await?;
+    let actual = unpack::hex(&Sha256::digest(&archive));
+    if actual != sha256 {
+        return Err(format!(
+            "{url} does not match latest.json (sha256 {actual}, expected {sha256})"
+        ));
+    }
+    let new = unpack::binaries(&archive, version, target)?;
+    let files: Vec<(PathBuf, Vec<u8>)> = installed
+        .paths()
+        .into_iter()
+        .zip(new.files)
+        .map(|(path, (_, bytes))| (path, bytes))
+        .collect();
+    replace::replace(&files)
+}
+
+/// GETs `url` (at most 256 MiB), failing on any status but 200.
+async fn get(http: &reqwest::Client, url: &str) -> Result<Vec<u8>, String> {
+    let response = http.get(url).send().await.map_err(|e| {
+        format!(
+            "cannot download {url}: {}",
+            crate::auth::transport::describe(&e)
+        )
+    })?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(format!(
+            "cannot download {url}: the server answered {status}"
+        ));
+    }
+    if response
+        .content_length()
+        .is_some_and(|n| n > 256 * 1024 * 1024)
+    {
+        return Err(format!(
+            "{url} is larger than 256 MiB: not a tether release"
+        ));
+    }
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|e| format!("cannot download {url}: {e}"))?;
+    Ok(bytes.to_vec())
+}

@@ -1,0 +1,290 @@
+//! `tether self-update` on an installed copy of the real binaries: a release signed by
+//! another key or an archive that does not match changes nothing; a good one replaces the
+//! files (keeping `.old`) and the host service restarts on them with its terminal alive.
+
+use std::path::Path;
+
+use minisign::KeyPair;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use tether::release::update::{self, Installed, Offer, Source};
+use tether::settings::Settings;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::support::*;
+
+const NEW_VERSION: &str = "9.9.9";
+
+fn target() -> &'static str {
+    tether::release::target_name(tether::version::TARGET).expect("a shipped target")
+}
+
+fn hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// A copy of the debug bundle as install.sh lays it out: `bin/tether`, `lib/tether/…`.
+fn install_copy(root: &Path) -> Installed {
+    let installed = Installed {
+        cli: root.join("bin/tether"),
+        host: root.join("lib/tether/tether-host"),
+        ptyd: root.join("lib/tether/tether-ptyd"),
+    };
+    for (to, name) in installed
+        .paths()
+        .iter()
+        .zip(["tether", "tether-host", "tether-ptyd"])
+    {
+        std::fs::create_dir_all(to.parent().expect("dir")).expect("mkdir");
+        std::fs::copy(bin(name), to).expect("copy");
+    }
+    installed
+}
+
+/// `tether-<version>-<target>.tar.gz` holding the debug binaries and their manifest.
+fn archive(version: &str) -> Vec<u8> {
+    let top = format!("tether-{version}-{}", target());
+    let files: Vec<(&str, Vec<u8>)> = [
+        ("bin/tether", "tether"),
+        ("lib/tether-host", "tether-host"),
+        ("lib/tether-ptyd", "tether-ptyd"),
+    ]
+    .into_iter()
+    .map(|(path, name)| (path, std::fs::read(bin(name)).expect("binary")))
+    .collect();
+    let manifest = json!({
+        "name": "tether", "version": version, "target": target(),
+        "files": files.iter().map(|(p, b)| json!({"path": p, "sha256": hex(b)})).collect::<Vec<_>>(),
+    });
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::none());
+    let mut tar = tar::Builder::new(gz);
+    let mut add = |path: &str, bytes: &[u8]| {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o755);
+        header.set_cksum();
+        tar.append_data(&mut header, format!("{top}/{path}"), bytes)
+            .expect("append");
+    };
+    for (path, bytes) in &files {
+        add(path, bytes);
+    }
+    add("manifest.json", manifest.to_string().as_bytes());
+    tar.into_inner().expect("tar").finish().expect("gzip")
+}
+
+/// Serves a release of `version`: `latest.json` naming `archive` (whose hash is `sha256`),
+/// signed with `key`.
+async fn serve_release(
+    server: &MockServer,
+    version: &str,
+    archive: Vec<u8>,
+    sha256: &str,
+    key: &KeyPair,
+) {
+    let name = format!("tether-{version}-{}.tar.gz", target());
+    let latest = json!({
+        "version": version,
+        "targets": {target(): {"url": format!("{}/{name}", server.uri()), "sha256": sha256}},
+    })
+    .to_string();
+    let signature = minisign::sign(None, &key.sk, std::io::Cursor::new(&latest), None, None)
+        .expect("sign")
+        .to_string();
+    for (file, body) in [
+        ("/latest.json".to_string(), latest.into_bytes()),
+        ("/latest.json.minisig".to_string(), signature.into_bytes()),
+        (format!("/{name}"), archive),
+    ] {
+        Mock::given(method("GET"))
+            .and(path(file))
+            .respond_with(ResponseTemplate::new(200).set_body_bytes(body))
+            .mount(server)
+            .await;
+    }
+}
+
+fn unchanged(installed: &Installed) {
+    for path in installed.paths() {
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
+        assert_eq!(
+            std::fs::read(&path).map(|b| hex(&b)).ok(),
+            std::fs::read(bin(&name)).map(|b| hex(&b)).ok(),
+            "{} changed",
+            path.display()
+        );
+        let old = tether::release::replace::old(&path);
+        assert!(!old.exists(), "{} appeared", old.display());
+    }
+}
+
+#[tokio::test]
+async fn a_release_signed_by_another_key_changes_nothing() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let installed = install_copy(root.path());
+    let server = MockServer::start().await;
+    // Never downloaded: the signature is refused first.
+    let bytes = b"not an archive".to_vec();
+    let sha = hex(&bytes);
+    let stranger = KeyPair::generate_unencrypted_keypair().expect("keys");
+    serve_release(&server, NEW_VERSION, bytes, &sha, &stranger).await;
+    let home = tempfile::tempdir().expect("tempdir");
+    for args in [&["self-update"][..], &["self-update", "--check"]] {
+        let out = std::process::Command::new(&installed.cli)
+            .args(args)
+            .env("TETHER_DOWNLOAD_URL", server.uri())
+            .env("TETHER_HOME", home.path())
+            .output()
+            .expect("run tether");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains("not signed by the tether release key")
+                && stderr.contains("nothing was changed"),
+            "{args:?}: {stderr}"
+        );
+    }
+    unchanged(&installed);
+    let out = std::process::Command::new(&installed.cli)
+        .args(["self-update", "--rollback"])
+        .env("TETHER_HOME", home.path())
+        .output()
+        .expect("run tether");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no previous version"));
+}
+
+#[tokio::test]
+async fn an_archive_that_does_not_match_latest_json_changes_nothing() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let installed = install_copy(root.path());
+    let server = MockServer::start().await;
+    let key = KeyPair::generate_unencrypted_keypair().expect("keys");
+    // Refused on its hash before it is opened: a small archive does.
+    let mut bytes = b"an archive".to_vec();
+    let sha = hex(&bytes);
+    bytes[0] ^= 0xff;
+    serve_release(&server, NEW_VERSION, bytes, &sha, &key).await;
+    let source = Source {
+        url: server.uri(),
+        public_key: key.pk.to_base64(),
+    };
+    let http = reqwest::Client::new();
+    let offer = update::offer(&http, &source, target(), "0.1.0", None).await;
+    let Ok(Offer::Update {
+        version,
+        url,
+        sha256,
+    }) = offer
+    else {
+        panic!("no update offered: {offer:?}");
+    };
+    let refused = update::install(&http, &installed, target(), &version, &url, &sha256).await;
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|e| e.contains("does not match latest.json")),
+        "{refused:?}"
+    );
+    unchanged(&installed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_update_restarts_the_host_on_the_new_files_and_keeps_its_terminal() {
+    let api = Api::start().await;
+    let mut relay = MiniRelay::start().await;
+    let host = Host::new(&api.server.uri(), &relay.url);
+    let root = tempfile::tempdir().expect("tempdir");
+    let installed = install_copy(root.path());
+    let start = host
+        .command(&installed.cli)
+        .args(["host", "start", "--daemon", "--org", ORG])
+        .output()
+        .expect("host start");
+    assert!(
+        start.status.success(),
+        "{}",
+        String::from_utf8_lossy(&start.stderr)
+    );
+    let mut conn = relay.accept().await;
+    conn.expect_type("hello").await;
+    conn.open_shell("s1").await;
+    conn.input("s1", b"echo before-$((1+1))\n").await;
+    conn.output_until("s1", "before-2").await;
+    let before = host.status().await;
+
+    let server = MockServer::start().await;
+    let key = KeyPair::generate_unencrypted_keypair().expect("keys");
+    let bytes = archive(NEW_VERSION);
+    let sha = hex(&bytes);
+    serve_release(&server, NEW_VERSION, bytes, &sha, &key).await;
+    let source = Source {
+        url: server.uri(),
+        public_key: key.pk.to_base64(),
+    };
+    let http = reqwest::Client::new();
+    let offer = update::offer(&http, &source, target(), tether::version::VERSION, None).await;
+    let Ok(Offer::Update {
+        version,
+        url,
+        sha256,
+    }) = offer
+    else {
+        panic!("no update offered: {offer:?}");
+    };
+    assert_eq!(version, NEW_VERSION);
+    update::install(&http, &installed, target(), &version, &url, &sha256)
+        .await
+        .expect("install");
+    for path in installed.paths() {
+        assert!(
+            tether::release::replace::old(&path).is_file(),
+            "no .old for {}",
+            path.display()
+        );
+    }
+
+    let settings = Settings {
+        home: host.home.path().to_path_buf(),
+        api_url: host.api.clone(),
+        relay_url: host.relay.clone(),
+        api_key: None,
+    };
+    tether::cli::self_update::restart_hosts(&settings, &installed)
+        .await
+        .expect("restart");
+    let mut conn = relay.accept().await;
+    let hello = conn.expect_type("hello").await;
+    assert_eq!(hello["sessions"][0]["sessionId"], "s1", "{hello}");
+    let after = host.status().await;
+    assert_ne!(
+        after["pid"], before["pid"],
+        "the host service did not restart"
+    );
+    assert_eq!(
+        after["ptydPid"], before["ptydPid"],
+        "the pty daemon was restarted"
+    );
+    let exe = std::fs::read_link(format!("/proc/{}/exe", after["pid"])).expect("exe");
+    assert_eq!(
+        exe, installed.host,
+        "the new host does not run from the installed files"
+    );
+    conn.input("s1", b"echo after-$((2+2))\n").await;
+    conn.output_until("s1", "after-4").await;
+
+    let stop = host
+        .command(&installed.cli)
+        .args(["host", "stop", "--org", ORG])
+        .output()
+        .expect("host stop");
+    assert!(stop.status.success());
+}
