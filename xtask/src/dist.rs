@@ -8,6 +8,7 @@ use anyhow::{bail, Context};
 use xshell::{cmd, Shell};
 
 use crate::bundle::archive::{self, BundleFile};
+use crate::bundle::dependencies::sbom_problems;
 use crate::bundle::manifest::{bundle_stem, describe};
 use crate::bundle::verify;
 use crate::bundle::{layout, release_key};
@@ -69,6 +70,9 @@ fn check_reproducible(sh: &Shell, target: &Target, archive: &Path) -> anyhow::Re
     Ok(())
 }
 
+/// The cargo-auditable release `.ci/setup` installs (and the release workflow on macOS).
+const CARGO_AUDITABLE: &str = "0.7.7";
+
 /// Builds, packs and verifies one target's bundle; returns the archive path.
 pub fn dist_one(sh: &Shell, target: &Target, out_dir: &Path) -> anyhow::Result<PathBuf> {
     let root = crate::flags::project_root();
@@ -99,43 +103,67 @@ pub fn dist_one(sh: &Shell, target: &Target, out_dir: &Path) -> anyhow::Result<P
         });
         archive::pack(&stem, &all, mtime)
     })?;
-    std::fs::create_dir_all(out_dir)
-        .with_context(|| format!("cannot create {}", out_dir.display()))?;
+    let sbom = step(&format!("sbom {}", target.name), || {
+        sbom_of(sh, &bin_dir.join(layout::CLI.name))
+    })?;
     let name = format!("{stem}.tar.gz");
-    let archive_path = out_dir.join(&name);
-    let sidecar_path = out_dir.join(format!("{name}.sha256"));
-    let sidecar = archive::sidecar_line(&bytes, &name);
-    // Written under a scratch name and checked as read back; only a bundle that passes
-    // takes the real name (a rename, so a reader never sees half an archive).
-    let scratch = out_dir.join(format!(".{name}.partial"));
-    std::fs::write(&scratch, &bytes)
-        .with_context(|| format!("cannot write {}", scratch.display()))?;
     let report = step(&format!("verify {}", target.name), || {
-        let written = std::fs::read(&scratch)
-            .with_context(|| format!("cannot read back {}", scratch.display()))?;
-        Ok(verify::verify_bytes(&name, &written, Some(&sidecar)))
-    });
-    let report = match report {
-        Ok(report) if report.problems.is_empty() => report,
-        failed => {
-            std::fs::remove_file(&scratch).ok();
-            for line in failed.map(|r| r.problems).unwrap_or_default() {
-                eprintln!("{line}");
-            }
-            bail!("{name} failed verification and was not written: a bundle that is not right never reaches a user");
-        }
-    };
-    std::fs::write(&sidecar_path, &sidecar)
-        .with_context(|| format!("cannot write {}", sidecar_path.display()))?;
-    std::fs::rename(&scratch, &archive_path)
-        .with_context(|| format!("cannot rename {} to {name}", scratch.display()))?;
+        write_verified(out_dir, &name, &bytes, &sbom)
+    })?;
     eprintln!(
         "\n{name}: {} (budget {})",
         verify::mib(report.size),
         verify::mib(targets::size_budget(target))
     );
     verify::print_table(&report);
-    Ok(archive_path)
+    Ok(out_dir.join(name))
+}
+
+/// The CycloneDX SBOM of a binary, by `auditable2cdx` from its `.dep-v0` section.
+fn sbom_of(sh: &Shell, binary: &Path) -> anyhow::Result<String> {
+    cmd!(sh, "auditable2cdx {binary}").quiet().read().context(
+        "auditable2cdx could not read the dependency list of tether (`bash .ci/setup` installs it)",
+    )
+}
+
+/// Writes the archive, its `.sha256` and its SBOM into `out_dir`. The archive is written
+/// under a scratch name and verified as read back; only a bundle that passes takes the
+/// real names (by rename, so a reader never sees half an archive).
+fn write_verified(
+    out_dir: &Path,
+    name: &str,
+    bytes: &[u8],
+    sbom: &str,
+) -> anyhow::Result<verify::Report> {
+    std::fs::create_dir_all(out_dir)
+        .with_context(|| format!("cannot create {}", out_dir.display()))?;
+    let stem = name.strip_suffix(".tar.gz").unwrap_or(name);
+    let sidecar = archive::sidecar_line(bytes, name);
+    let scratch = out_dir.join(format!(".{name}.partial"));
+    std::fs::write(&scratch, bytes)
+        .with_context(|| format!("cannot write {}", scratch.display()))?;
+    let written =
+        std::fs::read(&scratch).with_context(|| format!("cannot read back {}", scratch.display()));
+    let mut report = verify::verify_bytes(name, &written?, Some(&sidecar));
+    let sbom_problems = sbom_problems(name, Some(sbom), report.cli_crates.as_ref());
+    report.problems.extend(sbom_problems);
+    if !report.problems.is_empty() {
+        std::fs::remove_file(&scratch).ok();
+        for line in &report.problems {
+            eprintln!("{line}");
+        }
+        bail!("{name} failed verification and was not written: a bundle that is not right never reaches a user");
+    }
+    for (file, text) in [
+        (format!("{name}.sha256"), sidecar.as_str()),
+        (format!("{stem}.cdx.json"), sbom),
+    ] {
+        let path = out_dir.join(&file);
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    std::fs::rename(&scratch, out_dir.join(name))
+        .with_context(|| format!("cannot rename {} to {name}", scratch.display()))?;
+    Ok(report)
 }
 
 /// The `tether` package's version and cargo's target directory.
@@ -180,6 +208,9 @@ fn toolchain_env(sh: &Shell, target: &Target) -> anyhow::Result<Vec<(String, Str
             target.triple,
             target.triple
         );
+    }
+    if !on_path("cargo-auditable") {
+        bail!("release builds embed their dependency list with cargo-auditable: run `cargo install --locked cargo-auditable@{CARGO_AUDITABLE}` (or `bash .ci/setup`)");
     }
     match (target.os, target.arch, std::env::consts::OS) {
         (Os::Linux, crate::targets::Arch::X86_64, "linux") if std::env::consts::ARCH == "x86_64" => {
@@ -248,7 +279,7 @@ pub fn release_build(sh: &Shell, target: &Target, packages: &[&str]) -> anyhow::
     let triple = target.triple;
     cmd!(
         sh,
-        "cargo build --release --locked --target {triple} {packages...}"
+        "cargo auditable build --release --locked --target {triple} {packages...}"
     )
     .run()?;
     Ok(PathBuf::from(triple).join("release"))

@@ -241,6 +241,8 @@ mod tests {
         )
         .expect("write");
         std::fs::write(dir.path().join("install.sh"), "#!/bin/sh\n").expect("write");
+        let sbom = dir.path().join("tether-0.1.0-linux-x64.cdx.json");
+        std::fs::write(sbom, crate::fixtures::sbom()).expect("write");
         dir
     }
 
@@ -267,7 +269,14 @@ mod tests {
 
         let sums = std::fs::read_to_string(dir.path().join("SHA256SUMS")).expect("sums");
         let names: Vec<&str> = sums.lines().filter_map(|l| l.split("  ").nth(1)).collect();
-        assert_eq!(names, ["install.sh", "tether-0.1.0-linux-x64.tar.gz"]);
+        assert_eq!(
+            names,
+            [
+                "install.sh",
+                "tether-0.1.0-linux-x64.cdx.json",
+                "tether-0.1.0-linux-x64.tar.gz"
+            ]
+        );
         let (ok, out) = run_in(dir.path(), "sha256sum", &["-c", "SHA256SUMS"]);
         assert!(ok, "{out}");
         let key = public_path.to_string_lossy().into_owned();

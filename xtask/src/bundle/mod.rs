@@ -4,6 +4,7 @@
 
 pub mod archive;
 pub mod binary;
+pub mod dependencies;
 pub mod digest;
 /// Reading minisign public key files (the runtime's file, shared by path).
 #[path = "../../../runtime/src/release/key_file.rs"]

@@ -8,6 +8,7 @@ use anyhow::Context;
 
 use crate::bundle::archive::{self, ArchiveEntry, EntryKind};
 use crate::bundle::binary::{self, Format};
+use crate::bundle::dependencies::{self, sbom_problems, Crates};
 use crate::bundle::digest::sha256_hex;
 use crate::bundle::layout;
 use crate::bundle::manifest::{bundle_stem, Manifest};
@@ -38,6 +39,8 @@ pub struct Report {
     pub rows: Vec<Row>,
     /// Archive size in bytes.
     pub size: u64,
+    /// The crates `bin/tether`'s `.dep-v0` lists, when it has a readable one.
+    pub cli_crates: Option<Crates>,
 }
 
 /// Verifies the archive at `path` and its `.sha256` sidecar beside it.
@@ -48,7 +51,12 @@ pub fn verify_path(path: &Path) -> anyhow::Result<Report> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let sidecar = std::fs::read_to_string(format!("{}.sha256", path.display())).ok();
-    Ok(verify_bytes(&name, &bytes, sidecar.as_deref()))
+    let mut report = verify_bytes(&name, &bytes, sidecar.as_deref());
+    let stem = name.strip_suffix(".tar.gz").unwrap_or(&name);
+    let sbom = std::fs::read_to_string(path.with_file_name(format!("{stem}.cdx.json"))).ok();
+    let sbom = sbom_problems(&name, sbom.as_deref(), report.cli_crates.as_ref());
+    report.problems.extend(sbom);
+    Ok(report)
 }
 
 /// Verifies archive bytes named `name` against its sidecar text, if any.
@@ -85,9 +93,19 @@ pub fn verify_bytes(name: &str, bytes: &[u8], sidecar: Option<&str>) -> Report {
     if let Some(manifest) = &manifest {
         check_manifest(&mut found, manifest, top, &files);
     }
+    let mut cli_crates = None;
     let rows = files
         .iter()
-        .map(|(rel, entry)| row(&mut found, rel, entry, target.as_ref()))
+        .map(|(rel, entry)| {
+            let row = row(&mut found, rel, entry, target.as_ref());
+            if layout::BINARIES.iter().any(|b| b.path == rel) {
+                let crates = check_dependencies(&mut found, rel, &entry.bytes);
+                if rel == layout::CLI.path {
+                    cli_crates = crates;
+                }
+            }
+            row
+        })
         .collect();
     if let Some(target) = &target {
         check_size(&mut found, bytes.len() as u64, target);
@@ -96,7 +114,28 @@ pub fn verify_bytes(name: &str, bytes: &[u8], sidecar: Option<&str>) -> Report {
         problems: found.problems,
         rows,
         size: bytes.len() as u64,
+        cli_crates,
     }
+}
+
+/// The binary's `.dep-v0` is there and lists only crates of `Cargo.lock`; returns the list.
+fn check_dependencies(found: &mut Findings<'_>, rel: &str, binary: &[u8]) -> Option<Crates> {
+    let crates = match dependencies::embedded(binary) {
+        Ok(crates) => crates,
+        Err(why) => {
+            found.problem(rel, why);
+            return None;
+        }
+    };
+    match dependencies::locked() {
+        Ok(lock) => {
+            for what in dependencies::against_lock(&crates, lock) {
+                found.problem(rel, what);
+            }
+        }
+        Err(e) => found.problem("(Cargo.lock)", format!("{e:#}")),
+    }
+    Some(crates)
 }
 
 /// The problems found in one archive so far.

@@ -55,7 +55,19 @@ fn tampered_hash() {
     let files = files_with(Some(fixture("static-x86_64")));
     let mut tampered = files.clone();
     tampered[0].bytes.extend_from_slice(b"\0backdoor");
-    insta::assert_snapshot!(problems(&archive(&tampered, &files)));
+    // The samples carry Cargo.lock's versions in .dep-v0, so their hashes move with it:
+    // the expected text is computed, not a snapshot.
+    let (a, b) = (&tampered[0].bytes, &files[0].bytes);
+    let short = |bytes: &[u8]| crate::bundle::digest::sha256_hex(bytes)[..12].to_string();
+    let expected = format!(
+        "{NAME}: bin/tether: sha256 {} does not match manifest.json's {}\n\
+         {NAME}: bin/tether: size {} does not match manifest.json's {}",
+        short(a),
+        short(b),
+        a.len(),
+        b.len()
+    );
+    assert_eq!(problems(&archive(&tampered, &files)), expected);
 }
 
 #[test]
@@ -136,4 +148,50 @@ fn a_release_check_refuses_a_test_build() {
             .any(|p| p.contains("a test build: its release key is 0123456789ABCDEF")),
         "{problems:#?}"
     );
+}
+
+#[test]
+fn every_binary_must_carry_dependencies_cargo_lock_knows() {
+    let mut files = files_with(Some(fixture("static-x86_64")));
+    files[1].bytes = fixture("static-x86_64");
+    let unlisted = problems(&archive(&files, &files));
+    assert!(
+        unlisted.contains("lib/tether-host: no readable .dep-v0 section"),
+        "{unlisted}"
+    );
+
+    let mut files = files_with(Some(fixture("static-x86_64")));
+    let forged = [("tether", "0.1.0"), ("left-pad", "9.9.9")];
+    files[3].bytes = crate::fixtures::auditable_listing(&fixture("static-x86_64"), &forged);
+    let strangers = problems(&archive(&files, &files));
+    assert!(
+        strangers
+            .contains("lib/tether-ptyd: .dep-v0 lists crates Cargo.lock does not: left-pad 9.9.9"),
+        "{strangers}"
+    );
+}
+
+#[test]
+fn the_sbom_must_be_there_and_name_the_cli_crates() {
+    let files = files_with(Some(fixture("static-x86_64")));
+    let report = verify_bytes(NAME, &archive(&files, &files), None);
+    let cli = report.cli_crates.as_ref();
+    assert!(cli.is_some_and(|c| c.iter().any(|(name, _)| name == "serde")));
+    assert_eq!(
+        sbom_problems(NAME, Some(&crate::fixtures::sbom()), cli),
+        Vec::<String>::new()
+    );
+    let missing = sbom_problems(NAME, None, cli).join("\n");
+    assert!(
+        missing.contains("tether-0.1.0-linux-x64.cdx.json: missing"),
+        "{missing}"
+    );
+    let other = crate::fixtures::sbom().replace("\"serde\"", "\"serde_json\"");
+    let differs = sbom_problems(NAME, Some(&other), cli).join("\n");
+    assert!(
+        differs.contains("only in the SBOM: serde_json"),
+        "{differs}"
+    );
+    let garbage = sbom_problems(NAME, Some("{}"), cli).join("\n");
+    assert!(garbage.contains("not CycloneDX JSON"), "{garbage}");
 }

@@ -4,6 +4,7 @@
 
 mod container;
 mod host;
+mod release_files;
 mod served;
 mod steps;
 
@@ -102,6 +103,8 @@ pub fn run(sh: &Shell, args: &SmokeArgs) -> anyhow::Result<()> {
     );
 
     let mut results = Vec::new();
+    // Recorded in the table like a place's steps; a failure does not stop the places.
+    let _ = release_files::check(&mut results, &archive, &bundle);
     for place in places {
         let outcome = match place {
             Place::Host => host::smoke_host(sh, &target, &bundle, staging.path(), &mut results),
