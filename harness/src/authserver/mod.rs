@@ -159,6 +159,17 @@ impl AuthServer {
         })
     }
 
+    /// Serves `bytes` at `GET path` ahead of every OAuth and API route (the files of a
+    /// release, for `install.sh` and `tether self-update`).
+    pub async fn serve_file(&self, path: &str, bytes: Vec<u8>) {
+        Mock::given(wiremock::matchers::method("GET"))
+            .and(wiremock::matchers::path(path))
+            .respond_with(ResponseTemplate::new(200).set_body_bytes(bytes))
+            .with_priority(1)
+            .mount(&self.server)
+            .await;
+    }
+
     /// Drops the next `count` connections whose first request is for `path` (`None`: any).
     pub fn drop_connections(&self, path: Option<&str>, count: u32) {
         lock(&self.drops).push(proxy::DropRule {

@@ -41,6 +41,10 @@ enum Command {
         /// Serve plain http:// and ws:// (only loopback clients accept that).
         #[arg(long)]
         plaintext: bool,
+        /// Serve the files under this directory at <api>/releases/<path> (release directories
+        /// for install.sh and tether self-update).
+        #[arg(long)]
+        files: Option<std::path::PathBuf>,
     },
     /// Loopback benchmarks of the runtime; prints numbers next to their targets.
     Bench {
@@ -89,6 +93,7 @@ async fn main() -> anyhow::Result<()> {
             tls_names,
             ca_dir,
             plaintext,
+            files,
         } => {
             let pki = tether_harness::tls::pki_with(&tls_names, ca_dir.as_deref())?;
             let tls = if plaintext { Tls::Off } else { Tls::Good };
@@ -99,6 +104,7 @@ async fn main() -> anyhow::Result<()> {
                 public_relay_url,
                 tls,
                 pki,
+                files.as_deref(),
             )
             .await
         }
@@ -174,8 +180,12 @@ async fn serve(
     public_relay_url: Option<String>,
     tls: Tls,
     pki: &Pki,
+    files: Option<&std::path::Path>,
 ) -> anyhow::Result<()> {
     let auth = AuthServer::start_tls(std::net::TcpListener::bind(api_listen)?, tls).await?;
+    if let Some(dir) = files {
+        serve_files(&auth, dir).await?;
+    }
     let api_url = public_api_url.unwrap_or_else(|| auth.uri());
     auth.state().issuer = api_url.clone();
     let relay = Relay::start_tls(std::net::TcpListener::bind(relay_listen)?, &api_url, tls).await?;
@@ -215,6 +225,25 @@ async fn serve(
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
+    }
+    Ok(())
+}
+
+/// Mounts every file under `root` at `/releases/<path relative to root>`.
+async fn serve_files(auth: &AuthServer, root: &std::path::Path) -> anyhow::Result<()> {
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        let entries = std::fs::read_dir(&dir)
+            .map_err(|e| anyhow::anyhow!("cannot read --files {}: {e}", dir.display()))?;
+        for path in entries.flatten().map(|e| e.path()) {
+            if path.is_dir() {
+                dirs.push(path);
+            } else if let Ok(rel) = path.strip_prefix(root) {
+                let bytes = std::fs::read(&path)?;
+                let url_path = format!("/releases/{}", rel.display());
+                auth.serve_file(&url_path, bytes).await;
+            }
+        }
     }
     Ok(())
 }

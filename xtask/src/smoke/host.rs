@@ -8,6 +8,7 @@ use std::process::{Child, Command, Stdio};
 use anyhow::{ensure, Context};
 use xshell::Shell;
 
+use super::installer;
 use super::served::{parse_served, Served};
 use super::steps::{checked, print_log_tail, run_steps, Relay};
 use super::StepResult;
@@ -24,20 +25,36 @@ impl Drop for KillOnDrop {
     }
 }
 
-/// Smoke-tests the unpacked `bundle` here.
+/// Smoke-tests the bundle here: installed by install.sh from the harness when this machine
+/// runs the target natively, else (qemu-user) the unpacked `bundle` as it is.
 pub(super) fn smoke_host(
     sh: &Shell,
     target: &Target,
+    archive: &Path,
     bundle: &Path,
     staging: &Path,
     results: &mut Vec<StepResult>,
 ) -> anyhow::Result<()> {
-    can_run(target)?;
-    let (_server, served) = serve_harness(sh)?;
+    let native = can_run(target)?;
+    let releases = installer::release_dirs(archive, &staging.join("releases"))?;
+    let (_server, served) = serve_harness(sh, &releases)?;
     let ca = served.write_ca(staging)?;
     let home = staging.join("home dir");
     std::fs::create_dir_all(&home)?;
-    let tether = bundle.join(layout::CLI.path);
+    let place = "host";
+    let tether = if native {
+        let url = format!("{}/releases", served.api);
+        let prefix = staging.join("prefix with spaces");
+        installer::install(results, place, &url, &ca, &prefix)?
+    } else {
+        bundle.join(layout::CLI.path)
+    };
+    // What must be gone after `host stop`: anything run from the installed files.
+    let installed_root = tether
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(bundle)
+        .to_path_buf();
     let command = |args: &[&str]| {
         let mut c = Command::new(&tether);
         c.args(args)
@@ -51,7 +68,6 @@ pub(super) fn smoke_host(
         c
     };
     let relay_http = served.relay.replacen("wss://", "https://", 1);
-    let place = "host";
     let tether_run = |args: &[&str]| checked(command(args), &format!("tether {}", args.join(" ")));
     let relay = Relay {
         url: &served.relay,
@@ -62,8 +78,8 @@ pub(super) fn smoke_host(
         let mut ps = Command::new("ps");
         ps.args(["-axo", "command"]);
         let listing = checked(ps, "ps")?;
-        let bundle = bundle.display().to_string();
-        let running: Vec<&str> = listing.lines().filter(|l| l.contains(&bundle)).collect();
+        let root = installed_root.display().to_string();
+        let running: Vec<&str> = listing.lines().filter(|l| l.contains(&root)).collect();
         ensure!(running.is_empty(), "still running: {running:?}");
         Ok(())
     });
@@ -77,8 +93,8 @@ pub(super) fn smoke_host(
     Ok(())
 }
 
-/// Fails unless this machine runs `target`'s binaries, natively or under qemu-user.
-fn can_run(target: &Target) -> anyhow::Result<()> {
+/// Fails unless this machine runs `target`'s binaries; true when natively, false under qemu-user.
+fn can_run(target: &Target) -> anyhow::Result<bool> {
     let native = match std::env::consts::ARCH {
         "x86_64" => crate::targets::Arch::X86_64,
         _ => crate::targets::Arch::Aarch64,
@@ -100,14 +116,17 @@ fn can_run(target: &Target) -> anyhow::Result<()> {
             target.name
         );
     }
-    Ok(())
+    Ok(target.arch == native)
 }
 
-/// Starts the static harness the image holds (it runs here too: one build for both).
-fn serve_harness(sh: &Shell) -> anyhow::Result<(KillOnDrop, Served)> {
+/// Starts the static harness the image holds (it runs here too: one build for both),
+/// serving the release directories under `releases`.
+fn serve_harness(sh: &Shell, releases: &Path) -> anyhow::Result<(KillOnDrop, Served)> {
     let harness = images::static_harness(sh)?;
     let mut child = Command::new(harness)
         .arg("serve")
+        .arg("--files")
+        .arg(releases)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -4,6 +4,7 @@
 
 mod container;
 mod host;
+mod installer;
 mod release_files;
 mod served;
 mod steps;
@@ -107,7 +108,9 @@ pub fn run(sh: &Shell, args: &SmokeArgs) -> anyhow::Result<()> {
     let _ = release_files::check(&mut results, &archive, &bundle);
     for place in places {
         let outcome = match place {
-            Place::Host => host::smoke_host(sh, &target, &bundle, staging.path(), &mut results),
+            Place::Host => {
+                host::smoke_host(sh, &target, &archive, &bundle, staging.path(), &mut results)
+            }
             Place::Container(image) => {
                 container::smoke_container(sh, &target, image, &bundle, &mut results)
             }

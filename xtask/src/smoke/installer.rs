@@ -1,0 +1,85 @@
+//! `install.sh` in the smoke: the harness serves two release directories made from the
+//! archive under test — the archive as built, and the same with one byte changed — and
+//! install.sh must refuse the second with nothing installed and install the first.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{ensure, Context};
+
+use super::steps::checked;
+use super::{record, StepResult};
+use crate::bundle::digest::sha256_hex;
+
+/// `<dir>/good` and `<dir>/tampered`: release directories of `archive`.
+pub(super) fn release_dirs(archive: &Path, dir: &Path) -> anyhow::Result<PathBuf> {
+    let name = archive
+        .file_name()
+        .context("archive name")?
+        .to_string_lossy()
+        .into_owned();
+    let bytes = std::fs::read(archive)?;
+    let mut tampered = bytes.clone();
+    if let Some(last) = tampered.last_mut() {
+        *last ^= 0xff;
+    }
+    let sums = format!("{}  {name}\n", sha256_hex(&bytes));
+    let sidecar = std::fs::read(archive.with_file_name(format!("{name}.sha256")))?;
+    for (sub, archive_bytes) in [("good", &bytes), ("tampered", &tampered)] {
+        let release = dir.join(sub);
+        std::fs::create_dir_all(&release)?;
+        std::fs::write(release.join(&name), archive_bytes)?;
+        std::fs::write(release.join(format!("{name}.sha256")), &sidecar)?;
+        std::fs::write(release.join("SHA256SUMS"), &sums)?;
+    }
+    Ok(dir.to_path_buf())
+}
+
+/// Runs install.sh against `<releases>/tampered` (refused, nothing installed), then
+/// `<releases>/good` into `prefix`; returns the installed CLI.
+pub(super) fn install(
+    results: &mut Vec<StepResult>,
+    place: &str,
+    releases: &str,
+    ca: &Path,
+    prefix: &Path,
+) -> anyhow::Result<PathBuf> {
+    let script = crate::flags::project_root().join("install.sh");
+    let run = |url: String, prefix: &Path| {
+        let mut c = Command::new("sh");
+        c.arg(&script)
+            .arg("--prefix")
+            .arg(prefix)
+            .env("TETHER_DOWNLOAD_URL", url)
+            .env("CURL_CA_BUNDLE", ca)
+            .env("SSL_CERT_FILE", ca);
+        c.output().context("cannot run sh install.sh")
+    };
+    record(results, place, "install.sh refuses tampering", || {
+        let refused_prefix = prefix.with_file_name("refused prefix");
+        let out = run(format!("{releases}/tampered"), &refused_prefix)?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        ensure!(
+            !out.status.success(),
+            "install.sh installed a tampered archive"
+        );
+        ensure!(stderr.contains("does not match SHA256SUMS"), "{stderr}");
+        ensure!(
+            !refused_prefix.join("bin").exists(),
+            "something was installed"
+        );
+        Ok(())
+    })?;
+    record(results, place, "install.sh over https://", || {
+        let out = run(format!("{releases}/good"), prefix)?;
+        ensure!(
+            out.status.success(),
+            "install.sh failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut version = Command::new(prefix.join("bin/tether"));
+        version.arg("--version");
+        checked(version, "the installed tether --version").map(drop)
+    })?;
+    Ok(prefix.join("bin/tether"))
+}
