@@ -2,14 +2,15 @@
 # Installs tether from a release (contract section 8). POSIX sh: runs under dash and
 # busybox ash.
 #
-#   TETHER_DOWNLOAD_URL=https://…/releases/latest/download sh install.sh [--prefix DIR]
+#   TETHER_DOWNLOAD_URL=https://…/releases/latest/download sh install.sh [--prefix DIR] [--key KEY]
 #
 # TETHER_DOWNLOAD_URL is the directory of one release (the latest, or a version's): it
 # holds SHA256SUMS, tether-<version>-<target>.tar.gz and its .sha256. The archive for
 # this machine (from `uname -sm`) is downloaded, its hash checked against both, and
 # bin/tether + lib/tether/{tether-host,tether-ptyd} are installed under DIR (default
 # ~/.local), each by rename, so running it again upgrades in place. When minisign is
-# installed, SHA256SUMS's signature is checked against the release key too.
+# installed, SHA256SUMS's signature is checked against the release key too (--key names
+# another minisign public key, for a test release signed with a test key).
 #
 # A download error, a hash mismatch or an unknown platform installs nothing and exits 1
 # with one line saying why.
@@ -35,11 +36,16 @@ while [ $# -gt 0 ]; do
             prefix=${1#--prefix=}
             shift
             ;;
+        --key)
+            [ $# -ge 2 ] || die "--key needs a minisign public key"
+            RELEASE_KEY=$2
+            shift 2
+            ;;
         -h | --help)
             sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'
             exit 0
             ;;
-        *) die "unknown option $1 (usage: install.sh [--prefix DIR])" ;;
+        *) die "unknown option $1 (usage: install.sh [--prefix DIR] [--key KEY])" ;;
     esac
 done
 [ -n "$prefix" ] || die "no install prefix: set HOME or pass --prefix DIR"
@@ -78,7 +84,7 @@ fetch "$base/SHA256SUMS" "$tmp/SHA256SUMS"
 if command -v minisign >/dev/null 2>&1; then
     fetch "$base/SHA256SUMS.minisig" "$tmp/SHA256SUMS.minisig"
     minisign -Vqm "$tmp/SHA256SUMS" -P "$RELEASE_KEY" >/dev/null 2>&1 ||
-        die "SHA256SUMS is not signed by the tether release key"
+        die "SHA256SUMS is not signed by the tether release key ($RELEASE_KEY)"
 fi
 archive=$(sed -n "s/^[0-9a-f]\{64\}  \(tether-[^ /]*-$target\.tar\.gz\)\$/\1/p" "$tmp/SHA256SUMS" | head -n 1)
 [ -n "$archive" ] || die "the release has no archive for $target"

@@ -101,9 +101,14 @@ pub fn ensure(sh: &Shell, images: &[Image]) -> anyhow::Result<()> {
         let started = Instant::now();
         let built = match image {
             Image::Harness => harness(sh)?,
-            Image::Debian(suite) => {
-                debian(sh, image, suite, None, r#"CMD ["/bin/sleep", "86400"]"#)?
-            }
+            // With what a user who runs `curl … | sh` has: curl and the CA bundle.
+            Image::Debian(suite) => debian(
+                sh,
+                image,
+                suite,
+                Some("curl,ca-certificates"),
+                r#"CMD ["/bin/sleep", "86400"]"#,
+            )?,
             Image::DebianSystemd(suite) => debian(
                 sh,
                 image,

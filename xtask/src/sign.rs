@@ -176,7 +176,7 @@ fn sha256sums(dir: &Path) -> anyhow::Result<String> {
 }
 
 /// Writes `dir/name` and `dir/name.minisig`, and checks the signature before leaving.
-fn write_signed(
+pub fn write_signed(
     dir: &Path,
     name: &str,
     bytes: &[u8],

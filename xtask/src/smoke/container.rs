@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{ensure, Context};
 use xshell::{cmd, Shell};
 
+use super::installer;
 use super::served::{parse_served, Served};
 use super::steps::{checked, print_log_tail, run_steps, Relay};
 use super::{StepResult, CA_IN_CONTAINER, INSTALL_DIR};
@@ -42,12 +43,13 @@ impl Drop for Docker<'_> {
     }
 }
 
-/// Smoke-tests the unpacked `bundle` in a fresh container of `image`.
+/// Smoke-tests a fresh container of `image`: tether installed by install.sh from the
+/// harness container, which serves the release directories under `releases`.
 pub(super) fn smoke_container(
     sh: &Shell,
     target: &Target,
     image: Image,
-    bundle: &Path,
+    (releases, test_key): (&Path, &str),
     results: &mut Vec<StepResult>,
 ) -> anyhow::Result<()> {
     ensure!(
@@ -69,15 +71,16 @@ pub(super) fn smoke_container(
         .run()?;
     docker.network = Some(network.clone());
 
-    let (served, relay_http) = start_harness(&mut docker, &network, id)?;
+    let (served, relay_http) = start_harness(&mut docker, &network, id, releases)?;
 
     let tag = image.tag();
     let os = format!("tether-smoke-{}-{id}", tag.replace([':', '.'], "-"));
     docker.containers.push(os.clone());
-    let ca = start_os(sh, &os, &tag, &network, &served, bundle)?;
+    let ca = start_os(sh, &os, &tag, &network, &served, releases)?;
 
     let place = tag.as_str();
-    let tether_path = format!("{INSTALL_DIR}/{}", layout::CLI.path);
+    let installed = installer::install_in_container(results, place, (&os, test_key), INSTALL_DIR)?;
+    let tether_path = format!("{installed}/{}", layout::CLI.path);
     let exec = |args: &[&str]| {
         let mut c = Command::new("docker");
         c.arg("exec").arg(&os).arg(&tether_path).args(args);
@@ -125,11 +128,37 @@ fn start_harness(
     docker: &mut Docker<'_>,
     network: &str,
     id: u32,
+    releases: &Path,
 ) -> anyhow::Result<(Served, String)> {
     let sh = docker.sh;
     let harness = format!("tether-smoke-harness-{id}");
     docker.containers.push(harness.clone());
-    cmd!(sh, "docker run -d --name {harness} --network {network} --network-alias harness -p 127.0.0.1::8081 tether-harness:latest")
+    // The image's command, serving the release directories copied in before it starts.
+    let serve = [
+        "serve",
+        "--api-listen",
+        "0.0.0.0:8080",
+        "--relay-listen",
+        "0.0.0.0:8081",
+        "--public-api-url",
+        "https://harness:8080",
+        "--public-relay-url",
+        "wss://harness:8081",
+        "--tls-name",
+        "harness",
+        "--ca-dir",
+        "/ca",
+        "--files",
+        "/releases",
+    ];
+    cmd!(sh, "docker create --name {harness} --network {network} --network-alias harness -p 127.0.0.1::8081 tether-harness:latest {serve...}")
+        .quiet()
+        .ignore_stdout()
+        .run()?;
+    let source = format!("{}/.", releases.display());
+    let dest = format!("{harness}:/releases");
+    cmd!(sh, "docker cp {source} {dest}").quiet().run()?;
+    cmd!(sh, "docker start {harness}")
         .quiet()
         .ignore_stdout()
         .run()?;
@@ -170,7 +199,7 @@ fn start_os(
     tag: &str,
     network: &str,
     served: &Served,
-    bundle: &Path,
+    releases: &Path,
 ) -> anyhow::Result<PathBuf> {
     let env = [
         format!("TETHER_API_URL={}", served.api),
@@ -190,10 +219,10 @@ fn start_os(
     .quiet()
     .ignore_stdout()
     .run()?;
-    let source = format!("{}/.", bundle.display());
-    let dest = format!("{os}:{INSTALL_DIR}");
-    cmd!(sh, "docker cp {source} {dest}").quiet().run()?;
-    let ca_dir = bundle.parent().unwrap_or(bundle);
+    let script = crate::flags::project_root().join("install.sh");
+    let script_dest = format!("{os}:/install.sh");
+    cmd!(sh, "docker cp {script} {script_dest}").quiet().run()?;
+    let ca_dir = releases.parent().unwrap_or(releases);
     let ca = served.write_ca(ca_dir)?;
     let ca_dest = format!("{os}:{CA_IN_CONTAINER}");
     cmd!(sh, "docker cp {ca} {ca_dest}").quiet().run()?;

@@ -30,14 +30,13 @@ impl Drop for KillOnDrop {
 pub(super) fn smoke_host(
     sh: &Shell,
     target: &Target,
-    archive: &Path,
+    (releases, test_key): (&Path, &str),
     bundle: &Path,
     staging: &Path,
     results: &mut Vec<StepResult>,
 ) -> anyhow::Result<()> {
     let native = can_run(target)?;
-    let releases = installer::release_dirs(archive, &staging.join("releases"))?;
-    let (_server, served) = serve_harness(sh, &releases)?;
+    let (_server, served) = serve_harness(sh, releases)?;
     let ca = served.write_ca(staging)?;
     let home = staging.join("home dir");
     std::fs::create_dir_all(&home)?;
@@ -45,7 +44,7 @@ pub(super) fn smoke_host(
     let tether = if native {
         let url = format!("{}/releases", served.api);
         let prefix = staging.join("prefix with spaces");
-        installer::install(results, place, &url, &ca, &prefix)?
+        installer::install(results, place, (&url, test_key), &ca, &prefix)?
     } else {
         bundle.join(layout::CLI.path)
     };

@@ -1,6 +1,7 @@
-//! `install.sh` in the smoke: the harness serves two release directories made from the
-//! archive under test — the archive as built, and the same with one byte changed — and
-//! install.sh must refuse the second with nothing installed and install the first.
+//! `install.sh` in the smoke, here and in each container: the harness serves two release
+//! directories made from the archive under test — the archive as built, and the same with
+//! one byte changed — and install.sh must refuse the second with nothing installed and
+//! install the first.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -10,9 +11,13 @@ use anyhow::{ensure, Context};
 use super::steps::checked;
 use super::{record, StepResult};
 use crate::bundle::digest::sha256_hex;
+use crate::bundle::key_file;
+use crate::bundle::release_key::ReleaseKey;
+use crate::sign;
 
-/// `<dir>/good` and `<dir>/tampered`: release directories of `archive`.
-pub(super) fn release_dirs(archive: &Path, dir: &Path) -> anyhow::Result<PathBuf> {
+/// `<dir>/good` and `<dir>/tampered`: release directories of `archive`, their `SHA256SUMS`
+/// signed with a fresh test key; returns the key (base64) for install.sh's `--key`.
+pub(super) fn release_dirs(archive: &Path, dir: &Path) -> anyhow::Result<String> {
     let name = archive
         .file_name()
         .context("archive name")?
@@ -25,14 +30,21 @@ pub(super) fn release_dirs(archive: &Path, dir: &Path) -> anyhow::Result<PathBuf
     }
     let sums = format!("{}  {name}\n", sha256_hex(&bytes));
     let sidecar = std::fs::read(archive.with_file_name(format!("{name}.sha256")))?;
+    let minisign::KeyPair { pk, sk } = minisign::KeyPair::generate_unencrypted_keypair()
+        .map_err(|e| anyhow::anyhow!("cannot make a test key: {e}"))?;
+    let key = pk.to_base64();
+    let public = ReleaseKey {
+        id: key_file::key_id(&key).context("test key id")?,
+        base64: key.clone(),
+    };
     for (sub, archive_bytes) in [("good", &bytes), ("tampered", &tampered)] {
         let release = dir.join(sub);
         std::fs::create_dir_all(&release)?;
         std::fs::write(release.join(&name), archive_bytes)?;
         std::fs::write(release.join(format!("{name}.sha256")), &sidecar)?;
-        std::fs::write(release.join("SHA256SUMS"), &sums)?;
+        sign::write_signed(&release, "SHA256SUMS", sums.as_bytes(), &sk, &public)?;
     }
-    Ok(dir.to_path_buf())
+    Ok(key)
 }
 
 /// Runs install.sh against `<releases>/tampered` (refused, nothing installed), then
@@ -40,7 +52,7 @@ pub(super) fn release_dirs(archive: &Path, dir: &Path) -> anyhow::Result<PathBuf
 pub(super) fn install(
     results: &mut Vec<StepResult>,
     place: &str,
-    releases: &str,
+    (releases, key): (&str, &str),
     ca: &Path,
     prefix: &Path,
 ) -> anyhow::Result<PathBuf> {
@@ -50,6 +62,7 @@ pub(super) fn install(
         c.arg(&script)
             .arg("--prefix")
             .arg(prefix)
+            .args(["--key", key])
             .env("TETHER_DOWNLOAD_URL", url)
             .env("CURL_CA_BUNDLE", ca)
             .env("SSL_CERT_FILE", ca);
@@ -82,4 +95,52 @@ pub(super) fn install(
         checked(version, "the installed tether --version").map(drop)
     })?;
     Ok(prefix.join("bin/tether"))
+}
+
+/// Runs `/install.sh` in container `os` against the harness container (`harness:8080`):
+/// the tampered release refused with nothing installed, then the good one into `prefix`.
+pub(super) fn install_in_container(
+    results: &mut Vec<StepResult>,
+    place: &str,
+    (os, key): (&str, &str),
+    prefix: &str,
+) -> anyhow::Result<String> {
+    let run = |release: &str, prefix: &str| {
+        let mut c = Command::new("docker");
+        c.args(["exec", "-e"])
+            .arg(format!(
+                "TETHER_DOWNLOAD_URL=https://harness:8080/releases/{release}"
+            ))
+            .args(["-e", "CURL_CA_BUNDLE=/harness-ca.pem", os])
+            .args(["/bin/sh", "/install.sh", "--prefix", prefix, "--key", key]);
+        c.output().context("cannot run docker exec")
+    };
+    record(results, place, "install.sh refuses tampering", || {
+        let out = run("tampered", "/opt/refused")?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        ensure!(
+            !out.status.success(),
+            "install.sh installed a tampered archive"
+        );
+        ensure!(stderr.contains("does not match SHA256SUMS"), "{stderr}");
+        let mut listing = Command::new("docker");
+        listing.args(["exec", os, "/bin/sh", "-c", "ls /opt/refused 2>&1 || true"]);
+        let left = checked(listing, "ls /opt/refused")?;
+        ensure!(
+            !left.contains("bin"),
+            "something was installed in /opt/refused: {left}"
+        );
+        Ok(())
+    })?;
+    record(results, place, "install.sh over https://", || {
+        let out = run("good", prefix)?;
+        ensure!(
+            out.status.success(),
+            "install.sh failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(())
+    })?;
+    Ok(prefix.to_string())
 }

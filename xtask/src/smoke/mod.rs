@@ -103,16 +103,19 @@ pub fn run(sh: &Shell, args: &SmokeArgs) -> anyhow::Result<()> {
         bundle.display()
     );
 
+    let releases_dir = staging.path().join("releases");
+    let test_key = installer::release_dirs(&archive, &releases_dir)?;
+    let releases = (releases_dir.as_path(), test_key.as_str());
     let mut results = Vec::new();
     // Recorded in the table like a place's steps; a failure does not stop the places.
     let _ = release_files::check(&mut results, &archive, &bundle);
     for place in places {
         let outcome = match place {
             Place::Host => {
-                host::smoke_host(sh, &target, &archive, &bundle, staging.path(), &mut results)
+                host::smoke_host(sh, &target, releases, &bundle, staging.path(), &mut results)
             }
             Place::Container(image) => {
-                container::smoke_container(sh, &target, image, &bundle, &mut results)
+                container::smoke_container(sh, &target, image, releases, &mut results)
             }
         };
         if let Err(e) = outcome {
