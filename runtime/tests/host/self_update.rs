@@ -197,6 +197,33 @@ async fn an_archive_that_does_not_match_latest_json_changes_nothing() {
     unchanged(&installed);
 }
 
+/// Serves a good release of [`NEW_VERSION`] signed with a fresh key and installs it.
+async fn update_to_new_version(installed: &Installed) {
+    let server = MockServer::start().await;
+    let key = KeyPair::generate_unencrypted_keypair().expect("keys");
+    let bytes = archive(NEW_VERSION);
+    let sha = hex(&bytes);
+    serve_release(&server, NEW_VERSION, bytes, &sha, &key).await;
+    let source = Source {
+        url: server.uri(),
+        public_key: key.pk.to_base64(),
+    };
+    let http = reqwest::Client::new();
+    let offer = update::offer(&http, &source, target(), tether::version::VERSION, None).await;
+    let Ok(Offer::Update {
+        version,
+        url,
+        sha256,
+    }) = offer
+    else {
+        panic!("no update offered: {offer:?}");
+    };
+    assert_eq!(version, NEW_VERSION);
+    update::install(&http, installed, target(), &version, &url, &sha256)
+        .await
+        .expect("install");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_update_restarts_the_host_on_the_new_files_and_keeps_its_terminal() {
     let api = Api::start().await;
@@ -221,29 +248,7 @@ async fn an_update_restarts_the_host_on_the_new_files_and_keeps_its_terminal() {
     conn.output_until("s1", "before-2").await;
     let before = host.status().await;
 
-    let server = MockServer::start().await;
-    let key = KeyPair::generate_unencrypted_keypair().expect("keys");
-    let bytes = archive(NEW_VERSION);
-    let sha = hex(&bytes);
-    serve_release(&server, NEW_VERSION, bytes, &sha, &key).await;
-    let source = Source {
-        url: server.uri(),
-        public_key: key.pk.to_base64(),
-    };
-    let http = reqwest::Client::new();
-    let offer = update::offer(&http, &source, target(), tether::version::VERSION, None).await;
-    let Ok(Offer::Update {
-        version,
-        url,
-        sha256,
-    }) = offer
-    else {
-        panic!("no update offered: {offer:?}");
-    };
-    assert_eq!(version, NEW_VERSION);
-    update::install(&http, &installed, target(), &version, &url, &sha256)
-        .await
-        .expect("install");
+    update_to_new_version(&installed).await;
     for path in installed.paths() {
         assert!(
             tether::release::replace::old(&path).is_file(),

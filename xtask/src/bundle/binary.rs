@@ -6,7 +6,7 @@ use goblin::mach::cputype::{CPU_TYPE_ARM64, CPU_TYPE_X86_64};
 use goblin::mach::Mach;
 use goblin::Object;
 
-use crate::targets::Arch;
+use crate::targets::{Arch, Os, Target, ALLOWED_LIBRARIES, GLIBC_FLOOR};
 
 /// Executable format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,6 +134,57 @@ fn parse_glibc(name: &str) -> Option<(u32, u32)> {
     let major = parts.next()?.parse().ok()?;
     let minor = parts.next().unwrap_or("0").parse().ok()?;
     Some((major, minor))
+}
+
+/// What is wrong with one binary for `target`.
+pub fn problems(facts: &BinaryFacts, target: &Target) -> Vec<String> {
+    let mut out = Vec::new();
+    let want_format = match target.os {
+        Os::Linux => Format::Elf,
+        Os::Darwin => Format::MachO,
+    };
+    if facts.format != want_format {
+        out.push(format!(
+            "is {}, but {} needs {}",
+            facts.format.name(),
+            target.name,
+            want_format.name()
+        ));
+        return out;
+    }
+    if facts.arch != Some(target.arch) {
+        let found = facts
+            .arch
+            .map(|a| a.name().to_string())
+            .unwrap_or_else(|| facts.machine.clone());
+        out.push(format!(
+            "built for {found}, but {} needs {}",
+            target.name,
+            target.arch.name()
+        ));
+    }
+    if target.os == Os::Linux && facts.linkage() == "dynamic" {
+        for lib in &facts.libraries {
+            if !ALLOWED_LIBRARIES.contains(&lib.as_str()) {
+                out.push(format!("needs {lib}, which is not part of glibc"));
+            }
+        }
+        if let Some(found) = facts.max_glibc {
+            if found > GLIBC_FLOOR {
+                out.push(format!(
+                    "needs GLIBC_{}.{}, above the floor GLIBC_{}.{}: it will not load on older Linux",
+                    found.0, found.1, GLIBC_FLOOR.0, GLIBC_FLOOR.1
+                ));
+            }
+        }
+    }
+    if !facts.debug_sections.is_empty() {
+        out.push(format!(
+            "not stripped: has {}",
+            facts.debug_sections.join(", ")
+        ));
+    }
+    out
 }
 
 #[cfg(test)]

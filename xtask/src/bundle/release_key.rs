@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use super::key_file;
+use super::manifest::Manifest;
+use super::{archive, key_file, layout};
 
 /// The environment variable naming a test build's public key file.
 pub const TEST_KEY_ENV: &str = "TETHER_RELEASE_PUBKEY";
@@ -43,4 +44,43 @@ pub fn read(path: PathBuf) -> anyhow::Result<ReleaseKey> {
         base64: base64.to_string(),
         id,
     })
+}
+
+/// What makes the archive `name` a test build rather than a release: `tether` must hold
+/// `key` (`keys/release.pub`) and `manifest.json` must name its id.
+pub fn release_problems(name: &str, bytes: &[u8], key: &ReleaseKey) -> Vec<String> {
+    let top = name.strip_suffix(".tar.gz").unwrap_or(name);
+    let Ok(entries) = archive::read(bytes) else {
+        return vec![format!("{name}: (archive): unreadable")];
+    };
+    let file = |rel: &str| {
+        entries
+            .iter()
+            .find(|e| e.path == format!("{top}/{rel}"))
+            .map(|e| e.bytes.as_slice())
+    };
+    let mut out = Vec::new();
+    let manifest: Option<Manifest> =
+        file(layout::MANIFEST).and_then(|m| serde_json::from_slice(m).ok());
+    let named = manifest.and_then(|m| m.release_key_id);
+    if named.as_deref() != Some(key.id.as_str()) {
+        out.push(format!(
+            "{name}: {}: a test build: its release key is {}, not keys/release.pub's {}",
+            layout::MANIFEST,
+            named.as_deref().unwrap_or("unnamed"),
+            key.id
+        ));
+    }
+    let holds_key = file(layout::CLI.path).is_some_and(|cli| {
+        cli.windows(key.base64.len())
+            .any(|w| w == key.base64.as_bytes())
+    });
+    if !holds_key {
+        out.push(format!(
+            "{name}: {}: does not trust keys/release.pub ({}): not a release build",
+            layout::CLI.path,
+            key.id
+        ));
+    }
+    out
 }

@@ -7,13 +7,12 @@ use std::path::Path;
 use anyhow::Context;
 
 use crate::bundle::archive::{self, ArchiveEntry, EntryKind};
-use crate::bundle::binary::{self, Format};
+use crate::bundle::binary;
 use crate::bundle::dependencies::{self, sbom_problems, Crates};
 use crate::bundle::digest::sha256_hex;
 use crate::bundle::layout;
 use crate::bundle::manifest::{bundle_stem, Manifest};
-use crate::bundle::release_key::ReleaseKey;
-use crate::targets::{self, Os, Target, ALLOWED_LIBRARIES, GLIBC_FLOOR};
+use crate::targets::{self, Target};
 
 /// One row of the summary table.
 #[derive(Debug, Clone)]
@@ -319,7 +318,7 @@ fn row(found: &mut Findings<'_>, rel: &str, entry: &ArchiveEntry, target: Option
         None => facts.linkage().to_string(),
     };
     for what in target
-        .map(|t| binary_problems(&facts, t))
+        .map(|t| binary::problems(&facts, t))
         .unwrap_or_default()
     {
         found.problem(rel, what);
@@ -339,96 +338,6 @@ fn check_size(found: &mut Findings<'_>, size: u64, target: &Target) {
         );
         found.problem("(archive)", what);
     }
-}
-
-/// What makes the archive `name` a test build rather than a release: `tether` must hold
-/// `key` (`keys/release.pub`) and `manifest.json` must name its id.
-pub fn release_problems(name: &str, bytes: &[u8], key: &ReleaseKey) -> Vec<String> {
-    let top = name.strip_suffix(".tar.gz").unwrap_or(name);
-    let Ok(entries) = archive::read(bytes) else {
-        return vec![format!("{name}: (archive): unreadable")];
-    };
-    let file = |rel: &str| {
-        entries
-            .iter()
-            .find(|e| e.path == format!("{top}/{rel}"))
-            .map(|e| e.bytes.as_slice())
-    };
-    let mut out = Vec::new();
-    let manifest: Option<Manifest> =
-        file(layout::MANIFEST).and_then(|m| serde_json::from_slice(m).ok());
-    let named = manifest.and_then(|m| m.release_key_id);
-    if named.as_deref() != Some(key.id.as_str()) {
-        out.push(format!(
-            "{name}: {}: a test build: its release key is {}, not keys/release.pub's {}",
-            layout::MANIFEST,
-            named.as_deref().unwrap_or("unnamed"),
-            key.id
-        ));
-    }
-    let holds_key = file(layout::CLI.path).is_some_and(|cli| {
-        cli.windows(key.base64.len())
-            .any(|w| w == key.base64.as_bytes())
-    });
-    if !holds_key {
-        out.push(format!(
-            "{name}: {}: does not trust keys/release.pub ({}): not a release build",
-            layout::CLI.path,
-            key.id
-        ));
-    }
-    out
-}
-
-/// What is wrong with one binary for `target`.
-fn binary_problems(facts: &binary::BinaryFacts, target: &Target) -> Vec<String> {
-    let mut out = Vec::new();
-    let want_format = match target.os {
-        Os::Linux => Format::Elf,
-        Os::Darwin => Format::MachO,
-    };
-    if facts.format != want_format {
-        out.push(format!(
-            "is {}, but {} needs {}",
-            facts.format.name(),
-            target.name,
-            want_format.name()
-        ));
-        return out;
-    }
-    if facts.arch != Some(target.arch) {
-        let found = facts
-            .arch
-            .map(|a| a.name().to_string())
-            .unwrap_or_else(|| facts.machine.clone());
-        out.push(format!(
-            "built for {found}, but {} needs {}",
-            target.name,
-            target.arch.name()
-        ));
-    }
-    if target.os == Os::Linux && facts.linkage() == "dynamic" {
-        for lib in &facts.libraries {
-            if !ALLOWED_LIBRARIES.contains(&lib.as_str()) {
-                out.push(format!("needs {lib}, which is not part of glibc"));
-            }
-        }
-        if let Some(found) = facts.max_glibc {
-            if found > GLIBC_FLOOR {
-                out.push(format!(
-                    "needs GLIBC_{}.{}, above the floor GLIBC_{}.{}: it will not load on older Linux",
-                    found.0, found.1, GLIBC_FLOOR.0, GLIBC_FLOOR.1
-                ));
-            }
-        }
-    }
-    if !facts.debug_sections.is_empty() {
-        out.push(format!(
-            "not stripped: has {}",
-            facts.debug_sections.join(", ")
-        ));
-    }
-    out
 }
 
 fn short(hex: &str) -> &str {
@@ -471,7 +380,8 @@ pub fn run(archives: &[std::path::PathBuf], release: bool) -> anyhow::Result<()>
         if let Some(key) = &official {
             let bytes = std::fs::read(path)?;
             let name = path.file_name().unwrap_or_default().to_string_lossy();
-            report.problems.extend(release_problems(&name, &bytes, key));
+            let problems = super::release_key::release_problems(&name, &bytes, key);
+            report.problems.extend(problems);
         }
         if report.problems.is_empty() {
             println!("{}: ok ({})", path.display(), mib(report.size));

@@ -127,7 +127,7 @@ fn a_release_check_refuses_a_test_build() {
     let files = files_with(Some(fixture("static-x86_64")));
     // The manifest names the official id, but the CLI does not hold the key.
     let bytes = archive(&files, &files);
-    let problems = release_problems(NAME, &bytes, &key);
+    let problems = crate::bundle::release_key::release_problems(NAME, &bytes, &key);
     assert_eq!(problems.len(), 1, "{problems:#?}");
     assert!(problems[0].contains("bin/tether: does not trust keys/release.pub"));
 
@@ -137,11 +137,12 @@ fn a_release_check_refuses_a_test_build() {
     let mut release = files.clone();
     release[0].bytes = cli;
     let bytes = archive(&release, &release);
-    assert_eq!(release_problems(NAME, &bytes, &key), Vec::<String>::new());
+    let none = crate::bundle::release_key::release_problems(NAME, &bytes, &key);
+    assert_eq!(none, Vec::<String>::new());
 
     // The same CLI in a bundle whose manifest names a test key.
     let test = crate::fixtures::bundle_archive_with_key("0.1.0", "0123456789ABCDEF", &release);
-    let problems = release_problems(NAME, &test, &key);
+    let problems = crate::bundle::release_key::release_problems(NAME, &test, &key);
     assert!(
         problems
             .iter()
