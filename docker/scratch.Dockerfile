@@ -9,11 +9,6 @@ COPY busybox /bin/ls
 COPY busybox /bin/stty
 COPY busybox /bin/echo
 COPY busybox /bin/tail
-# What install.sh needs on a machine with nothing but busybox: its wget (https through
-# busybox's ssl_client, which does not check certificates: the hashes and, where minisign
-# exists, the signature are the check) and the tools it runs.
-COPY busybox /bin/wget
-COPY busybox /bin/ssl_client
 COPY keep /root/.keep
 COPY keep /tmp/.keep
 COPY keep /opt/.keep
