@@ -44,12 +44,14 @@ impl Drop for Docker<'_> {
 }
 
 /// Smoke-tests a fresh container of `image`: tether installed by install.sh from the
-/// harness container, which serves the release directories under `releases`.
+/// harness container, which serves the release directories under `releases` — or, on the
+/// scratch image (busybox's wget cannot complete a TLS handshake with the harness), the
+/// unpacked `bundle` copied in.
 pub(super) fn smoke_container(
     sh: &Shell,
     target: &Target,
     image: Image,
-    (releases, test_key): (&Path, &str),
+    ((releases, test_key), bundle): ((&Path, &str), &Path),
     results: &mut Vec<StepResult>,
 ) -> anyhow::Result<()> {
     ensure!(
@@ -79,7 +81,14 @@ pub(super) fn smoke_container(
     let ca = start_os(sh, &os, &tag, &network, &served, releases)?;
 
     let place = tag.as_str();
-    let installed = installer::install_in_container(results, place, (&os, test_key), INSTALL_DIR)?;
+    let installed = if image == Image::Scratch {
+        let source = format!("{}/.", bundle.display());
+        let dest = format!("{os}:{INSTALL_DIR}");
+        cmd!(sh, "docker cp {source} {dest}").quiet().run()?;
+        INSTALL_DIR.to_string()
+    } else {
+        installer::install_in_container(results, place, (&os, test_key), INSTALL_DIR)?
+    };
     let tether_path = format!("{installed}/{}", layout::CLI.path);
     let exec = |args: &[&str]| {
         let mut c = Command::new("docker");

@@ -115,7 +115,7 @@ pub fn run(sh: &Shell, args: &SmokeArgs) -> anyhow::Result<()> {
                 host::smoke_host(sh, &target, releases, &bundle, staging.path(), &mut results)
             }
             Place::Container(image) => {
-                container::smoke_container(sh, &target, image, releases, &mut results)
+                container::smoke_container(sh, &target, image, (releases, &bundle), &mut results)
             }
         };
         if let Err(e) = outcome {
