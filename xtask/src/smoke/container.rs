@@ -81,14 +81,7 @@ pub(super) fn smoke_container(
     let ca = start_os(sh, &os, &tag, &network, &served, releases)?;
 
     let place = tag.as_str();
-    let installed = if image == Image::Scratch {
-        let source = format!("{}/.", bundle.display());
-        let dest = format!("{os}:{INSTALL_DIR}");
-        cmd!(sh, "docker cp {source} {dest}").quiet().run()?;
-        INSTALL_DIR.to_string()
-    } else {
-        installer::install_in_container(results, place, (&os, test_key), INSTALL_DIR)?
-    };
+    let installed = put_tether(sh, results, (image, &os), test_key, bundle)?;
     let tether_path = format!("{installed}/{}", layout::CLI.path);
     let exec = |args: &[&str]| {
         let mut c = Command::new("docker");
@@ -236,4 +229,23 @@ fn start_os(
     let ca_dest = format!("{os}:{CA_IN_CONTAINER}");
     cmd!(sh, "docker cp {ca} {ca_dest}").quiet().run()?;
     Ok(ca)
+}
+
+/// Installs tether in container `os` with install.sh (the scratch image: copies `bundle`
+/// in); returns the install prefix.
+fn put_tether(
+    sh: &Shell,
+    results: &mut Vec<StepResult>,
+    (image, os): (Image, &str),
+    test_key: &str,
+    bundle: &Path,
+) -> anyhow::Result<String> {
+    if image != Image::Scratch {
+        let place = image.tag();
+        return installer::install_in_container(results, &place, (os, test_key), INSTALL_DIR);
+    }
+    let source = format!("{}/.", bundle.display());
+    let dest = format!("{os}:{INSTALL_DIR}");
+    cmd!(sh, "docker cp {source} {dest}").quiet().run()?;
+    Ok(INSTALL_DIR.to_string())
 }
