@@ -19,14 +19,7 @@ pub fn fixture(name: &str) -> Vec<u8> {
 /// `binary` with a `.dep-v0` section (cargo-auditable's format: zlib-compressed JSON) naming
 /// `tether` and `serde` at their `Cargo.lock` versions, added with `objcopy`.
 pub fn auditable(binary: &[u8]) -> Vec<u8> {
-    let lock = crate::bundle::dependencies::locked().expect("Cargo.lock");
-    let version = |name: &str| {
-        lock.iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.clone())
-            .expect("locked")
-    };
-    let (tether, serde) = (version("tether"), version("serde"));
+    let (tether, serde) = (locked_version("tether"), locked_version("serde"));
     auditable_listing(binary, &[("tether", &tether), ("serde", &serde)])
 }
 
@@ -71,15 +64,18 @@ pub fn auditable_listing(binary: &[u8], crates: &[(&str, &str)]) -> Vec<u8> {
     std::fs::read(&output).expect("read")
 }
 
+/// The version of crate `name` in the workspace's `Cargo.lock`.
+fn locked_version(name: &str) -> String {
+    let lock = crate::bundle::dependencies::locked().expect("Cargo.lock");
+    lock.iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.clone())
+        .expect("locked")
+}
+
 /// A minimal CycloneDX SBOM naming what [`auditable`] puts into `.dep-v0`.
 pub fn sbom() -> String {
-    let lock = crate::bundle::dependencies::locked().expect("Cargo.lock");
-    let version = |name: &str| {
-        lock.iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.clone())
-            .expect("locked")
-    };
+    let version = locked_version;
     serde_json::json!({
         "bomFormat": "CycloneDX", "specVersion": "1.3", "version": 1,
         "metadata": {"component": {"type": "application", "name": "tether", "version": version("tether")}},

@@ -9,7 +9,6 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, ensure, Context};
 use minisign::{PublicKey, SecretKey, SecretKeyBox, SignatureBox};
-use serde::{Deserialize, Serialize};
 
 use crate::bundle::digest::sha256_hex;
 use crate::bundle::manifest::Manifest;
@@ -21,23 +20,10 @@ pub const SECRET_ENV: &str = "TETHER_SIGNING_KEY";
 /// Its password, for an encrypted key.
 pub const PASSWORD_ENV: &str = "TETHER_SIGNING_KEY_PASSWORD";
 
-/// `latest.json`: the newest release, for `tether self-update` (contract section 8).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Latest {
-    /// The release's version.
-    pub version: String,
-    /// Each target's archive.
-    pub targets: BTreeMap<String, LatestTarget>,
-}
-
-/// One target's archive in `latest.json`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LatestTarget {
-    /// Where to download it.
-    pub url: String,
-    /// Its SHA-256, hex.
-    pub sha256: String,
-}
+/// `latest.json`'s shape, as the runtime declares it.
+#[path = "../../runtime/src/release/latest_json.rs"]
+mod latest_json;
+pub use latest_json::{Latest, LatestTarget};
 
 /// Signs the release files in `args.dir`.
 pub fn run(args: &SignArgs) -> anyhow::Result<()> {

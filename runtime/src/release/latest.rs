@@ -1,27 +1,7 @@
 //! `latest.json` and its signature: what a release server says is the newest release,
 //! believed only when its minisign signature verifies with the key this build trusts.
 
-use std::collections::BTreeMap;
-
-use serde::{Deserialize, Serialize};
-
-/// `latest.json` (contract section 8).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Latest {
-    /// The release's version.
-    pub version: String,
-    /// Each target's archive, by target name (`linux-x64`, …).
-    pub targets: BTreeMap<String, LatestTarget>,
-}
-
-/// One target's archive.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LatestTarget {
-    /// Where to download it (absolute, or relative to the download URL).
-    pub url: String,
-    /// Its SHA-256, lowercase hex.
-    pub sha256: String,
-}
+pub use super::latest_json::{Latest, LatestTarget};
 
 /// Checks `signature` (a `.minisig` file's text) over `bytes` with the base64 minisign
 /// `public_key`, then parses `bytes`; the error says which of the two failed.

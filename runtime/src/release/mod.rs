@@ -4,6 +4,7 @@
 
 pub mod key_file;
 pub mod latest;
+pub mod latest_json;
 pub mod replace;
 pub mod unpack;
 pub mod update;

@@ -166,27 +166,12 @@ async fn a_release_signed_by_another_key_changes_nothing() {
 async fn an_archive_that_does_not_match_latest_json_changes_nothing() {
     let root = tempfile::tempdir().expect("tempdir");
     let installed = install_copy(root.path());
-    let server = MockServer::start().await;
-    let key = KeyPair::generate_unencrypted_keypair().expect("keys");
     // Refused on its hash before it is opened: a small archive does.
     let mut bytes = b"an archive".to_vec();
     let sha = hex(&bytes);
     bytes[0] ^= 0xff;
-    serve_release(&server, NEW_VERSION, bytes, &sha, &key).await;
-    let source = Source {
-        url: server.uri(),
-        public_key: key.pk.to_base64(),
-    };
+    let (_server, (version, url, sha256)) = offered(bytes, &sha, "0.1.0").await;
     let http = reqwest::Client::new();
-    let offer = update::offer(&http, &source, target(), "0.1.0", None).await;
-    let Ok(Offer::Update {
-        version,
-        url,
-        sha256,
-    }) = offer
-    else {
-        panic!("no update offered: {offer:?}");
-    };
     let refused = update::install(&http, &installed, target(), &version, &url, &sha256).await;
     assert!(
         refused
@@ -197,19 +182,22 @@ async fn an_archive_that_does_not_match_latest_json_changes_nothing() {
     unchanged(&installed);
 }
 
-/// Serves a good release of [`NEW_VERSION`] signed with a fresh key and installs it.
-async fn update_to_new_version(installed: &Installed) {
+/// Serves `archive` as release [`NEW_VERSION`] (its `latest.json` naming `sha`, signed
+/// with a fresh key) and returns the server and what it offers a build of `current`:
+/// version, URL and sha256.
+async fn offered(
+    archive: Vec<u8>,
+    sha: &str,
+    current: &str,
+) -> (MockServer, (String, String, String)) {
     let server = MockServer::start().await;
     let key = KeyPair::generate_unencrypted_keypair().expect("keys");
-    let bytes = archive(NEW_VERSION);
-    let sha = hex(&bytes);
-    serve_release(&server, NEW_VERSION, bytes, &sha, &key).await;
+    serve_release(&server, NEW_VERSION, archive, sha, &key).await;
     let source = Source {
         url: server.uri(),
         public_key: key.pk.to_base64(),
     };
-    let http = reqwest::Client::new();
-    let offer = update::offer(&http, &source, target(), tether::version::VERSION, None).await;
+    let offer = update::offer(&reqwest::Client::new(), &source, target(), current, None).await;
     let Ok(Offer::Update {
         version,
         url,
@@ -218,7 +206,16 @@ async fn update_to_new_version(installed: &Installed) {
     else {
         panic!("no update offered: {offer:?}");
     };
+    (server, (version, url, sha256))
+}
+
+/// Serves a good release of [`NEW_VERSION`] signed with a fresh key and installs it.
+async fn update_to_new_version(installed: &Installed) {
+    let bytes = archive(NEW_VERSION);
+    let sha = hex(&bytes);
+    let (_server, (version, url, sha256)) = offered(bytes, &sha, tether::version::VERSION).await;
     assert_eq!(version, NEW_VERSION);
+    let http = reqwest::Client::new();
     update::install(&http, installed, target(), &version, &url, &sha256)
         .await
         .expect("install");
