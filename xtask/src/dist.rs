@@ -75,10 +75,25 @@ const CARGO_AUDITABLE: &str = "0.7.7";
 
 /// Builds, packs and verifies one target's bundle; returns the archive path.
 pub fn dist_one(sh: &Shell, target: &Target, out_dir: &Path) -> anyhow::Result<PathBuf> {
+    dist_with_key(sh, target, out_dir, None)
+}
+
+/// Like [`dist_one`]; with `test_key` (a minisign public key file) the bundle's `tether`
+/// trusts that key instead of `keys/release.pub` (a test build, refused by `verify --release`).
+pub fn dist_with_key(
+    sh: &Shell,
+    target: &Target,
+    out_dir: &Path,
+    test_key: Option<&Path>,
+) -> anyhow::Result<PathBuf> {
     let root = crate::flags::project_root();
     let (version, target_dir) = workspace_facts(sh)?;
     let (git_sha, mtime) = build_stamp(sh);
-    let key = release_key::baked()?;
+    let key = match test_key {
+        Some(path) => release_key::read(path.to_path_buf())?,
+        None => release_key::baked()?,
+    };
+    let _baked = test_key.map(|path| sh.push_env(release_key::TEST_KEY_ENV, path));
     if key != release_key::official()? {
         eprintln!(
             "==> a test build: tether trusts the key {} from ${}, not keys/release.pub",

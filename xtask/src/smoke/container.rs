@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{ensure, Context};
 use xshell::{cmd, Shell};
 
-use super::installer;
+use super::installer::{self, TestKey};
 use super::served::{parse_served, Served};
 use super::steps::{checked, print_log_tail, run_steps, Relay};
 use super::{StepResult, CA_IN_CONTAINER, INSTALL_DIR};
@@ -51,7 +51,7 @@ pub(super) fn smoke_container(
     sh: &Shell,
     target: &Target,
     image: Image,
-    ((releases, test_key), bundle): ((&Path, &str), &Path),
+    ((releases, test_key), bundle): ((&Path, &TestKey), &Path),
     results: &mut Vec<StepResult>,
 ) -> anyhow::Result<()> {
     ensure!(
@@ -81,7 +81,7 @@ pub(super) fn smoke_container(
     let ca = start_os(sh, &os, &tag, &network, &served, releases)?;
 
     let place = tag.as_str();
-    let installed = put_tether(sh, results, (image, &os), test_key, bundle)?;
+    let installed = put_tether(sh, results, (image, &os), &test_key.public.base64, bundle)?;
     let tether_path = format!("{installed}/{}", layout::CLI.path);
     let exec = |args: &[&str]| {
         let mut c = Command::new("docker");

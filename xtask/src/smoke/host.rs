@@ -8,7 +8,8 @@ use std::process::{Child, Command, Stdio};
 use anyhow::{ensure, Context};
 use xshell::Shell;
 
-use super::installer;
+use super::installer::{self, TestKey};
+use super::self_update::{self, UpdateRig};
 use super::served::{parse_served, Served};
 use super::steps::{checked, print_log_tail, run_steps, Relay};
 use super::StepResult;
@@ -30,7 +31,7 @@ impl Drop for KillOnDrop {
 pub(super) fn smoke_host(
     sh: &Shell,
     target: &Target,
-    (releases, test_key): (&Path, &str),
+    (releases, test_key): (&Path, &TestKey),
     bundle: &Path,
     staging: &Path,
     results: &mut Vec<StepResult>,
@@ -44,7 +45,8 @@ pub(super) fn smoke_host(
     let tether = if native {
         let url = format!("{}/releases", served.api);
         let prefix = staging.join("prefix with spaces");
-        installer::install(results, place, (&url, test_key), &ca, &prefix)?
+        let key = test_key.public.base64.as_str();
+        installer::install(results, place, (&url, key), &ca, &prefix)?
     } else {
         bundle.join(layout::CLI.path)
     };
@@ -54,8 +56,8 @@ pub(super) fn smoke_host(
         .and_then(Path::parent)
         .unwrap_or(bundle)
         .to_path_buf();
-    let command = |args: &[&str]| {
-        let mut c = Command::new(&tether);
+    let command_of = |cli: &Path, args: &[&str]| {
+        let mut c = Command::new(cli);
         c.args(args)
             .env_clear()
             .env("PATH", "/usr/bin:/bin")
@@ -66,6 +68,7 @@ pub(super) fn smoke_host(
             .env("SSL_CERT_FILE", &ca);
         c
     };
+    let command = |args: &[&str]| command_of(&tether, args);
     let relay_http = served.relay.replacen("wss://", "https://", 1);
     let tether_run = |args: &[&str]| checked(command(args), &format!("tether {}", args.join(" ")));
     let relay = Relay {
@@ -88,8 +91,26 @@ pub(super) fn smoke_host(
                 .unwrap_or_default(),
         );
         let _ = command(&["host", "stop"]).output();
+    } else if native {
+        let rig = UpdateRig {
+            releases: format!("{}/releases", served.api),
+            ca: &ca,
+            relay_http: &relay_http,
+            key: test_key,
+            prefix: staging.join("updated prefix"),
+        };
+        if self_update::check(results, &rig, &command_of).is_err() {
+            let log = home.join(".config/tether/logs/host-org_a.log");
+            print_log_tail(&std::fs::read_to_string(log).unwrap_or_default());
+            let _ = command_of(&rig.prefix.join(layout::CLI.path), &["host", "stop"]).output();
+        }
     }
     Ok(())
+}
+
+/// True when this machine runs `target`'s binaries natively (not under qemu-user).
+pub(super) fn native(target: &Target) -> bool {
+    can_run(target).unwrap_or(false)
 }
 
 /// Fails unless this machine runs `target`'s binaries; true when natively, false under qemu-user.

@@ -8,6 +8,7 @@ use std::process::Command;
 
 use anyhow::{ensure, Context};
 
+use super::self_update::UpdateRig;
 use super::steps::checked;
 use super::{record, StepResult};
 use crate::bundle::digest::sha256_hex;
@@ -15,9 +16,43 @@ use crate::bundle::key_file;
 use crate::bundle::release_key::ReleaseKey;
 use crate::sign;
 
+/// The fresh key the smoke signs its releases with (users' installs would refuse them).
+pub(super) struct TestKey {
+    /// The public key, as minisign and install.sh's `--key` take it, with its id.
+    pub public: ReleaseKey,
+    /// The public key file, for a test build (`TETHER_RELEASE_PUBKEY`).
+    pub file: PathBuf,
+    /// The secret key.
+    pub secret: minisign::SecretKey,
+}
+
+impl TestKey {
+    /// A new key pair; the public key file is written into `dir`.
+    pub fn new(dir: &Path) -> anyhow::Result<TestKey> {
+        let minisign::KeyPair { pk, sk } = minisign::KeyPair::generate_unencrypted_keypair()
+            .map_err(|e| anyhow::anyhow!("cannot make a test key: {e}"))?;
+        let base64 = pk.to_base64();
+        let public = ReleaseKey {
+            id: key_file::key_id(&base64).context("test key id")?,
+            base64,
+        };
+        let file = dir.join("smoke-test-key.pub");
+        let text = pk
+            .to_box()
+            .map_err(|e| anyhow::anyhow!("cannot write the test key: {e}"))?
+            .to_string();
+        std::fs::write(&file, text)?;
+        Ok(TestKey {
+            public,
+            file,
+            secret: sk,
+        })
+    }
+}
+
 /// `<dir>/good` and `<dir>/tampered`: release directories of `archive`, their `SHA256SUMS`
-/// signed with a fresh test key; returns the key (base64) for install.sh's `--key`.
-pub(super) fn release_dirs(archive: &Path, dir: &Path) -> anyhow::Result<String> {
+/// signed with `key`.
+pub(super) fn release_dirs(archive: &Path, dir: &Path, key: &TestKey) -> anyhow::Result<()> {
     let name = archive
         .file_name()
         .context("archive name")?
@@ -30,21 +65,20 @@ pub(super) fn release_dirs(archive: &Path, dir: &Path) -> anyhow::Result<String>
     }
     let sums = format!("{}  {name}\n", sha256_hex(&bytes));
     let sidecar = std::fs::read(archive.with_file_name(format!("{name}.sha256")))?;
-    let minisign::KeyPair { pk, sk } = minisign::KeyPair::generate_unencrypted_keypair()
-        .map_err(|e| anyhow::anyhow!("cannot make a test key: {e}"))?;
-    let key = pk.to_base64();
-    let public = ReleaseKey {
-        id: key_file::key_id(&key).context("test key id")?,
-        base64: key.clone(),
-    };
     for (sub, archive_bytes) in [("good", &bytes), ("tampered", &tampered)] {
         let release = dir.join(sub);
         std::fs::create_dir_all(&release)?;
         std::fs::write(release.join(&name), archive_bytes)?;
         std::fs::write(release.join(format!("{name}.sha256")), &sidecar)?;
-        sign::write_signed(&release, "SHA256SUMS", sums.as_bytes(), &sk, &public)?;
+        sign::write_signed(
+            &release,
+            "SHA256SUMS",
+            sums.as_bytes(),
+            &key.secret,
+            &key.public,
+        )?;
     }
-    Ok(key)
+    Ok(())
 }
 
 /// Runs install.sh against `<releases>/tampered` (refused, nothing installed), then
@@ -143,4 +177,18 @@ pub(super) fn install_in_container(
         Ok(())
     })?;
     Ok(prefix.to_string())
+}
+
+/// Runs install.sh from `<rig.releases>/<release>` into `rig.prefix` with the test key.
+pub(super) fn install_quietly(rig: &UpdateRig<'_>, release: &str) -> anyhow::Result<()> {
+    let script = crate::flags::project_root().join("install.sh");
+    let mut c = Command::new("sh");
+    c.arg(&script)
+        .arg("--prefix")
+        .arg(&rig.prefix)
+        .args(["--key", &rig.key.public.base64])
+        .env("TETHER_DOWNLOAD_URL", format!("{}/{release}", rig.releases))
+        .env("CURL_CA_BUNDLE", rig.ca)
+        .env("SSL_CERT_FILE", rig.ca);
+    checked(c, "install.sh").map(drop)
 }

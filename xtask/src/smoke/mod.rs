@@ -6,6 +6,7 @@ mod container;
 mod host;
 mod installer;
 mod release_files;
+mod self_update;
 mod served;
 mod steps;
 
@@ -104,8 +105,12 @@ pub fn run(sh: &Shell, args: &SmokeArgs) -> anyhow::Result<()> {
     );
 
     let releases_dir = staging.path().join("releases");
-    let test_key = installer::release_dirs(&archive, &releases_dir)?;
-    let releases = (releases_dir.as_path(), test_key.as_str());
+    let test_key = installer::TestKey::new(staging.path())?;
+    installer::release_dirs(&archive, &releases_dir, &test_key)?;
+    if places.contains(&Place::Host) && host::native(&target) {
+        self_update::prepare(sh, &target, &releases_dir, &test_key)?;
+    }
+    let releases = (releases_dir.as_path(), &test_key);
     let mut results = Vec::new();
     // Recorded in the table like a place's steps; a failure does not stop the places.
     let _ = release_files::check(&mut results, &archive, &bundle);
