@@ -9,6 +9,7 @@ use anyhow::{ensure, Context};
 use xshell::{cmd, Shell};
 
 use super::installer::{self, TestKey};
+use super::self_update::{self, UpdateRig};
 use super::served::{parse_served, Served};
 use super::steps::{checked, print_log_tail, run_steps, Relay};
 use super::{StepResult, CA_IN_CONTAINER, INSTALL_DIR};
@@ -110,7 +111,10 @@ pub(super) fn smoke_container(
         ensure!(left.is_empty(), "still running in {place}: {left:?}");
         Ok(())
     });
-    if outcome.is_err() {
+    let updated = outcome.is_ok()
+        && (image == Image::Scratch
+            || update_in(results, (place, &os), &relay, test_key, releases).is_ok());
+    if !updated {
         let log = cmd!(
             sh,
             "docker exec {os} cat /root/.config/tether/logs/host-org_a.log"
@@ -122,6 +126,44 @@ pub(super) fn smoke_container(
         print_log_tail(&log);
     }
     Ok(())
+}
+
+/// `tether self-update` in container `os` (when the smoke made a test build: see
+/// [`self_update::prepare`]).
+fn update_in(
+    results: &mut Vec<StepResult>,
+    (place, os): (&str, &str),
+    relay: &Relay<'_>,
+    test_key: &TestKey,
+    releases: &Path,
+) -> anyhow::Result<()> {
+    if !releases.join("update").is_dir() {
+        return Ok(());
+    }
+    let command = |argv: &[&str], env: &[(&str, &str)]| {
+        let mut c = Command::new("docker");
+        c.arg("exec");
+        for (name, value) in env {
+            c.arg("-e").arg(format!("{name}={value}"));
+        }
+        c.arg(os).args(argv);
+        c
+    };
+    let rig = UpdateRig {
+        place,
+        command: &command,
+        releases: "https://harness:8080/releases".into(),
+        ca_there: CA_IN_CONTAINER.into(),
+        script: "/install.sh".into(),
+        prefix: "/opt/tether updated".into(),
+        relay: (relay.http, relay.ca),
+        key: test_key,
+    };
+    let checked = self_update::check(results, &rig);
+    if checked.is_err() {
+        rig.stop();
+    }
+    checked
 }
 
 /// Starts the harness container on `network` (as `harness`, the relay's port mapped to

@@ -92,17 +92,27 @@ pub(super) fn smoke_host(
         );
         let _ = command(&["host", "stop"]).output();
     } else if native {
-        let rig = UpdateRig {
-            releases: format!("{}/releases", served.api),
-            ca: &ca,
-            relay_http: &relay_http,
-            key: test_key,
-            prefix: staging.join("updated prefix"),
+        let updated = staging.join("updated prefix");
+        let script = crate::flags::project_root().join("install.sh");
+        let command = |argv: &[&str], env: &[(&str, &str)]| {
+            let mut c = command_of(Path::new(argv[0]), &argv[1..]);
+            c.envs(env.iter().copied());
+            c
         };
-        if self_update::check(results, &rig, &command_of).is_err() {
+        let rig = UpdateRig {
+            place,
+            command: &command,
+            releases: format!("{}/releases", served.api),
+            ca_there: ca.display().to_string(),
+            script: script.display().to_string(),
+            prefix: updated.display().to_string(),
+            relay: (&relay_http, &ca),
+            key: test_key,
+        };
+        if self_update::check(results, &rig).is_err() {
             let log = home.join(".config/tether/logs/host-org_a.log");
             print_log_tail(&std::fs::read_to_string(log).unwrap_or_default());
-            let _ = command_of(&rig.prefix.join(layout::CLI.path), &["host", "stop"]).output();
+            rig.stop();
         }
     }
     Ok(())

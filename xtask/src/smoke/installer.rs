@@ -8,7 +8,6 @@ use std::process::Command;
 
 use anyhow::{ensure, Context};
 
-use super::self_update::UpdateRig;
 use super::steps::checked;
 use super::{record, StepResult};
 use crate::bundle::digest::sha256_hex;
@@ -177,18 +176,4 @@ pub(super) fn install_in_container(
         Ok(())
     })?;
     Ok(prefix.to_string())
-}
-
-/// Runs install.sh from `<rig.releases>/<release>` into `rig.prefix` with the test key.
-pub(super) fn install_quietly(rig: &UpdateRig<'_>, release: &str) -> anyhow::Result<()> {
-    let script = crate::flags::project_root().join("install.sh");
-    let mut c = Command::new("sh");
-    c.arg(&script)
-        .arg("--prefix")
-        .arg(&rig.prefix)
-        .args(["--key", &rig.key.public.base64])
-        .env("TETHER_DOWNLOAD_URL", format!("{}/{release}", rig.releases))
-        .env("CURL_CA_BUNDLE", rig.ca)
-        .env("SSL_CERT_FILE", rig.ca);
-    checked(c, "install.sh").map(drop)
 }

@@ -107,7 +107,7 @@ pub fn run(sh: &Shell, args: &SmokeArgs) -> anyhow::Result<()> {
     let releases_dir = staging.path().join("releases");
     let test_key = installer::TestKey::new(staging.path())?;
     installer::release_dirs(&archive, &releases_dir, &test_key)?;
-    if places.contains(&Place::Host) && host::native(&target) {
+    if host::native(&target) {
         self_update::prepare(sh, &target, &releases_dir, &test_key)?;
     }
     let releases = (releases_dir.as_path(), &test_key);

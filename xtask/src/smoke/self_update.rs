@@ -4,7 +4,7 @@
 //! then install the release signed by the test key — keeping `.old` — and restart the
 //! host service with the terminal still answering.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use anyhow::{ensure, Context};
@@ -76,41 +76,97 @@ pub(super) fn prepare(
     Ok(())
 }
 
-/// What the update steps run with.
+/// Builds a command running `argv` at a place (here, or `docker exec` in a container) with
+/// `env` added to the place's tether environment.
+pub(super) type RunAt<'a> = &'a dyn Fn(&[&str], &[(&str, &str)]) -> Command;
+
+/// What the update steps run with, wherever they run.
 pub(super) struct UpdateRig<'a> {
-    /// `<api>/releases`.
+    /// The place's name in the table.
+    pub place: &'a str,
+    /// Runs commands at the place.
+    pub command: RunAt<'a>,
+    /// `<api>/releases` as the place reaches it.
     pub releases: String,
-    /// The harness CA on this machine.
-    pub ca: &'a Path,
-    /// The relay's HTTPS base (for `/debug/exec`).
-    pub relay_http: &'a str,
+    /// The harness CA's path at the place.
+    pub ca_there: String,
+    /// install.sh's path at the place.
+    pub script: String,
+    /// Where the test build goes, at the place.
+    pub prefix: String,
+    /// The relay's HTTPS base from this machine (for `/debug/exec`) and the CA here.
+    pub relay: (&'a str, &'a Path),
     /// The smoke's test key.
     pub key: &'a TestKey,
-    /// Where to install the test build.
-    pub prefix: PathBuf,
+}
+
+impl UpdateRig<'_> {
+    fn cli(&self) -> String {
+        format!("{}/{}", self.prefix, layout::CLI.path)
+    }
+
+    /// `tether ARGS` of the test build, with `env`.
+    fn tether(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
+        let cli = self.cli();
+        let argv: Vec<&str> = std::iter::once(cli.as_str())
+            .chain(args.iter().copied())
+            .collect();
+        (self.command)(&argv, env)
+    }
+
+    /// Stops the test build's host service (after a failure).
+    pub fn stop(&self) {
+        let _ = self.tether(&["host", "stop"], &[]).output();
+    }
+
+    /// The sha256 of the installed CLI (hex), and whether `tether.old` is beside it.
+    fn installed(&self) -> anyhow::Result<(String, bool)> {
+        let cli = self.cli();
+        let script = format!("sha256sum '{cli}'; test -f '{cli}.old' && echo old || true");
+        let out = checked((self.command)(&["sh", "-c", &script], &[]), "sha256sum")?;
+        let sha = out
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        Ok((sha, out.lines().any(|l| l == "old")))
+    }
 }
 
 /// Installs the test build, starts its host service with a terminal, and updates it.
-pub(super) fn check(
-    results: &mut Vec<StepResult>,
-    rig: &UpdateRig<'_>,
-    tether: &dyn Fn(&Path, &[&str]) -> Command,
-) -> anyhow::Result<()> {
-    let place = "host";
-    let cli = rig.prefix.join(layout::CLI.path);
-    let run = |args: &[&str]| {
-        let what = format!("tether {}", args.join(" "));
-        checked(tether(&cli, args), &what)
-    };
+pub(super) fn check(results: &mut Vec<StepResult>, rig: &UpdateRig<'_>) -> anyhow::Result<()> {
+    let place = rig.place;
+    let run = |args: &[&str]| checked(rig.tether(args, &[]), &format!("tether {}", args.join(" ")));
+    let from = |release: &str| format!("{}/{release}", rig.releases);
     record(results, place, "self-update: test build up", || {
-        super::installer::install_quietly(rig, "update")?;
+        let install = [
+            "sh",
+            &rig.script,
+            "--prefix",
+            &rig.prefix,
+            "--key",
+            &rig.key.public.base64,
+        ];
+        let env = [
+            ("TETHER_DOWNLOAD_URL", from("update")),
+            ("CURL_CA_BUNDLE", rig.ca_there.clone()),
+        ];
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        checked(
+            (rig.command)(&install, &env),
+            "install.sh of the test build",
+        )?;
         run(&["host", "start", "--daemon"])?;
         exec(rig, "echo before-$((1+1))", "before-2")
     })?;
+    let version = version(&run(&["--version"])?)?;
     record(results, place, "self-update refuses a forgery", || {
-        let before = std::fs::read(&cli)?;
-        let mut c = tether(&cli, &["self-update", "--version", &version(&cli)?]);
-        c.env("TETHER_DOWNLOAD_URL", format!("{}/forged", rig.releases));
+        let before = rig.installed()?;
+        let forged = from("forged");
+        let mut c = rig.tether(
+            &["self-update", "--version", &version],
+            &[("TETHER_DOWNLOAD_URL", &forged)],
+        );
         let out = c.output().context("cannot run tether self-update")?;
         let stderr = String::from_utf8_lossy(&out.stderr);
         ensure!(
@@ -121,9 +177,10 @@ pub(super) fn check(
             stderr.contains("not signed by the tether release key"),
             "{stderr}"
         );
-        ensure!(std::fs::read(&cli)? == before, "bin/tether changed");
-        let old = cli.with_file_name("tether.old");
-        ensure!(!old.exists(), "{} appeared", old.display());
+        ensure!(
+            rig.installed()? == before,
+            "the installed files changed: {before:?}"
+        );
         Ok(())
     })?;
     record(results, place, "self-update keeps the terminal", || {
@@ -132,13 +189,13 @@ pub(super) fn check(
             doc["hosts"][0]["pid"].as_u64().context("no host pid")
         };
         let host_before = pid(run(&["host", "status", "--json"])?)?;
-        let mut c = tether(&cli, &["self-update", "--version", &version(&cli)?]);
-        c.env("TETHER_DOWNLOAD_URL", format!("{}/update", rig.releases));
-        checked(c, "tether self-update")?;
-        ensure!(
-            cli.with_file_name("tether.old").is_file(),
-            "no bin/tether.old"
+        let update = from("update");
+        let c = rig.tether(
+            &["self-update", "--version", &version],
+            &[("TETHER_DOWNLOAD_URL", &update)],
         );
+        checked(c, "tether self-update")?;
+        ensure!(rig.installed()?.1, "no bin/tether.old after the update");
         let host_after = pid(run(&["host", "status", "--json"])?)?;
         ensure!(
             host_after != host_before,
@@ -151,11 +208,8 @@ pub(super) fn check(
     })
 }
 
-/// `tether --version`'s version word.
-fn version(cli: &Path) -> anyhow::Result<String> {
-    let mut c = Command::new(cli);
-    c.arg("--version");
-    let out = checked(c, "tether --version")?;
+/// The version word of `tether --version`'s output.
+fn version(out: &str) -> anyhow::Result<String> {
     out.split_whitespace()
         .nth(1)
         .map(str::to_string)
@@ -169,12 +223,13 @@ fn exec(rig: &UpdateRig<'_>, input: &str, expect: &str) -> anyhow::Result<()> {
         "expect": expect, "timeoutMs": 15000,
     })
     .to_string();
+    let (relay_http, ca) = rig.relay;
     let mut curl = Command::new("curl");
     curl.arg("--cacert")
-        .arg(rig.ca)
+        .arg(ca)
         .args(["-sS", "--max-time", "20", "-X", "POST"])
         .args(["-H", "content-type: application/json", "--data", &body])
-        .arg(format!("{}/debug/exec", rig.relay_http));
+        .arg(format!("{relay_http}/debug/exec"));
     let answer = checked(curl, "curl to the relay")?;
     ensure!(
         answer.contains(expect),
