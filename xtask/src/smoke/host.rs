@@ -92,30 +92,48 @@ pub(super) fn smoke_host(
         );
         let _ = command(&["host", "stop"]).output();
     } else if native {
-        let updated = staging.join("updated prefix");
-        let script = crate::flags::project_root().join("install.sh");
-        let command = |argv: &[&str], env: &[(&str, &str)]| {
-            let mut c = command_of(Path::new(argv[0]), &argv[1..]);
-            c.envs(env.iter().copied());
-            c
-        };
-        let rig = UpdateRig {
-            place,
-            command: &command,
-            releases: format!("{}/releases", served.api),
-            ca_there: ca.display().to_string(),
-            script: script.display().to_string(),
-            prefix: updated.display().to_string(),
-            relay: (&relay_http, &ca),
-            key: test_key,
-        };
-        if self_update::check(results, &rig).is_err() {
-            let log = home.join(".config/tether/logs/host-org_a.log");
-            print_log_tail(&std::fs::read_to_string(log).unwrap_or_default());
-            rig.stop();
-        }
+        let relay = (relay_http.as_str(), ca.as_path());
+        update_here(
+            results,
+            &command_of,
+            (&served.api, relay),
+            test_key,
+            staging,
+        );
     }
     Ok(())
+}
+
+/// `tether self-update` on this machine (see [`self_update::check`]); a failure is in the
+/// table, with the host log.
+fn update_here(
+    results: &mut Vec<StepResult>,
+    command_of: &dyn Fn(&Path, &[&str]) -> Command,
+    (api, relay): (&str, (&str, &Path)),
+    test_key: &TestKey,
+    staging: &Path,
+) {
+    let script = crate::flags::project_root().join("install.sh");
+    let command = |argv: &[&str], env: &[(&str, &str)]| {
+        let mut c = command_of(Path::new(argv[0]), &argv[1..]);
+        c.envs(env.iter().copied());
+        c
+    };
+    let rig = UpdateRig {
+        place: "host",
+        command: &command,
+        releases: format!("{api}/releases"),
+        ca_there: relay.1.display().to_string(),
+        script: script.display().to_string(),
+        prefix: staging.join("updated prefix").display().to_string(),
+        relay,
+        key: test_key,
+    };
+    if self_update::check(results, &rig).is_err() {
+        let log = staging.join("home dir/.config/tether/logs/host-org_a.log");
+        print_log_tail(&std::fs::read_to_string(log).unwrap_or_default());
+        rig.stop();
+    }
 }
 
 /// True when this machine runs `target`'s binaries natively (not under qemu-user).
