@@ -65,19 +65,30 @@ pub(super) fn release_dirs(archive: &Path, dir: &Path, key: &TestKey) -> anyhow:
     let sums = format!("{}  {name}\n", sha256_hex(&bytes));
     let sidecar = std::fs::read(archive.with_file_name(format!("{name}.sha256")))?;
     for (sub, archive_bytes) in [("good", &bytes), ("tampered", &tampered)] {
-        let release = dir.join(sub);
-        std::fs::create_dir_all(&release)?;
-        std::fs::write(release.join(&name), archive_bytes)?;
-        std::fs::write(release.join(format!("{name}.sha256")), &sidecar)?;
-        sign::write_signed(
-            &release,
-            "SHA256SUMS",
-            sums.as_bytes(),
-            &key.secret,
-            &key.public,
-        )?;
+        write_release(&dir.join(sub), (&name, archive_bytes), &sidecar, &sums, key)?;
     }
     Ok(())
+}
+
+/// A release directory: the archive `name` with `bytes`, its `.sha256` and `SHA256SUMS`
+/// (`sums`) signed with `key`.
+pub(super) fn write_release(
+    release: &Path,
+    (name, bytes): (&str, &[u8]),
+    sidecar: &[u8],
+    sums: &str,
+    key: &TestKey,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(release)?;
+    std::fs::write(release.join(name), bytes)?;
+    std::fs::write(release.join(format!("{name}.sha256")), sidecar)?;
+    sign::write_signed(
+        release,
+        "SHA256SUMS",
+        sums.as_bytes(),
+        &key.secret,
+        &key.public,
+    )
 }
 
 /// Runs install.sh against `<releases>/tampered` (refused, nothing installed), then

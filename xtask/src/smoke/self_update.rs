@@ -10,7 +10,7 @@ use std::process::Command;
 use anyhow::{ensure, Context};
 use xshell::Shell;
 
-use super::installer::TestKey;
+use super::installer::{write_release, TestKey};
 use super::steps::checked;
 use super::{record, StepResult, ORG};
 use crate::bundle::digest::sha256_hex;
@@ -61,16 +61,7 @@ pub(super) fn prepare(
         ("forged", &stranger.sk, &stranger_public),
     ] {
         let release = dir.join(sub);
-        std::fs::create_dir_all(&release)?;
-        std::fs::write(release.join(&name), &bytes)?;
-        std::fs::write(release.join(format!("{name}.sha256")), &sidecar)?;
-        sign::write_signed(
-            &release,
-            "SHA256SUMS",
-            sums.as_bytes(),
-            &key.secret,
-            &key.public,
-        )?;
+        write_release(&release, (&name, &bytes), &sidecar, &sums, key)?;
         sign::write_signed(&release, "latest.json", &latest, secret, public)?;
     }
     Ok(())
