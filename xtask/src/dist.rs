@@ -8,7 +8,7 @@ use anyhow::{bail, Context};
 use xshell::{cmd, Shell};
 
 use crate::bundle::archive::{self, BundleFile};
-use crate::bundle::dependencies::sbom_problems;
+use crate::bundle::dependencies::{sbom_name, sbom_problems};
 use crate::bundle::manifest::{bundle_stem, describe};
 use crate::bundle::verify;
 use crate::bundle::{layout, release_key};
@@ -152,7 +152,6 @@ fn write_verified(
 ) -> anyhow::Result<verify::Report> {
     std::fs::create_dir_all(out_dir)
         .with_context(|| format!("cannot create {}", out_dir.display()))?;
-    let stem = name.strip_suffix(".tar.gz").unwrap_or(name);
     let sidecar = archive::sidecar_line(bytes, name);
     let scratch = out_dir.join(format!(".{name}.partial"));
     std::fs::write(&scratch, bytes)
@@ -171,7 +170,7 @@ fn write_verified(
     }
     for (file, text) in [
         (format!("{name}.sha256"), sidecar.as_str()),
-        (format!("{stem}.cdx.json"), sbom),
+        (sbom_name(name), sbom),
     ] {
         let path = out_dir.join(&file);
         std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
@@ -254,9 +253,14 @@ fn toolchain_env(sh: &Shell, target: &Target) -> anyhow::Result<Vec<(String, Str
 
 /// True when an executable named `tool` is on `PATH`.
 fn on_path(tool: &str) -> bool {
-    std::env::var_os("PATH")
-        .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()))
-        .unwrap_or(false)
+    which(tool).is_some()
+}
+
+/// Where `tool` is on `PATH`.
+pub fn which(tool: &str) -> Option<PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(tool))
+        .find(|p| p.is_file())
 }
 
 /// The commit the build names and its time (`SOURCE_DATE_EPOCH`).

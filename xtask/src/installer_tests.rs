@@ -9,6 +9,7 @@ use std::process::{Command, Output};
 
 use crate::bundle::archive::{sidecar_line, BundleFile};
 use crate::bundle::digest::sha256_hex;
+use crate::dist::which;
 use crate::fixtures::{bundle_archive, bundle_files, fixture};
 use crate::flags::project_root;
 
@@ -104,12 +105,6 @@ fn tools(dir: &Path, uname: (&str, &str), minisign: bool) {
     let mut mode = std::fs::metadata(&path).expect("uname").permissions();
     std::os::unix::fs::PermissionsExt::set_mode(&mut mode, 0o755);
     std::fs::set_permissions(&path, mode).expect("chmod");
-}
-
-fn which(tool: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|dir| dir.join(tool))
-        .find(|p| p.is_file())
 }
 
 /// Runs install.sh with `shell` (`dash` or `busybox sh`) and only `bin` on PATH.

@@ -11,8 +11,8 @@ use anyhow::{bail, ensure, Context};
 use minisign::{PublicKey, SecretKey, SecretKeyBox, SignatureBox};
 
 use crate::bundle::digest::sha256_hex;
-use crate::bundle::manifest::Manifest;
-use crate::bundle::{archive, layout, release_key, verify};
+use crate::bundle::manifest::{self, Manifest};
+use crate::bundle::{release_key, verify};
 use crate::flags::SignArgs;
 
 /// The environment variable holding the minisign secret key (the key file's text).
@@ -98,7 +98,8 @@ fn copy_installer(root: &Path, dir: &Path) -> anyhow::Result<()> {
 }
 
 /// Every archive in `dir` with its manifest, each verified first.
-fn archives(dir: &Path) -> anyhow::Result<Vec<(PathBuf, Manifest)>> {
+/// Every archive in `dir`, verified, with its manifest and sha256.
+fn archives(dir: &Path) -> anyhow::Result<Vec<(PathBuf, Manifest, String)>> {
     let mut out = Vec::new();
     for path in files_ending(dir, ".tar.gz")? {
         let report = verify::verify_path(&path)?;
@@ -110,11 +111,8 @@ fn archives(dir: &Path) -> anyhow::Result<Vec<(PathBuf, Manifest)>> {
             );
         }
         let bytes = std::fs::read(&path)?;
-        let manifest = archive::read(&bytes)?
-            .into_iter()
-            .find(|e| e.path.ends_with(&format!("/{}", layout::MANIFEST)))
-            .context("no manifest")?;
-        out.push((path, serde_json::from_slice(&manifest.bytes)?));
+        let manifest = manifest::in_archive(&bytes)?;
+        out.push((path, manifest, sha256_hex(&bytes)));
     }
     ensure!(
         !out.is_empty(),
@@ -125,10 +123,10 @@ fn archives(dir: &Path) -> anyhow::Result<Vec<(PathBuf, Manifest)>> {
 }
 
 /// `latest.json` for `archives`, which must all be one version.
-fn latest(archives: &[(PathBuf, Manifest)], base_url: &str) -> anyhow::Result<Latest> {
+fn latest(archives: &[(PathBuf, Manifest, String)], base_url: &str) -> anyhow::Result<Latest> {
     let version = archives[0].1.version.clone();
     let mut targets = BTreeMap::new();
-    for (path, manifest) in archives {
+    for (path, manifest, sha256) in archives {
         ensure!(
             manifest.version == version,
             "{} is version {}, the others {version}: one release, one version",
@@ -136,10 +134,9 @@ fn latest(archives: &[(PathBuf, Manifest)], base_url: &str) -> anyhow::Result<La
             manifest.version
         );
         let name = file_name(path)?;
-        let bytes = std::fs::read(path)?;
         let entry = LatestTarget {
             url: format!("{}/{name}", base_url.trim_end_matches('/')),
-            sha256: sha256_hex(&bytes),
+            sha256: sha256.clone(),
         };
         targets.insert(manifest.target.clone(), entry);
     }

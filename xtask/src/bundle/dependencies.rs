@@ -113,9 +113,14 @@ pub fn in_sbom(json: &str) -> Result<Crates, String> {
         .collect())
 }
 
+/// The SBOM's file name beside archive `name`: `tether-<v>-<target>.cdx.json`.
+pub fn sbom_name(name: &str) -> String {
+    format!("{}.cdx.json", name.strip_suffix(".tar.gz").unwrap_or(name))
+}
+
 /// What is wrong with the SBOM of archive `name`, given the crates its CLI lists.
 pub fn sbom_problems(name: &str, sbom: Option<&str>, cli: Option<&Crates>) -> Vec<String> {
-    let file = format!("{}.cdx.json", name.strip_suffix(".tar.gz").unwrap_or(name));
+    let file = sbom_name(name);
     let Some(sbom) = sbom else {
         return vec![format!(
             "{name}: {file}: missing: every archive ships with its SBOM"

@@ -43,6 +43,18 @@ pub struct ManifestFile {
     pub linkage: Option<String>,
 }
 
+/// The manifest inside archive `bytes` (the first `*/manifest.json`).
+pub fn in_archive(bytes: &[u8]) -> anyhow::Result<Manifest> {
+    let entry = crate::bundle::archive::read(bytes)?
+        .into_iter()
+        .find(|e| {
+            e.path
+                .ends_with(&format!("/{}", crate::bundle::layout::MANIFEST))
+        })
+        .ok_or_else(|| anyhow::anyhow!("the archive has no manifest.json"))?;
+    Ok(serde_json::from_slice(&entry.bytes)?)
+}
+
 /// The name of the bundle's top directory and archive stem: `tether-<version>-<target>`.
 pub fn bundle_stem(version: &str, target: &str) -> String {
     format!("tether-{version}-{target}")

@@ -51,8 +51,7 @@ pub fn verify_path(path: &Path) -> anyhow::Result<Report> {
         .unwrap_or_default();
     let sidecar = std::fs::read_to_string(format!("{}.sha256", path.display())).ok();
     let mut report = verify_bytes(&name, &bytes, sidecar.as_deref());
-    let stem = name.strip_suffix(".tar.gz").unwrap_or(&name);
-    let sbom = std::fs::read_to_string(path.with_file_name(format!("{stem}.cdx.json"))).ok();
+    let sbom = std::fs::read_to_string(path.with_file_name(dependencies::sbom_name(&name))).ok();
     let sbom = sbom_problems(&name, sbom.as_deref(), report.cli_crates.as_ref());
     report.problems.extend(sbom);
     Ok(report)

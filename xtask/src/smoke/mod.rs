@@ -193,12 +193,7 @@ fn print_results(results: &[StepResult]) {
 /// The commit an archive's manifest names.
 fn built_from(archive: &Path) -> Option<String> {
     let bytes = std::fs::read(archive).ok()?;
-    let manifest = archive::read(&bytes)
-        .ok()?
-        .into_iter()
-        .find(|e| e.path.ends_with("/manifest.json"))?;
-    let manifest: crate::bundle::manifest::Manifest =
-        serde_json::from_slice(&manifest.bytes).ok()?;
+    let manifest = crate::bundle::manifest::in_archive(&bytes).ok()?;
     Some(manifest.git_sha)
 }
 

@@ -9,6 +9,7 @@ use anyhow::{ensure, Context};
 
 use super::steps::checked;
 use super::{record, StepResult};
+use crate::bundle::dependencies::sbom_name;
 use crate::bundle::layout;
 
 const VALIDATE_CDX: &str = include_str!("validate_cdx.py");
@@ -56,8 +57,7 @@ pub(super) fn check(
             .file_name()
             .context("archive name")?
             .to_string_lossy();
-        let stem = name.strip_suffix(".tar.gz").unwrap_or(&name);
-        let sbom = archive.with_file_name(format!("{stem}.cdx.json"));
+        let sbom = archive.with_file_name(sbom_name(&name));
         let mut c = Command::new("python3");
         c.arg("-c").arg(VALIDATE_CDX).arg(&sbom);
         let out = checked(c, "the CycloneDX validator (`bash .ci/setup` installs it)")?;
