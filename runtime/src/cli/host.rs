@@ -182,13 +182,7 @@ pub async fn stop(settings: &Settings, org: Option<String>) -> anyhow::Result<()
             let _ = crate::process::signal(pid, nix::sys::signal::Signal::SIGTERM);
         }
     }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while instance::is_running(&paths) {
-        if Instant::now() > deadline {
-            bail!("tether-host for {org} did not stop within 10 s");
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    wait_stopped(&paths, &org).await?;
     // The lock goes when the process closes its files; wait for the processes themselves too.
     if let Some(status) = status {
         wait_gone(status.pid, Duration::from_secs(5)).await;
@@ -197,6 +191,18 @@ pub async fn stop(settings: &Settings, org: Option<String>) -> anyhow::Result<()
         }
     }
     println!("tether-host stopped for {org}");
+    Ok(())
+}
+
+/// Waits (at most 10 s) until the host service of `paths` no longer holds its instance lock.
+pub async fn wait_stopped(paths: &InstancePaths, org: &str) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while instance::is_running(paths) {
+        if Instant::now() > deadline {
+            bail!("tether-host for {org} did not stop within 10 s");
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
     Ok(())
 }
 

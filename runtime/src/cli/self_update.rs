@@ -4,7 +4,6 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
@@ -119,13 +118,9 @@ pub async fn restart_hosts(settings: &Settings, installed: &Installed) -> anyhow
         control_client::shutdown(&paths.control_socket, &stop)
             .await
             .with_context(|| format!("cannot ask tether-host for {org} to restart"))?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while instance::is_running(&paths) {
-            if Instant::now() > deadline {
-                bail!("tether-host for {org} did not stop within 10 s to restart");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        super::host::wait_stopped(&paths, &org)
+            .await
+            .context("cannot restart it on the new version")?;
         start_host(&installed.cli, &org, environment.as_deref())?;
         println!("restarted tether-host for {org} on the new version; its terminals kept running");
     }
