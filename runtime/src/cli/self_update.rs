@@ -53,7 +53,7 @@ pub async fn run(settings: &Settings, request: Request) -> anyhow::Result<()> {
         url,
         public_key: release::PUBLIC_KEY.into(),
     };
-    let http = crate::net::http_client();
+    let http = crate::net::download_client();
     let wanted = request.version.as_deref();
     let offer = update::offer(&http, &source, target, VERSION, wanted)
         .await

@@ -1,5 +1,7 @@
 //! The HTTP clients: one for the API (shared TLS trust, proxies from the environment,
-//! bounded timeouts, no redirects) and one for this machine's own loopback services.
+//! bounded timeouts, no redirects), one for release downloads (the same, but following
+//! redirects to https — release hosts such as GitHub answer with one — and bounded by
+//! stalls rather than by total time), and one for this machine's own loopback services.
 
 use std::time::Duration;
 
@@ -7,11 +9,39 @@ use super::{proxy, trust};
 
 /// The client every API call uses.
 pub fn http_client() -> reqwest::Client {
-    let mut builder = reqwest::Client::builder()
+    configured(
+        reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .redirect(reqwest::redirect::Policy::none()),
+    )
+}
+
+/// The client `self-update` downloads with: up to 5 redirects, none from https to plain
+/// http; a download may take long but may not stall for 30 s.
+pub fn download_client() -> reqwest::Client {
+    let redirects = reqwest::redirect::Policy::custom(|attempt| {
+        let downgrade = attempt.previous().iter().any(|u| u.scheme() == "https")
+            && attempt.url().scheme() != "https";
+        if downgrade {
+            attempt.error("a redirect from https to plain http")
+        } else if attempt.previous().len() > 5 {
+            attempt.error("more than 5 redirects")
+        } else {
+            attempt.follow()
+        }
+    });
+    configured(
+        reqwest::Client::builder()
+            .read_timeout(Duration::from_secs(30))
+            .redirect(redirects),
+    )
+}
+
+/// `builder` with tether's user agent, TLS trust and proxies.
+fn configured(builder: reqwest::ClientBuilder) -> reqwest::Client {
+    let mut builder = builder
         .user_agent(concat!("tether/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(30))
-        .redirect(reqwest::redirect::Policy::none())
         .use_preconfigured_tls((*trust::client_config()).clone())
         .no_proxy();
     // One custom proxy per scheme, each with that scheme's credentials: the decision is

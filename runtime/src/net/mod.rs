@@ -20,4 +20,4 @@ pub const TRUST_ENV: &[&str] = &[
 ];
 
 pub use cert_failure::{CertFailure, CertProblem};
-pub use http_client::{http_client, local_http_client};
+pub use http_client::{download_client, http_client, local_http_client};

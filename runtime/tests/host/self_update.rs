@@ -290,3 +290,43 @@ async fn an_update_restarts_the_host_on_the_new_files_and_keeps_its_terminal() {
         .expect("host stop");
     assert!(stop.status.success());
 }
+
+#[tokio::test]
+async fn the_download_follows_a_release_host_redirect() {
+    // GitHub's …/releases/latest/download/<file> answers 302 to the file's storage.
+    let bytes = b"an archive".to_vec();
+    let sha = hex(&bytes);
+    let (server, _) = offered(bytes, &sha, "0.1.0").await;
+    for file in ["latest.json", "latest.json.minisig"] {
+        Mock::given(method("GET"))
+            .and(path(format!("/moved/{file}")))
+            .respond_with(
+                ResponseTemplate::new(302).insert_header("location", format!("/{file}").as_str()),
+            )
+            .mount(&server)
+            .await;
+    }
+    // `offered` signed latest.json with a key it keeps; the redirect is what is tested, so
+    // a signature refusal (not "the server answered 302") proves the document was fetched.
+    let source = Source {
+        url: format!("{}/moved", server.uri()),
+        public_key: KeyPair::generate_unencrypted_keypair()
+            .expect("keys")
+            .pk
+            .to_base64(),
+    };
+    let client = tether::net::download_client();
+    let offer = update::offer(&client, &source, target(), "0.1.0", None).await;
+    assert!(
+        offer
+            .as_ref()
+            .is_err_and(|e| e.contains("not signed by the tether release key")),
+        "{offer:?}"
+    );
+    let plain = tether::net::http_client();
+    let refused = update::offer(&plain, &source, target(), "0.1.0", None).await;
+    assert!(
+        refused.as_ref().is_err_and(|e| e.contains("302")),
+        "the API client follows redirects: {refused:?}"
+    );
+}
