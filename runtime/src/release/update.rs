@@ -123,9 +123,18 @@ pub async fn install(
     replace::replace(&files)
 }
 
+/// Largest file a release server may send (a bundle is about 5 MiB).
+const MAX_DOWNLOAD: u64 = 256 * 1024 * 1024;
+
 /// GETs `url` (at most 256 MiB), failing on any status but 200.
 async fn get(http: &reqwest::Client, url: &str) -> Result<Vec<u8>, String> {
-    let response = http.get(url).send().await.map_err(|e| {
+    get_at_most(http, url, MAX_DOWNLOAD).await
+}
+
+/// GETs `url`, refusing a body over `limit` bytes whether or not the server announced its
+/// length (a hostile server may stream without end).
+async fn get_at_most(http: &reqwest::Client, url: &str, limit: u64) -> Result<Vec<u8>, String> {
+    let mut response = http.get(url).send().await.map_err(|e| {
         format!(
             "cannot download {url}: {}",
             crate::auth::transport::describe(&e)
@@ -137,17 +146,61 @@ async fn get(http: &reqwest::Client, url: &str) -> Result<Vec<u8>, String> {
             "cannot download {url}: the server answered {status}"
         ));
     }
-    if response
-        .content_length()
-        .is_some_and(|n| n > 256 * 1024 * 1024)
-    {
-        return Err(format!(
-            "{url} is larger than 256 MiB: not a tether release"
-        ));
+    let too_large = || {
+        format!(
+            "{url} is larger than {} MiB: not a tether release",
+            limit >> 20
+        )
+    };
+    if response.content_length().is_some_and(|n| n > limit) {
+        return Err(too_large());
     }
-    let bytes = response
-        .bytes()
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
         .await
-        .map_err(|e| format!("cannot download {url}: {e}"))?;
-    Ok(bytes.to_vec())
+        .map_err(|e| format!("cannot download {url}: {e}"))?
+    {
+        if body.len() as u64 + chunk.len() as u64 > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    #[tokio::test]
+    async fn a_body_without_end_is_cut_at_the_limit() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            let mut request = [0u8; 1024];
+            let _ = socket.read(&mut request).await;
+            let head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+            let _ = socket.write_all(head.as_bytes()).await;
+            // 1 KiB chunks for as long as the client reads.
+            let chunk = format!("400\r\n{}\r\n", "x".repeat(1024));
+            while socket.write_all(chunk.as_bytes()).await.is_ok() {}
+        });
+        let url = format!("http://{addr}/latest.json");
+        let client = reqwest::Client::new();
+        let download = get_at_most(&client, &url, 64 * 1024);
+        let refused = tokio::time::timeout(std::time::Duration::from_secs(10), download).await;
+        assert!(
+            refused
+                .as_ref()
+                .is_ok_and(|r| r.as_ref().is_err_and(|e| e.contains("larger than"))),
+            "the download did not stop at the limit: {refused:?}"
+        );
+    }
 }
