@@ -73,14 +73,7 @@ pub fn relay_url_for(api_url: &str) -> String {
     format!("{scheme}://{rest}")
 }
 
-/// The relay's HTTP base for browser redirects: `ws` → `http`, `wss` → `https`.
-pub fn relay_http_url(relay_url: &str) -> String {
-    match relay_url.split_once("://") {
-        Some(("wss", rest)) => format!("https://{rest}"),
-        Some(("ws", rest)) => format!("http://{rest}"),
-        _ => relay_url.to_string(),
-    }
-}
+pub use tether_contract::relay_protocol::relay_http_url;
 
 #[cfg(test)]
 mod tests {

@@ -75,25 +75,10 @@ const CARGO_AUDITABLE: &str = "0.7.7";
 
 /// Builds, packs and verifies one target's bundle; returns the archive path.
 pub fn dist_one(sh: &Shell, target: &Target, out_dir: &Path) -> anyhow::Result<PathBuf> {
-    dist_with_key(sh, target, out_dir, None)
-}
-
-/// Like [`dist_one`]; with `test_key` (a minisign public key file) the bundle's `tether`
-/// trusts that key instead of `keys/release.pub` (a test build, refused by `verify --release`).
-pub fn dist_with_key(
-    sh: &Shell,
-    target: &Target,
-    out_dir: &Path,
-    test_key: Option<&Path>,
-) -> anyhow::Result<PathBuf> {
     let root = crate::flags::project_root();
     let (version, target_dir) = workspace_facts(sh)?;
     let (git_sha, mtime) = build_stamp(sh);
-    let key = match test_key {
-        Some(path) => release_key::read(path.to_path_buf())?,
-        None => release_key::baked()?,
-    };
-    let _baked = test_key.map(|path| sh.push_env(release_key::TEST_KEY_ENV, path));
+    let key = release_key::baked()?;
     if key != release_key::official()? {
         eprintln!(
             "==> a test build: tether trusts the key {} from ${}, not keys/release.pub",
@@ -144,7 +129,7 @@ fn sbom_of(sh: &Shell, binary: &Path) -> anyhow::Result<String> {
 /// Writes the archive, its `.sha256` and its SBOM into `out_dir`. The archive is written
 /// under a scratch name and verified as read back; only a bundle that passes takes the
 /// real names (by rename, so a reader never sees half an archive).
-fn write_verified(
+pub(crate) fn write_verified(
     out_dir: &Path,
     name: &str,
     bytes: &[u8],

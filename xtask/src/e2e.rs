@@ -1,5 +1,9 @@
 //! `cargo xtask e2e`: builds the runtime, then runs the conformance scenarios with a
 //! verdict table and optional JUnit XML (the work is `tether-harness e2e`).
+//!
+//! The binaries are those of `cargo test --workspace`'s build: any other cargo command
+//! resolves the dependencies' features differently (dev-dependencies, other members) and
+//! compiled 66 crates again, a minute of CI, and again after every change.
 
 use anyhow::{bail, Context};
 use xshell::{cmd, Shell};
@@ -8,9 +12,9 @@ use crate::flags::{BenchArgs, E2eArgs};
 
 /// Runs the suite against the reference servers, or the black-box part against a deployment.
 pub fn run(sh: &Shell, args: &E2eArgs) -> anyhow::Result<()> {
-    cmd!(sh, "cargo build --locked --package tether --bins")
-        .run()
-        .context("building the runtime binaries")?;
+    let bin_dir = test_build(sh)?;
+    let harness = bin_dir.join("tether-harness");
+    let _bins = sh.push_env("TETHER_BIN_DIR", &bin_dir);
     let mut harness_args: Vec<String> = vec![
         "e2e".into(),
         "--parallel".into(),
@@ -43,10 +47,20 @@ pub fn run(sh: &Shell, args: &E2eArgs) -> anyhow::Result<()> {
         (None, None) => None,
         _ => bail!("--api-url and --relay-url go together"),
     };
-    cmd!(sh, "cargo run --locked --quiet --package tether-harness --bin tether-harness -- {harness_args...}")
+    cmd!(sh, "{harness} {harness_args...}")
         .run()
         .context("conformance scenarios failed")?;
     Ok(())
+}
+
+/// Builds what `cargo test --workspace` builds (a no-op after it); returns the directory
+/// of the runtime's and the harness's binaries.
+pub fn test_build(sh: &Shell) -> anyhow::Result<std::path::PathBuf> {
+    cmd!(sh, "cargo test --workspace --locked --no-run")
+        .quiet()
+        .run()
+        .context("building the workspace's tests and binaries")?;
+    Ok(crate::dist::workspace_facts(sh)?.1.join("debug"))
 }
 
 /// `cargo xtask bench`: release binaries, then `tether-harness bench`.

@@ -12,7 +12,7 @@ pub fn run(sh: &Shell, args: &FuzzArgs) -> anyhow::Result<()> {
     let _budget = sh.push_env("TETHER_FUZZ_SECS", &secs);
     let output = cmd!(
         sh,
-        "cargo test --locked --package tether --test fuzz -- --nocapture --test-threads 2"
+        "cargo test --workspace --locked --test fuzz -- --nocapture --test-threads 2"
     )
     .ignore_status()
     .output()

@@ -37,6 +37,15 @@ impl Image {
         Image::DebianSquid("bookworm"),
     ];
 
+    /// Every image but the harness's.
+    pub const OS: [Image; 5] = [
+        Image::Debian("bookworm"),
+        Image::Debian("bullseye"),
+        Image::Scratch,
+        Image::DebianSystemd("bookworm"),
+        Image::DebianSquid("bookworm"),
+    ];
+
     /// The clean OS images the smoke installs on.
     pub const SMOKE: [Image; 3] = [
         Image::Debian("bookworm"),
@@ -86,7 +95,8 @@ fn work_dir(name: &str) -> anyhow::Result<PathBuf> {
     Ok(dir)
 }
 
-/// Builds `images` where missing or stale.
+/// Builds `images` where missing or stale: the OS images side by side (debootstrap
+/// waits on the network and the disk far more than on the CPU), then the harness.
 pub fn ensure(sh: &Shell, images: &[Image]) -> anyhow::Result<()> {
     let format = "{{.ServerVersion}}";
     if cmd!(sh, "docker info --format {format}")
@@ -97,41 +107,57 @@ pub fn ensure(sh: &Shell, images: &[Image]) -> anyhow::Result<()> {
     {
         bail!("the Docker engine is not reachable: start it (CI's .ci/run does) and try again");
     }
-    for &image in images {
-        let started = Instant::now();
-        let built = match image {
-            Image::Harness => harness(sh)?,
-            // With what a user who runs `curl … | sh` has: curl and the CA bundle.
-            Image::Debian(suite) => debian(
-                sh,
-                image,
-                suite,
-                Some("curl,ca-certificates"),
-                r#"CMD ["/bin/sleep", "86400"]"#,
-            )?,
-            Image::DebianSystemd(suite) => debian(
-                sh,
-                image,
-                suite,
-                Some("systemd,systemd-sysv,dbus"),
-                r#"CMD ["/lib/systemd/systemd"]"#,
-            )?,
-            Image::DebianSquid(suite) => debian(
-                sh,
-                image,
-                suite,
-                Some("squid"),
-                r#"CMD ["/usr/sbin/squid", "-N"]"#,
-            )?,
-            Image::Scratch => scratch(sh)?,
-        };
-        eprintln!(
-            "    image {} {} ({:.1}s)",
-            image.tag(),
-            if built { "built" } else { "up to date" },
-            started.elapsed().as_secs_f64()
-        );
-    }
+    let (harness, os): (Vec<Image>, Vec<Image>) =
+        images.iter().partition(|i| **i == Image::Harness);
+    std::thread::scope(|scope| {
+        let builds: Vec<_> = os
+            .iter()
+            .map(|&image| scope.spawn(move || ensure_one(&Shell::new()?, image)))
+            .collect();
+        builds.into_iter().try_for_each(|build| {
+            build
+                .join()
+                .map_err(|_| anyhow::anyhow!("an image build panicked"))?
+        })
+    })?;
+    harness.iter().try_for_each(|&image| ensure_one(sh, image))
+}
+
+/// Builds one image where missing or stale, and says so.
+fn ensure_one(sh: &Shell, image: Image) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let built = match image {
+        Image::Harness => harness(sh)?,
+        // With what a user who runs `curl … | sh` has: curl and the CA bundle.
+        Image::Debian(suite) => debian(
+            sh,
+            image,
+            suite,
+            Some("curl,ca-certificates"),
+            r#"CMD ["/bin/sleep", "86400"]"#,
+        )?,
+        Image::DebianSystemd(suite) => debian(
+            sh,
+            image,
+            suite,
+            Some("systemd,systemd-sysv,dbus"),
+            r#"CMD ["/lib/systemd/systemd"]"#,
+        )?,
+        Image::DebianSquid(suite) => debian(
+            sh,
+            image,
+            suite,
+            Some("squid"),
+            r#"CMD ["/usr/sbin/squid", "-N"]"#,
+        )?,
+        Image::Scratch => scratch(sh)?,
+    };
+    eprintln!(
+        "    image {} {} ({:.1}s)",
+        image.tag(),
+        if built { "built" } else { "up to date" },
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 

@@ -190,7 +190,7 @@ async fn serve(
     auth.state().issuer = api_url.clone();
     let relay = Relay::start_tls(std::net::TcpListener::bind(relay_listen)?, &api_url, tls).await?;
     let relay_url = public_relay_url.unwrap_or_else(|| relay.url());
-    let relay_http = tether::settings::relay_http_url(&relay_url);
+    let relay_http = tether_contract::relay_protocol::relay_http_url(&relay_url);
     auth.state()
         .extra_redirect_prefixes
         .push(format!("{relay_http}/oauth/callback/"));

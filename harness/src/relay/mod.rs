@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 use serde_json::Value;
-use tether::host::relay_protocol::{Control, TOKEN_EXPIRED};
+use tether_contract::relay_protocol::{Control, TOKEN_EXPIRED};
 use tokio::sync::{oneshot, watch, Notify};
 
 pub use shared::ConnRecord;

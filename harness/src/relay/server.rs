@@ -12,7 +12,7 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use futures_util::{SinkExt, StreamExt};
-use tether::host::relay_protocol::{
+use tether_contract::relay_protocol::{
     decode_binary, parse_control, Control, KIND_OUTPUT, TOKEN_EXPIRED,
 };
 use tokio::sync::mpsc;

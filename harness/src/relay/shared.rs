@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{anyhow, Context};
 use axum::extract::ws::Message;
 use serde_json::Value;
-use tether::host::relay_protocol::Control;
+use tether_contract::relay_protocol::Control;
 use tokio::sync::{mpsc, oneshot, watch, Notify};
 
 use super::verify::Verifier;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail};
 use axum::extract::ws::Message;
-use tether::host::relay_protocol::{encode_binary, Control, KIND_INPUT};
+use tether_contract::relay_protocol::{encode_binary, Control, KIND_INPUT};
 use tokio::sync::mpsc;
 
 use super::shared::{Shared, TerminalEvent};

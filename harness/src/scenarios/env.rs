@@ -30,7 +30,7 @@ impl World {
         let relay = Relay::start(&auth.uri()).await?;
         let callback = format!(
             "{}/oauth/callback/",
-            tether::settings::relay_http_url(&relay.url())
+            tether_contract::relay_protocol::relay_http_url(&relay.url())
         );
         auth.state().extra_redirect_prefixes.push(callback);
         Ok(World { auth, relay })
@@ -73,7 +73,7 @@ pub fn bin_dir() -> anyhow::Result<PathBuf> {
         });
     for name in ["tether", "tether-host", "tether-ptyd"] {
         if !dir.join(name).is_file() {
-            bail!("{} is missing: build the runtime first (`cargo build -p tether --bins`, which `cargo xtask e2e` does) or set TETHER_BIN_DIR", dir.join(name).display());
+            bail!("{} is missing: build the runtime first (`cargo test --workspace --no-run`, which `cargo xtask e2e` does) or set TETHER_BIN_DIR", dir.join(name).display());
         }
     }
     Ok(dir)
@@ -131,7 +131,7 @@ impl Machine {
                 cmd.env("SSL_CERT_FILE", pki.ca_file());
             }
         }
-        for name in tether::net::proxy::PROXY_ENV {
+        for name in tether_contract::environment::PROXY_ENV {
             cmd.env_remove(name);
         }
         cmd.envs(self.extra_env.iter().map(|(k, v)| (k, v)))
@@ -298,7 +298,10 @@ impl Drop for Machine {
         // Everything still running from this machine's binaries with this home goes: a
         // signal each, nothing that blocks the scenario's runtime thread.
         for (pid, _) in self.processes() {
-            let _ = tether::process::signal(pid, nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         }
     }
 }

@@ -56,7 +56,7 @@ async fn expired() -> anyhow::Result<()> {
     // The knob the host service reads for its flow lifetime; 5 minutes is too long for a test.
     std::fs::create_dir_all(machine.home())?;
     let mut start = machine.command("tether", &["host", "start", "--daemon", "--org", "org_a"]);
-    start.env(tether::host::run::FLOW_TTL_ENV, "1");
+    start.env(tether_contract::environment::FLOW_TTL_ENV, "1");
     let started =
         super::runs::run_recorded(start, "tether host start --daemon (flow TTL 1 s)").await?;
     ensure!(started.status.success(), "{}", text(&started).1);

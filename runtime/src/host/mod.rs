@@ -10,7 +10,7 @@ pub mod oauth_flows;
 pub mod relay_client;
 pub mod relay_connect;
 pub mod relay_link;
-pub mod relay_protocol;
+pub use tether_contract::relay_protocol;
 pub mod routes;
 pub mod run;
 pub mod service;

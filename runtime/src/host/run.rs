@@ -27,8 +27,7 @@ use crate::auth::relay_token::{CredentialSource, RelayTokenProvider};
 use crate::auth::retry::RetryPolicy;
 use crate::settings::Settings;
 
-/// Overrides the 5-minute lifetime of `--via-host` logins, in seconds (for tests and slow setups).
-pub const FLOW_TTL_ENV: &str = "TETHER_HOST_FLOW_TTL_SECS";
+pub use tether_contract::environment::FLOW_TTL_ENV;
 /// Open connections the `/health` port serves at once; idle ones time out.
 const HEALTH_CONNECTIONS: usize = 32;
 

@@ -12,17 +12,7 @@ use std::sync::OnceLock;
 use http::{HeaderValue, Uri};
 use hyper_util::client::proxy::matcher::Matcher;
 
-/// The proxy variables, in both cases.
-pub const PROXY_ENV: &[&str] = &[
-    "HTTPS_PROXY",
-    "https_proxy",
-    "HTTP_PROXY",
-    "http_proxy",
-    "ALL_PROXY",
-    "all_proxy",
-    "NO_PROXY",
-    "no_proxy",
-];
+pub use tether_contract::environment::PROXY_ENV;
 
 /// A proxy to go through. Its credentials are only in [`ProxyHop::auth`]; `Display`
 /// shows the proxy's address without them.

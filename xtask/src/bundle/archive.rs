@@ -40,6 +40,8 @@ pub struct ArchiveEntry {
     pub kind: EntryKind,
     /// Contents (files only).
     pub bytes: Vec<u8>,
+    /// Modification time (seconds since the epoch).
+    pub mtime: u64,
 }
 
 /// Packs `files` under `top/` into gzip-compressed tar bytes, every entry stamped `mtime`.
@@ -113,6 +115,7 @@ pub fn read(bytes: &[u8]) -> anyhow::Result<Vec<ArchiveEntry>> {
             _ => EntryKind::Other,
         };
         let mode = entry.header().mode().unwrap_or(0);
+        let mtime = entry.header().mtime().unwrap_or(0);
         let mut bytes = Vec::new();
         if kind == EntryKind::File {
             entry
@@ -124,6 +127,7 @@ pub fn read(bytes: &[u8]) -> anyhow::Result<Vec<ArchiveEntry>> {
             mode,
             kind,
             bytes,
+            mtime,
         });
     }
     Ok(out)

@@ -19,15 +19,13 @@ use crate::sign;
 pub(super) struct TestKey {
     /// The public key, as minisign and install.sh's `--key` take it, with its id.
     pub public: ReleaseKey,
-    /// The public key file, for a test build (`TETHER_RELEASE_PUBKEY`).
-    pub file: PathBuf,
     /// The secret key.
     pub secret: minisign::SecretKey,
 }
 
 impl TestKey {
-    /// A new key pair; the public key file is written into `dir`.
-    pub fn new(dir: &Path) -> anyhow::Result<TestKey> {
+    /// A new key pair.
+    pub fn new() -> anyhow::Result<TestKey> {
         let minisign::KeyPair { pk, sk } = minisign::KeyPair::generate_unencrypted_keypair()
             .map_err(|e| anyhow::anyhow!("cannot make a test key: {e}"))?;
         let base64 = pk.to_base64();
@@ -35,17 +33,7 @@ impl TestKey {
             id: key_file::key_id(&base64).context("test key id")?,
             base64,
         };
-        let file = dir.join("smoke-test-key.pub");
-        let text = pk
-            .to_box()
-            .map_err(|e| anyhow::anyhow!("cannot write the test key: {e}"))?
-            .to_string();
-        std::fs::write(&file, text)?;
-        Ok(TestKey {
-            public,
-            file,
-            secret: sk,
-        })
+        Ok(TestKey { public, secret: sk })
     }
 }
 

@@ -9,6 +9,7 @@ mod release_files;
 mod self_update;
 mod served;
 mod steps;
+mod test_build;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -21,7 +22,7 @@ use crate::bundle::archive::{self, EntryKind};
 use crate::bundle::verify;
 use crate::dist;
 use crate::flags::SmokeArgs;
-use crate::images::Image;
+use crate::images::{self, Image};
 use crate::targets::{self, Target};
 
 /// Where the bundle is installed inside containers.
@@ -81,10 +82,32 @@ struct StepResult {
 /// Runs the smoke test.
 pub fn run(sh: &Shell, args: &SmokeArgs) -> anyhow::Result<()> {
     let target = targets::by_name(&args.target)?;
-    let archive = match &args.archive {
-        Some(path) => path.clone(),
-        None => current_bundle(sh, &target)?,
-    };
+    let places = places(&args.on)?;
+    // The clean OS images build while the bundle and the harness do: debootstrap waits on
+    // the network and the disk, cargo on the CPU.
+    let os_images: Vec<Image> = places
+        .iter()
+        .filter_map(|place| match place {
+            Place::Container(image) => Some(*image),
+            Place::Host => None,
+        })
+        .collect();
+    // A scope: an early error still waits for the image builds (no orphan debootstrap).
+    let archive = std::thread::scope(|scope| {
+        let building = (!os_images.is_empty())
+            .then(|| scope.spawn(|| images::ensure(&Shell::new()?, &os_images)));
+        let archive = match &args.archive {
+            Some(path) => path.clone(),
+            None => current_bundle(sh, &target)?,
+        };
+        images::static_harness(sh)?;
+        if let Some(building) = building {
+            building
+                .join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("the image builds panicked")))?;
+        }
+        anyhow::Ok(archive)
+    })?;
     let report = verify::verify_path(&archive)?;
     if !report.problems.is_empty() {
         for line in &report.problems {
@@ -95,7 +118,6 @@ pub fn run(sh: &Shell, args: &SmokeArgs) -> anyhow::Result<()> {
             archive.display()
         );
     }
-    let places = places(&args.on)?;
     let staging = tempfile::Builder::new().prefix("tether smoke ").tempdir()?;
     let bundle = unpack(&archive, &staging.path().join("opt dir with spaces"))?;
     eprintln!(
@@ -105,10 +127,10 @@ pub fn run(sh: &Shell, args: &SmokeArgs) -> anyhow::Result<()> {
     );
 
     let releases_dir = staging.path().join("releases");
-    let test_key = installer::TestKey::new(staging.path())?;
+    let test_key = installer::TestKey::new()?;
     installer::release_dirs(&archive, &releases_dir, &test_key)?;
     if host::native(&target) {
-        self_update::prepare(sh, &target, &releases_dir, &test_key)?;
+        self_update::prepare(&archive, &releases_dir, &test_key)?;
     }
     let releases = (releases_dir.as_path(), &test_key);
     let mut results = Vec::new();

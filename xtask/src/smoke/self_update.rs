@@ -1,5 +1,5 @@
-//! `tether self-update` in the host smoke. A test build of this commit, trusting the smoke's
-//! test key, is installed with install.sh and its host service started with a terminal open;
+//! `tether self-update` in the host smoke. The test build of the bundle (trusting the smoke's
+//! test key) is installed with install.sh and its host service started with a terminal open;
 //! `self-update` must refuse a `latest.json` signed by another key with nothing changed,
 //! then install the release signed by the test key — keeping `.old` — and restart the
 //! host service with the terminal still answering.
@@ -8,26 +8,22 @@ use std::path::Path;
 use std::process::Command;
 
 use anyhow::{ensure, Context};
-use xshell::Shell;
 
 use super::installer::{write_release, TestKey};
 use super::steps::checked;
+use super::test_build;
 use super::{record, StepResult, ORG};
 use crate::bundle::digest::sha256_hex;
 use crate::bundle::layout;
 use crate::sign::{self, Latest, LatestTarget};
-use crate::targets::Target;
 
-/// Builds the test bundle and writes `<dir>/update` (signed by `key`) and `<dir>/forged`
-/// (the same `latest.json` signed by another key).
-pub(super) fn prepare(
-    sh: &Shell,
-    target: &Target,
-    dir: &Path,
-    key: &TestKey,
-) -> anyhow::Result<()> {
+/// Writes the test build of `archive` (trusting `key`, see [`test_build`]) as
+/// `<dir>/update` (signed by `key`) and `<dir>/forged` (the same `latest.json` signed by
+/// another key).
+pub(super) fn prepare(archive: &Path, dir: &Path, key: &TestKey) -> anyhow::Result<()> {
+    let built_with = crate::bundle::release_key::baked()?;
     let build_dir = dir.with_file_name("test-build");
-    let archive = crate::dist::dist_with_key(sh, target, &build_dir, Some(&key.file))?;
+    let archive = test_build::rekeyed(archive, &built_with, &key.public, &build_dir)?;
     let name = archive
         .file_name()
         .context("archive name")?
@@ -35,11 +31,11 @@ pub(super) fn prepare(
         .into_owned();
     let bytes = std::fs::read(&archive)?;
     let sidecar = std::fs::read(archive.with_file_name(format!("{name}.sha256")))?;
-    let version = crate::dist::workspace_facts(sh)?.0;
+    let described = crate::bundle::manifest::in_archive(&bytes)?;
     let latest = Latest {
-        version,
+        version: described.version,
         targets: [(
-            target.name.to_string(),
+            described.target,
             LatestTarget {
                 // Relative: the harness's URL is known only once it serves these files.
                 url: name.clone(),

@@ -1,6 +1,7 @@
 //! What the host service and the relay say to each other over the WebSocket
 //! (contract section 4): JSON control messages in text frames, terminal bytes in
-//! binary frames. Shared by the runtime and the harness's reference relay.
+//! binary frames. Shared by the runtime (as `tether::host::relay_protocol`) and the
+//! harness's reference relay.
 
 use std::collections::BTreeMap;
 
@@ -199,6 +200,15 @@ pub fn decode_binary(frame: &[u8]) -> Option<(u8, &str, &[u8])> {
     }
     let id = std::str::from_utf8(&rest[..len]).ok()?;
     Some((kind, id, &rest[len..]))
+}
+
+/// The relay's HTTP base for browser redirects: `ws` → `http`, `wss` → `https`.
+pub fn relay_http_url(relay_url: &str) -> String {
+    match relay_url.split_once("://") {
+        Some(("wss", rest)) => format!("https://{rest}"),
+        Some(("ws", rest)) => format!("http://{rest}"),
+        _ => relay_url.to_string(),
+    }
 }
 
 #[cfg(test)]
