@@ -5,11 +5,20 @@ use xshell::{cmd, Shell};
 
 use crate::flags::{CiArgs, E2eArgs, SmokeArgs};
 use crate::images::{self, Image};
+use crate::reproducible::Rebuild;
 use crate::step::step;
 
 /// Runs the checks in order, stopping at the first failure.
 pub fn run(sh: &Shell, args: &CiArgs) -> anyhow::Result<()> {
     let in_ci = std::env::var_os("CI").is_some();
+    let target = crate::targets::by_name("linux-x64")?;
+    // The reproducibility check's second build starts now, at the lowest priority: it uses
+    // the cores that the image builds, the scenarios and the smoke leave idle.
+    let rebuild = if args.tests_only {
+        None
+    } else {
+        Some(Rebuild::start(&target)?)
+    };
     // The OS images build beside the lint: debootstrap waits on the network and the disk,
     // clippy on the CPU. The harness image follows (it needs the release build).
     let os_images = std::thread::spawn(|| images::ensure(&Shell::new()?, &Image::OS));
@@ -50,24 +59,18 @@ pub fn run(sh: &Shell, args: &CiArgs) -> anyhow::Result<()> {
     })?;
     if docker.is_ok() && !args.tests_only {
         let smoke = SmokeArgs {
-            target: "linux-x64".into(),
+            target: target.name.into(),
             archive: None,
             on: "all".into(),
         };
         step("smoke", || crate::smoke::run(sh, &smoke))?;
     }
-    if !args.tests_only {
-        // One more cold release build (the first one is the smoke's, already warm).
-        step("dist --check-reproducible", || {
-            crate::dist::run(
-                sh,
-                &crate::flags::DistArgs {
-                    target: vec!["linux-x64".into()],
-                    all: false,
-                    out_dir: None,
-                    check_reproducible: true,
-                },
-            )
+    if let Some(rebuild) = rebuild {
+        step("reproducible", || {
+            // Built by the smoke already; this packs and verifies it again.
+            let archive =
+                crate::dist::dist_one(sh, &target, &crate::flags::project_root().join("dist"))?;
+            rebuild.compare(&archive)
         })?;
     }
     Ok(())

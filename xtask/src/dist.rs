@@ -35,38 +35,16 @@ pub fn run(sh: &Shell, args: &DistArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| crate::flags::project_root().join("dist"));
     for target in targets {
+        let rebuild = args
+            .check_reproducible
+            .then(|| crate::reproducible::Rebuild::start(&target))
+            .transpose()?;
         let archive = dist_one(sh, &target, &out_dir)?;
-        if args.check_reproducible {
-            check_reproducible(sh, &target, &archive)?;
+        if let Some(rebuild) = rebuild {
+            rebuild.compare(&archive)?;
         }
         println!("{}", archive.display());
     }
-    Ok(())
-}
-
-/// Builds `target` again from an empty target directory elsewhere and requires the
-/// same bytes as `archive`: no path, time or order of this build may leak into it.
-fn check_reproducible(sh: &Shell, target: &Target, archive: &Path) -> anyhow::Result<()> {
-    let scratch = tempfile::Builder::new()
-        .prefix("tether-reproducible-")
-        .tempdir()
-        .context("cannot create a scratch directory")?;
-    let again = {
-        let _target_dir = sh.push_env("CARGO_TARGET_DIR", scratch.path().join("target"));
-        dist_one(sh, target, &scratch.path().join("dist"))?
-    };
-    let (first, second) = (std::fs::read(archive)?, std::fs::read(&again)?);
-    if first != second {
-        bail!(
-            "{} is not reproducible: a second build from an empty target directory gave different bytes ({})",
-            archive.display(),
-            again.display()
-        );
-    }
-    eprintln!(
-        "==> {} is reproducible: a second build from an empty target directory gave the same bytes",
-        archive.display()
-    );
     Ok(())
 }
 

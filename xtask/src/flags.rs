@@ -109,6 +109,9 @@ pub struct TimingsArgs {
     /// Remove the tether images first, so the cold run builds them too.
     #[arg(long)]
     pub drop_images: bool,
+    /// Also time `cargo xtask ci`, cold, per step (about 15 minutes more).
+    #[arg(long)]
+    pub ci: bool,
     /// Where the table goes (default: docs/BUILD_TIMES.md).
     #[arg(long)]
     pub out: Option<std::path::PathBuf>,

@@ -11,6 +11,7 @@ mod fuzz;
 mod images;
 #[cfg(test)]
 mod installer_tests;
+mod reproducible;
 mod sign;
 mod smoke;
 mod step;

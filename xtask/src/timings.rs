@@ -1,10 +1,14 @@
 //! `cargo xtask timings`: measures the README's main job in a fresh clone of HEAD, cold
 //! (empty target directory; with `--drop-images`, no tether images either) and warm
-//! (again after a one-line change in `runtime/`), and writes the table to
+//! (again after a one-line change in `runtime/`), and with `--ci` the test command
+//! (`cargo xtask ci`) per step, cold in another fresh clone; writes the tables to
 //! `docs/BUILD_TIMES.md`. Registry downloads and Debian packages are not in it: they are
 //! whatever this machine already has.
 
 use std::fmt::Write as _;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use anyhow::Context;
@@ -68,7 +72,15 @@ pub fn run(sh: &Shell, args: &TimingsArgs) -> anyhow::Result<()> {
         total(&cold),
         total(&warm)
     );
-    doc.push_str("\nRegenerate with `cargo xtask timings` (add `--drop-images` for a cold image build too).\n");
+    if args.ci {
+        let (steps, wall) = measure_ci(sh, &scratch.path().join("ci"))?;
+        doc.push_str("\n## The test command, cold\n\n`CI=true cargo xtask ci` in another fresh clone (empty target directory, the images above already built). Steps overlap: the OS images build beside the lint and the reproducibility check's second build runs at the lowest priority from the start, so the steps add up to more than the wall time.\n\n| step | time |\n|---|---:|\n");
+        for (name, secs) in &steps {
+            let _ = writeln!(doc, "| {name} | {secs:.0} s |");
+        }
+        let _ = writeln!(doc, "| **wall** | **{wall:.0} s** |");
+    }
+    doc.push_str("\nRegenerate with `cargo xtask timings` (add `--drop-images` for a cold image build too, `--ci` for the test command).\n");
     let out = args
         .out
         .clone()
@@ -88,4 +100,62 @@ fn measure(sh: &Shell) -> anyhow::Result<Vec<(&'static str, f64)>> {
         out.push((name, started.elapsed().as_secs_f64()));
     }
     Ok(out)
+}
+
+/// Runs `cargo xtask ci` in a fresh clone at `clone`, echoing its output; returns each
+/// step's time (from its `==> <step> ok (<secs>s)` line) and the wall time.
+fn measure_ci(sh: &Shell, clone: &Path) -> anyhow::Result<(Vec<(String, f64)>, f64)> {
+    let root = crate::flags::project_root();
+    cmd!(sh, "git clone --quiet {root} {clone}").run()?;
+    let started = Instant::now();
+    let mut child = Command::new("cargo")
+        .args(["xtask", "ci"])
+        .env("CI", "true")
+        .current_dir(clone)
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("cannot start cargo xtask ci")?;
+    let mut steps = Vec::new();
+    let stderr = child.stderr.take().context("no stderr")?;
+    for line in BufReader::new(stderr).lines() {
+        let line = line?;
+        eprintln!("{line}");
+        if let Some(step) = step_time(&line) {
+            steps.push(step);
+        }
+    }
+    let status = child.wait()?;
+    anyhow::ensure!(
+        status.success(),
+        "cargo xtask ci failed in the clone ({status})"
+    );
+    Ok((steps, started.elapsed().as_secs_f64()))
+}
+
+/// `("clippy", 95.5)` from `==> clippy ok (95.5s)`; the dist sub-steps are left out.
+fn step_time(line: &str) -> Option<(String, f64)> {
+    let rest = line.strip_prefix("==> ")?;
+    let (name, secs) = rest.rsplit_once(" ok (")?;
+    let secs = secs.strip_suffix("s)")?.parse().ok()?;
+    (!name.ends_with("linux-x64")).then(|| (name.to_string(), secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::step_time;
+
+    #[test]
+    fn step_lines_are_read_and_others_ignored() {
+        assert_eq!(
+            step_time("==> clippy ok (95.5s)"),
+            Some(("clippy".to_string(), 95.5))
+        );
+        assert_eq!(
+            step_time("==> e2e --repeat 3 --parallel 8 ok (120.0s)"),
+            Some(("e2e --repeat 3 --parallel 8".to_string(), 120.0))
+        );
+        assert_eq!(step_time("==> build linux-x64 ok (60.0s)"), None);
+        assert_eq!(step_time("==> clippy"), None);
+        assert_eq!(step_time("   Compiling ok (1s)"), None);
+    }
 }
