@@ -3,6 +3,7 @@
 use anyhow::Context;
 use xshell::{cmd, Shell};
 
+use crate::background::BackgroundDist;
 use crate::flags::{CiArgs, E2eArgs, SmokeArgs};
 use crate::images::{self, Image};
 use crate::reproducible::Rebuild;
@@ -31,6 +32,27 @@ pub fn run(sh: &Shell, args: &CiArgs) -> anyhow::Result<()> {
         os_images?;
         images::ensure(sh, &[Image::Harness])
     });
+    if let Err(e) = &docker {
+        if in_ci {
+            return Err(anyhow::anyhow!("{e:#}"))
+                .context("CI runs the container scenarios and the smoke test: Docker is required");
+        }
+        eprintln!("==> container scenarios and smoke will be skipped: {e:#}");
+    }
+    let run_smoke = docker.is_ok() && !args.tests_only;
+    // The smoke's bundle builds in the background from here, at the lowest priority (the
+    // harness's release build has just made most of its dependencies).
+    let mut bundle = run_smoke
+        .then(|| {
+            let root = crate::flags::project_root();
+            BackgroundDist::start(
+                &target,
+                &root.join("dist"),
+                None,
+                &root.join("target/dist-background.log"),
+            )
+        })
+        .transpose()?;
     let _require = (in_ci || docker.is_ok()).then(|| sh.push_env("TETHER_REQUIRE_DOCKER", "1"));
     step("test", || {
         cmd!(sh, "cargo test --workspace --locked")
@@ -57,7 +79,8 @@ pub fn run(sh: &Shell, args: &CiArgs) -> anyhow::Result<()> {
     step("fuzz --time 10", || {
         crate::fuzz::run(sh, &crate::flags::FuzzArgs { time: 10 })
     })?;
-    if docker.is_ok() && !args.tests_only {
+    if let Some(bundle) = &mut bundle {
+        step("bundle (built in the background)", || bundle.wait())?;
         let smoke = SmokeArgs {
             target: target.name.into(),
             archive: None,

@@ -1,5 +1,6 @@
 //! `cargo xtask …`: tether's build-and-release toolchain.
 
+mod background;
 mod bundle;
 mod ci;
 mod dist;
