@@ -20,18 +20,7 @@ pub fn run(sh: &Shell, args: &CiArgs) -> anyhow::Result<()> {
     } else {
         Some(Rebuild::start(&target)?)
     };
-    // The OS images build beside the lint: debootstrap waits on the network and the disk,
-    // clippy on the CPU. The harness image follows (it needs the release build).
-    let os_images = std::thread::spawn(|| images::ensure(&Shell::new()?, &Image::OS));
-    let lint = if args.tests_only { Ok(()) } else { lint(sh) };
-    let os_images = os_images
-        .join()
-        .unwrap_or_else(|_| Err(anyhow::anyhow!("the image builds panicked")));
-    lint?;
-    let docker = step("images", || {
-        os_images?;
-        images::ensure(sh, &[Image::Harness])
-    });
+    let docker = lint_and_images(sh, args)?;
     if let Err(e) = &docker {
         if in_ci {
             return Err(anyhow::anyhow!("{e:#}"))
@@ -97,6 +86,22 @@ pub fn run(sh: &Shell, args: &CiArgs) -> anyhow::Result<()> {
         })?;
     }
     Ok(())
+}
+
+/// The lint (unless `--tests-only`) with the OS images building beside it — debootstrap
+/// waits on the network and the disk, clippy on the CPU — then the harness image (it
+/// needs the release build). Returns whether the images are there.
+fn lint_and_images(sh: &Shell, args: &CiArgs) -> anyhow::Result<anyhow::Result<()>> {
+    let os_images = std::thread::spawn(|| images::ensure(&Shell::new()?, &Image::OS));
+    let lint = if args.tests_only { Ok(()) } else { lint(sh) };
+    let os_images = os_images
+        .join()
+        .unwrap_or_else(|_| Err(anyhow::anyhow!("the image builds panicked")));
+    lint?;
+    Ok(step("images", || {
+        os_images?;
+        images::ensure(sh, &[Image::Harness])
+    }))
 }
 
 /// Formatting, the workflow audit and clippy.
