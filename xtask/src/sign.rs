@@ -97,7 +97,6 @@ fn copy_installer(root: &Path, dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Every archive in `dir` with its manifest, each verified first.
 /// Every archive in `dir`, verified, with its manifest and sha256.
 fn archives(dir: &Path) -> anyhow::Result<Vec<(PathBuf, Manifest, String)>> {
     let mut out = Vec::new();

@@ -32,6 +32,7 @@ pub(super) fn prepare(archive: &Path, dir: &Path, key: &TestKey) -> anyhow::Resu
     let bytes = std::fs::read(&archive)?;
     let sidecar = std::fs::read(archive.with_file_name(format!("{name}.sha256")))?;
     let described = crate::bundle::manifest::in_archive(&bytes)?;
+    let sha256 = sha256_hex(&bytes);
     let latest = Latest {
         version: described.version,
         targets: [(
@@ -39,26 +40,24 @@ pub(super) fn prepare(archive: &Path, dir: &Path, key: &TestKey) -> anyhow::Resu
             LatestTarget {
                 // Relative: the harness's URL is known only once it serves these files.
                 url: name.clone(),
-                sha256: sha256_hex(&bytes),
+                sha256: sha256.clone(),
             },
         )]
         .into(),
     };
     let latest = serde_json::to_vec_pretty(&latest)?;
-    let sums = format!("{}  {name}\n", sha256_hex(&bytes));
-    let stranger = minisign::KeyPair::generate_unencrypted_keypair()
-        .map_err(|e| anyhow::anyhow!("cannot make a key: {e}"))?;
-    let stranger_public = crate::bundle::release_key::ReleaseKey {
-        base64: stranger.pk.to_base64(),
-        id: crate::bundle::key_file::key_id(&stranger.pk.to_base64()).context("key id")?,
-    };
-    for (sub, secret, public) in [
-        ("update", &key.secret, &key.public),
-        ("forged", &stranger.sk, &stranger_public),
-    ] {
+    let sums = format!("{sha256}  {name}\n");
+    let stranger = TestKey::new()?;
+    for (sub, signer) in [("update", key), ("forged", &stranger)] {
         let release = dir.join(sub);
         write_release(&release, (&name, &bytes), &sidecar, &sums, key)?;
-        sign::write_signed(&release, "latest.json", &latest, secret, public)?;
+        sign::write_signed(
+            &release,
+            "latest.json",
+            &latest,
+            &signer.secret,
+            &signer.public,
+        )?;
     }
     Ok(())
 }

@@ -12,7 +12,7 @@ use anyhow::{bail, ensure, Context};
 use crate::bundle::archive::{self, BundleFile, EntryKind};
 use crate::bundle::dependencies::sbom_name;
 use crate::bundle::layout;
-use crate::bundle::manifest::{self, describe};
+use crate::bundle::manifest::{describe, Manifest};
 use crate::bundle::release_key::ReleaseKey;
 use crate::targets;
 
@@ -31,7 +31,29 @@ pub(super) fn rekeyed(
         .into_owned();
     let bytes =
         std::fs::read(archive).with_context(|| format!("cannot read {}", archive.display()))?;
-    let described = manifest::in_archive(&bytes)?;
+    let top = name.strip_suffix(".tar.gz").unwrap_or(&name);
+    let mut described: Option<Manifest> = None;
+    let mut mtime = 0;
+    let mut files = Vec::new();
+    for entry in archive::read(&bytes)? {
+        let Some(path) = entry.path.strip_prefix(&format!("{top}/")) else {
+            continue;
+        };
+        if path == layout::MANIFEST {
+            described = Some(serde_json::from_slice(&entry.bytes).context("manifest.json")?);
+            continue;
+        }
+        if entry.kind != EntryKind::File {
+            continue;
+        }
+        mtime = entry.mtime;
+        files.push(BundleFile {
+            path: path.to_string(),
+            bytes: entry.bytes,
+            executable: entry.mode & 0o111 != 0,
+        });
+    }
+    let described = described.with_context(|| format!("{name} has no manifest.json"))?;
     ensure!(
         described.release_key_id.as_deref() == Some(from.id.as_str()),
         "{name} was built with the key {:?}, not {}: rebuild it with `cargo xtask dist`",
@@ -39,28 +61,12 @@ pub(super) fn rekeyed(
         from.id
     );
     let target = targets::by_name(&described.target)?;
-    let top = name.strip_suffix(".tar.gz").unwrap_or(&name);
-    let mut mtime = 0;
-    let mut files = Vec::new();
-    for entry in archive::read(&bytes)? {
-        let Some(path) = entry.path.strip_prefix(&format!("{top}/")) else {
-            continue;
-        };
-        if entry.kind != EntryKind::File || path == layout::MANIFEST {
-            continue;
-        }
-        mtime = entry.mtime;
-        let bytes = if path == layout::CLI.path {
-            swap_key(&entry.bytes, from, to).with_context(|| format!("{name}: {path}"))?
-        } else {
-            entry.bytes
-        };
-        files.push(BundleFile {
-            path: path.to_string(),
-            bytes,
-            executable: entry.mode & 0o111 != 0,
-        });
-    }
+    let cli = files
+        .iter_mut()
+        .find(|file| file.path == layout::CLI.path)
+        .with_context(|| format!("{name} has no {}", layout::CLI.path))?;
+    cli.bytes =
+        swap_key(&cli.bytes, from, to).with_context(|| format!("{name}: {}", layout::CLI.path))?;
     let manifest = describe(
         &described.version,
         &target,
