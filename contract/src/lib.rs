@@ -5,4 +5,5 @@
 #![warn(missing_docs)]
 
 pub mod environment;
+pub mod org_id;
 pub mod relay_protocol;

@@ -26,3 +26,6 @@ pub mod settings;
 pub mod sliding_window;
 pub mod sync;
 pub mod version;
+
+/// An organization id that passed contract section 1's rule.
+pub use tether_contract::org_id::{self, OrgId};

@@ -25,7 +25,7 @@ pub fn scenarios() -> Vec<Scenario> {
         scenario!("net.expired_certificate", "an expired certificate: exit 4, \"expired\"", "contract §9", expired_certificate),
         scenario!("net.relay_tls_error", "a relay with an untrusted certificate: host status says tls_error with the reason, and the host retries with backoff, not in a loop", "contract §9, §5", relay_tls_error),
         scenario!("net.proxy_basic_auth", "API and relay at names only a CONNECT proxy resolves, with Basic credentials: sign-in works, the host connects, the password appears nowhere", "contract §9", proxy_basic_auth),
-        scenario!("net.no_proxy_bypass", "NO_PROXY (a CIDR) sends the API direct; without it the same call goes through the proxy", "contract §9", no_proxy_bypass),
+        scenario!("net.no_proxy_bypass", "NO_PROXY (a domain with a trailing dot) sends the API direct, so a name only the proxy resolves fails and the proxy sees nothing; without it the same call goes through the proxy", "contract §9", no_proxy_bypass),
         scenario!("net.proxy_down", "a dead proxy: exit 4 naming the proxy; the host stays connecting with the proxy named, backing off", "contract §9", proxy_down),
         scenario!("net.plaintext_refused", "http:// to a host that is not loopback: exit 2 naming the URL, nothing sent; TETHER_ALLOW_PLAINTEXT=1 lifts it", "contract §9", plaintext_refused),
         scenario!("net.doctor_route", "tether doctor names the proxy, the TLS version and the issuer for the API and the relay", "contract §9", doctor_route),
@@ -166,15 +166,14 @@ fn host_logs(machine: &Machine) -> String {
 
 async fn no_proxy_bypass() -> anyhow::Result<()> {
     let proxy = ForwardProxy::start(None)?;
-    let world = World::start().await?;
-    let mut machine = world.machine()?;
-    machine.api_key = Some(world.auth.state().issue_api_key("user_alice", "org_a"));
+    let (_world, mut machine) = named_world(&proxy).await?;
     machine.extra_env = vec![
         ("https_proxy".into(), proxy.url()),
-        ("no_proxy".into(), "localhost,127.0.0.0/8".into()),
+        ("no_proxy".into(), "tether.test.".into()),
     ];
+    // Direct, the name does not resolve: exit 4, and the proxy saw nothing.
     let out = machine.tether(&["auth", "status"]).await?;
-    ensure!(out.status.success(), "auth status failed: {}", text(&out).1);
+    ensure_failed(&out, 4, &["api.tether.test"])?;
     ensure!(
         proxy.seen().is_empty(),
         "NO_PROXY ignored: {:?}",
@@ -201,7 +200,14 @@ async fn proxy_down() -> anyhow::Result<()> {
     drop(dead);
     let dead_proxy = format!("http://{dead_addr}");
     let world = World::start().await?;
-    let mut machine = world.machine()?;
+    // At a name (loopback never goes through a proxy), only the dead proxy is a way there.
+    let port = url::Url::parse(&world.auth.uri())?
+        .port()
+        .context("API port")?;
+    let mut machine = Machine::new(
+        &format!("https://api.tether.test:{port}"),
+        &world.relay.url(),
+    )?;
     machine.api_key = Some(world.auth.state().issue_api_key("user_alice", "org_a"));
     machine.extra_env = vec![("HTTPS_PROXY".into(), dead_proxy.clone())];
     let out = machine.tether(&["auth", "status"]).await?;

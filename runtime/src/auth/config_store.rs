@@ -42,7 +42,7 @@ pub struct Config {
     pub api_url: Option<String>,
     /// The active organization.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub organization_id: Option<String>,
+    pub organization_id: Option<crate::OrgId>,
     /// Who signed in, when the server said (from get-session, UserInfo or the ID token).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<crate::auth::session::SessionUser>,
@@ -242,7 +242,7 @@ mod tests {
         )
         .expect("write");
         let mut config = store.load().expect("load");
-        config.organization_id = Some("p".into());
+        config.organization_id = Some(crate::OrgId::parse("p").expect("org"));
         store.save(&config).expect("save");
         let back: Value =
             serde_json::from_slice(&fs::read(store.path()).expect("read")).expect("json");

@@ -54,7 +54,10 @@ pub async fn start(
     let response = send(request, url).await?;
     let status = response.status();
     if !status.is_success() {
-        let body = response.text().await.unwrap_or_default();
+        let body = super::transport::body(response)
+            .await
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default();
         return Err(AuthError::Refused {
             url: url.clone(),
             status: status.as_u16(),
@@ -64,10 +67,7 @@ pub async fn start(
             ),
         });
     }
-    response.json().await.map_err(|e| AuthError::Protocol {
-        url: url.clone(),
-        detail: format!("invalid device authorization answer: {e}"),
-    })
+    super::transport::json(response, &url, "device authorization answer").await
 }
 
 /// Polls until the user approves, refuses, or the code expires; `now_ms` stamps the tokens.
@@ -82,7 +82,7 @@ pub async fn wait_for_approval(
         .interval
         .map(Duration::from_secs)
         .unwrap_or(DEFAULT_INTERVAL)
-        .max(Duration::from_secs(1));
+        .clamp(Duration::from_secs(1), LONGEST_WAIT);
     let lifetime = Duration::from_secs(device.expires_in).min(LONGEST_WAIT);
     let deadline = tokio::time::Instant::now() + lifetime;
     loop {
@@ -97,7 +97,7 @@ pub async fn wait_for_approval(
             }) => match error.as_str() {
                 "authorization_pending" => {}
                 "slow_down" => {
-                    interval += SLOW_DOWN_STEP;
+                    interval = (interval + SLOW_DOWN_STEP).min(LONGEST_WAIT);
                     tracing::debug!(
                         interval_s = interval.as_secs(),
                         "slow_down: polling less often"

@@ -74,6 +74,26 @@ impl Endpoints {
     }
 }
 
+impl Endpoints {
+    /// Every endpoint against the plaintext rule (contract section 9): a metadata document
+    /// may not send a token to `http://` on another machine.
+    fn check_plaintext(&self) -> Result<(), AuthError> {
+        let named = [
+            &self.authorization,
+            &self.token,
+            &self.jwks,
+            &self.device_authorization,
+        ]
+        .into_iter()
+        .chain(self.revocation.as_ref())
+        .chain(self.userinfo.as_ref());
+        for url in named {
+            crate::net::plaintext::check(url)?;
+        }
+        Ok(())
+    }
+}
+
 /// Finds the endpoints of the server at `api` (no trailing slash).
 pub async fn discover(http: &reqwest::Client, api: &str) -> Result<Endpoints, AuthError> {
     let documents = [
@@ -99,10 +119,7 @@ pub async fn discover(http: &reqwest::Client, api: &str) -> Result<Endpoints, Au
                 detail: format!("metadata request answered {status}"),
             });
         }
-        let meta: Metadata = response.json().await.map_err(|e| AuthError::Protocol {
-            url: url.clone(),
-            detail: format!("invalid metadata: {e}"),
-        })?;
+        let meta: Metadata = super::transport::json(response, &url, "metadata").await?;
         // Exact (RFC 8414 §3.3): `https://a.example/` and `https://a.example` are
         // different issuers (docs/PROTOCOL.md: issuers ending in `/` are not supported).
         if meta.issuer != api {
@@ -115,7 +132,7 @@ pub async fn discover(http: &reqwest::Client, api: &str) -> Result<Endpoints, Au
             });
         }
         let defaults = Endpoints::defaults(api);
-        return Ok(Endpoints {
+        let endpoints = Endpoints {
             authorization: meta.authorization_endpoint,
             token: meta.token_endpoint,
             revocation: meta.revocation_endpoint,
@@ -127,7 +144,9 @@ pub async fn discover(http: &reqwest::Client, api: &str) -> Result<Endpoints, Au
             issuer: Some(meta.issuer),
             iss_in_response: meta.authorization_response_iss_parameter_supported,
             source,
-        });
+        };
+        endpoints.check_plaintext()?;
+        return Ok(endpoints);
     }
     Ok(Endpoints::defaults(api))
 }

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 /// Exit code: generic error.
 pub const EXIT_ERROR: i32 = 1;
+/// Exit code: usage (a refused plaintext URL, as for the configured ones).
+pub const EXIT_USAGE: i32 = 2;
 /// Exit code: not signed in or session expired.
 pub const EXIT_NOT_SIGNED_IN: i32 = 3;
 /// Exit code: server or network unreachable after retries.
@@ -66,6 +68,9 @@ pub enum AuthError {
     /// `config.json` could not be read, parsed or written.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// A URL (configured, or named by the server's metadata) would carry a token in cleartext.
+    #[error(transparent)]
+    Plaintext(#[from] crate::net::plaintext::PlaintextRefused),
     /// The interactive login did not complete.
     #[error("login failed: {0}")]
     Login(String),
@@ -79,6 +84,7 @@ impl AuthError {
             | AuthError::OtherServer { .. }
             | AuthError::SessionExpired { .. } => EXIT_NOT_SIGNED_IN,
             AuthError::Unreachable { .. } | AuthError::Tls { .. } => EXIT_UNREACHABLE,
+            AuthError::Plaintext(_) => EXIT_USAGE,
             _ => EXIT_ERROR,
         }
     }

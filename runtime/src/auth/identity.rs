@@ -16,9 +16,9 @@ pub struct Identity {
     /// Who, when known.
     pub user: Option<SessionUser>,
     /// The active organization, from `get-session`.
-    pub organization_id: Option<String>,
+    pub organization_id: Option<crate::OrgId>,
     /// Every organization the credential may act in, from `get-session`.
-    pub organization_ids: Vec<String>,
+    pub organization_ids: Vec<crate::OrgId>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -99,10 +99,7 @@ async fn user_info(
             detail: "UserInfo refused the access token".into(),
         });
     }
-    let info: UserInfo = response.json().await.map_err(|e| AuthError::Protocol {
-        url: url.to_string(),
-        detail: format!("invalid UserInfo answer: {e}"),
-    })?;
+    let info: UserInfo = super::transport::json(response, url, "UserInfo answer").await?;
     Ok(SessionUser {
         id: info.sub,
         email: info.email,

@@ -11,9 +11,24 @@ pub struct HeldClaims {
     /// Subject (user id).
     #[serde(default)]
     pub sub: Option<String>,
-    /// Organizations the token may act in.
+    /// Organizations the token may act in, as the token says (unchecked: see [`Self::orgs`]).
     #[serde(default, rename = "organizationIds")]
     pub organization_ids: Vec<String>,
+}
+
+impl HeldClaims {
+    /// The token's organizations, each checked against contract section 1.
+    pub fn orgs(&self) -> Result<Vec<crate::OrgId>, crate::org_id::InvalidOrgId> {
+        self.organization_ids
+            .iter()
+            .map(|org| crate::OrgId::parse(org))
+            .collect()
+    }
+
+    /// Expiry in unix milliseconds (saturating: a hostile `exp` cannot wrap around).
+    pub fn exp_ms(&self) -> i64 {
+        self.exp.saturating_mul(1000)
+    }
 }
 
 /// True when `token` has the shape of a JWS compact serialization: three base64url parts.

@@ -40,9 +40,15 @@ pub fn now_ms() -> i64 {
 pub fn printable(value: &str) -> String {
     value
         .chars()
-        .filter(|c| !c.is_control())
+        .filter(|c| !c.is_control() && !is_bidi_override(*c))
         .take(200)
         .collect()
+}
+
+/// The bidirectional embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069):
+/// they make a terminal show text in another order than it is.
+fn is_bidi_override(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
 /// The HTTP client every auth call uses.

@@ -113,7 +113,7 @@ impl RelayTokenProvider {
             .run(|| mint_once(&self.http, &url, credential))
             .await?;
         let exp_ms = held_claims(token.expose())
-            .map(|c| c.exp * 1000)
+            .map(|c| c.exp_ms())
             .ok_or_else(|| AuthError::Protocol {
                 url: url.clone(),
                 detail: "the minted token is not a JWT with `exp`".into(),
@@ -128,7 +128,7 @@ impl RelayTokenProvider {
 }
 
 fn pass_through(jwt: Secret, api_url: &str) -> Result<Secret, AuthError> {
-    let exp_ms = held_claims(jwt.expose()).map(|c| c.exp * 1000).unwrap_or(0);
+    let exp_ms = held_claims(jwt.expose()).map(|c| c.exp_ms()).unwrap_or(0);
     if exp_ms - RELAY_PASS_THROUGH_MARGIN_MS > now_ms() {
         Ok(jwt)
     } else {
@@ -185,11 +185,11 @@ async fn mint_once(
             ),
         }));
     }
-    let answer: MintAnswer = response.json().await.map_err(|e| {
-        Attempt::Fatal(AuthError::Protocol {
-            url: url.to_string(),
-            detail: format!("invalid answer: {e}"),
-        })
-    })?;
+    let answer: MintAnswer = super::transport::json(response, url, "answer")
+        .await
+        .map_err(|e| match e {
+            AuthError::Unreachable { .. } => Attempt::Retry(e),
+            e => Attempt::Fatal(e),
+        })?;
     Ok(Secret::new(answer.token))
 }

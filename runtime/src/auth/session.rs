@@ -23,7 +23,7 @@ pub struct SessionUser {
 pub struct SessionInfo {
     /// The organization the credential acts in; for an API key, its bound org.
     #[serde(default)]
-    pub active_organization_id: Option<String>,
+    pub active_organization_id: Option<crate::OrgId>,
 }
 
 /// The answer of `get-session`.
@@ -37,7 +37,7 @@ pub struct Session {
     pub session: SessionInfo,
     /// Every organization the credential may act in.
     #[serde(default)]
-    pub organization_ids: Vec<String>,
+    pub organization_ids: Vec<crate::OrgId>,
 }
 
 /// Asks the API who `credential` belongs to.
@@ -65,8 +65,5 @@ pub async fn get_session(
             ),
         });
     }
-    response.json().await.map_err(|e| AuthError::Protocol {
-        url,
-        detail: format!("invalid get-session answer: {e}"),
-    })
+    super::transport::json(response, &url, "get-session answer").await
 }

@@ -135,10 +135,19 @@ async fn post_form(
             status: status.as_u16(),
         });
     }
-    let body = response.bytes().await.map_err(|e| TokenFailure::Network {
-        cause: describe(&e),
-        sent: true,
-    })?;
+    let body = super::transport::body(response)
+        .await
+        .map_err(|e| match e {
+            super::transport::BodyError::Network(cause) => {
+                TokenFailure::Network { cause, sent: true }
+            }
+            super::transport::BodyError::TooLong => TokenFailure::Malformed {
+                detail: format!(
+                    "the answer is longer than {} KiB",
+                    super::transport::BODY_LIMIT / 1024
+                ),
+            },
+        })?;
     if status.is_client_error() {
         let parsed: Option<ErrorBody> = serde_json::from_slice(&body).ok();
         return Err(TokenFailure::Rejected {

@@ -9,6 +9,7 @@ pub async fn send(
     request: reqwest::RequestBuilder,
     url: &str,
 ) -> Result<reqwest::Response, AuthError> {
+    crate::net::plaintext::check(url)?;
     let response = request
         .send()
         .await
@@ -30,6 +31,64 @@ pub async fn send(
         });
     }
     Ok(response)
+}
+
+/// The most of an API or token response tether reads (contract section 1): a server that
+/// streams without end cannot grow a process past its memory budget.
+pub const BODY_LIMIT: usize = 1 << 20;
+
+/// Why a bounded body could not be read.
+#[derive(Debug)]
+pub enum BodyError {
+    /// The connection failed while reading; the transport error, described.
+    Network(String),
+    /// The body is longer than [`BODY_LIMIT`].
+    TooLong,
+}
+
+impl BodyError {
+    /// As an [`AuthError`] about `url`.
+    pub fn for_url(self, url: &str) -> AuthError {
+        match self {
+            BodyError::Network(cause) => AuthError::Unreachable {
+                url: url.to_string(),
+                cause,
+            },
+            BodyError::TooLong => AuthError::Protocol {
+                url: url.to_string(),
+                detail: format!("the answer is longer than {} KiB", BODY_LIMIT / 1024),
+            },
+        }
+    }
+}
+
+/// Reads `response`'s body, at most [`BODY_LIMIT`] bytes.
+pub async fn body(mut response: reqwest::Response) -> Result<Vec<u8>, BodyError> {
+    let mut out = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| BodyError::Network(describe(&e)))?
+    {
+        if out.len() + chunk.len() > BODY_LIMIT {
+            return Err(BodyError::TooLong);
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+/// Reads `response`'s body (bounded) as the JSON of a `T`; `what` names it in the error.
+pub async fn json<T: serde::de::DeserializeOwned>(
+    response: reqwest::Response,
+    url: &str,
+    what: &str,
+) -> Result<T, AuthError> {
+    let bytes = body(response).await.map_err(|e| e.for_url(url))?;
+    serde_json::from_slice(&bytes).map_err(|e| AuthError::Protocol {
+        url: url.to_string(),
+        detail: format!("invalid {what}: {e}"),
+    })
 }
 
 /// A one-line cause for a transport error: what kind, and the innermost cause's words

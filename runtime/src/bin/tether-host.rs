@@ -17,6 +17,18 @@ struct Args {
 
 fn main() {
     let args = Args::parse();
+    // A terminal's shell runs as our uid: keep it from reading our /proc/<pid>/environ (the
+    // API key) and memory. Reset by execve, so tether-ptyd and the shells are unaffected.
+    if let Err(e) = nix::sys::prctl::set_dumpable(false) {
+        eprintln!("tether-host: warning: cannot mark the process undumpable: {e}");
+    }
+    let org = match tether::OrgId::parse(&args.org) {
+        Ok(org) => org,
+        Err(e) => {
+            eprintln!("tether-host: {e}");
+            std::process::exit(1);
+        }
+    };
     // The API key comes only from the environment, never argv, so `ps` cannot show it.
     let settings = Settings::from_env(
         std::env::var("TETHER_API_KEY")
@@ -31,6 +43,6 @@ fn main() {
     }
     tether::daemon::run(
         "tether-host",
-        tether::host::run::run(settings, args.org, args.port),
+        tether::host::run::run(settings, org, args.port),
     );
 }

@@ -28,8 +28,9 @@ fn print_report(report: &StatusReport, json: bool, headline: &str) {
     }
     match &report.user {
         Some(user) => {
-            let who = user.email.as_deref().unwrap_or(&user.id);
-            println!("{headline} as {who} (user {})", user.id);
+            // Server text: printable only (contract section 1).
+            let who = printable(user.email.as_deref().unwrap_or(&user.id));
+            println!("{headline} as {who} (user {})", printable(&user.id));
         }
         None => println!("{headline} (the server does not say as whom)"),
     }

@@ -201,11 +201,11 @@ async fn session(settings: &Settings) -> Result<String, String> {
         .map_err(|e| e.to_string())?;
     let who = report
         .user
-        .map(|u| u.email.unwrap_or(u.id))
+        .map(|u| crate::auth::printable(&u.email.unwrap_or(u.id)))
         .unwrap_or_else(|| "(user not named by the server)".into());
     let org = report
         .organization_id
-        .unwrap_or_else(|| "(no organization)".into());
+        .map_or_else(|| "(no organization)".into(), |org| org.to_string());
     Ok(format!("{who} via {} in {org}", report.method))
 }
 

@@ -16,21 +16,23 @@ use crate::host::control_client;
 use crate::host::instance::{self, InstanceInfo, InstancePaths};
 use crate::host::state::{Health, PtydState};
 use crate::settings::Settings;
+use crate::OrgId;
 
 /// How long `host start --daemon` waits for `/health`.
 pub const HEALTH_WAIT: Duration = Duration::from_secs(10);
 
-/// The org to act for: the flag, else the stored one, else an API key's bound org.
-pub async fn resolve_org(settings: &Settings, flag: Option<String>) -> anyhow::Result<String> {
+/// The org to act for: the flag, else the stored one, else an API key's bound org; each
+/// checked against contract section 1 where it enters.
+pub async fn resolve_org(settings: &Settings, flag: Option<String>) -> anyhow::Result<OrgId> {
     if let Some(org) = flag {
-        return Ok(org);
+        return Ok(OrgId::parse(&org)?);
     }
     if settings.api_key.is_none() {
         if let Some(org) = ConfigStore::new(&settings.home).load()?.organization_id {
             return Ok(org);
         }
     }
-    let running: Vec<String> = instance::known_orgs(&settings.home)
+    let running: Vec<OrgId> = instance::known_orgs(&settings.home)
         .into_iter()
         .filter(|org| instance::is_running(&InstancePaths::new(&settings.home, org)))
         .collect();
@@ -224,7 +226,7 @@ async fn wait_gone(pid: u32, limit: Duration) {
 #[serde(rename_all = "camelCase")]
 pub struct HostStatus {
     /// Organization.
-    pub organization_id: String,
+    pub organization_id: OrgId,
     /// `running` or `stopped`.
     pub state: &'static str,
     /// Service pid.
@@ -248,7 +250,7 @@ pub struct HostStatus {
 /// `tether host status [--json]`.
 pub async fn status(settings: &Settings, json: bool, org: Option<String>) -> anyhow::Result<()> {
     let orgs = match org {
-        Some(org) => vec![org],
+        Some(org) => vec![OrgId::parse(&org)?],
         None => instance::known_orgs(&settings.home),
     };
     let mut hosts = Vec::new();

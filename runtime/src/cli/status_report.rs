@@ -23,9 +23,9 @@ pub struct StatusReport {
     /// Who, when the server says (`null` when it does not).
     pub user: Option<SessionUser>,
     /// The organization commands act in; for an API key, its bound org.
-    pub organization_id: Option<String>,
+    pub organization_id: Option<crate::OrgId>,
     /// Every organization the credential may act in.
-    pub organization_ids: Vec<String>,
+    pub organization_ids: Vec<crate::OrgId>,
     /// When the stored access token expires (unix ms); `null` for API keys.
     pub expires_at: Option<i64>,
 }
@@ -53,9 +53,13 @@ pub async fn current_status(settings: &Settings) -> Result<StatusReport, AuthErr
             RetryPolicy::default(),
         );
         let minted = provider.relay_jwt().await?;
-        let minted_orgs = held_claims(minted.expose())
-            .map(|c| c.organization_ids)
-            .unwrap_or_default();
+        let minted_orgs = match held_claims(minted.expose()) {
+            Some(claims) => claims.orgs().map_err(|e| AuthError::Protocol {
+                url: format!("{}/api/auth/token", settings.api_url),
+                detail: format!("the minted token's organizationIds: {e}"),
+            })?,
+            None => Vec::new(),
+        };
         let bound = match minted_orgs.as_slice() {
             [only] => Some(only.clone()),
             _ => identity.organization_id.clone(),

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::OrgId;
+
 /// Paths of one org's host service under `TETHER_HOME`.
 #[derive(Debug, Clone)]
 pub struct InstancePaths {
@@ -24,7 +26,7 @@ pub struct InstancePaths {
 
 impl InstancePaths {
     /// The paths for `org` under `home`.
-    pub fn new(home: &Path, org: &str) -> Self {
+    pub fn new(home: &Path, org: &OrgId) -> Self {
         let run = home.join("run");
         InstancePaths {
             lock: run.join(format!("host-{org}.lock")),
@@ -45,7 +47,7 @@ pub struct InstanceInfo {
     /// Health port on 127.0.0.1.
     pub port: u16,
     /// Organization served.
-    pub organization_id: String,
+    pub organization_id: OrgId,
     /// Host id announced to the relay.
     pub host_id: String,
     /// Version of the service.
@@ -129,8 +131,8 @@ pub fn write_info(paths: &InstancePaths, info: &InstanceInfo) -> std::io::Result
 }
 
 /// Every org with host files under `home`.
-pub fn known_orgs(home: &Path) -> Vec<String> {
-    let mut orgs: Vec<String> = std::fs::read_dir(home.join("run"))
+pub fn known_orgs(home: &Path) -> Vec<OrgId> {
+    let mut orgs: Vec<OrgId> = std::fs::read_dir(home.join("run"))
         .into_iter()
         .flatten()
         .filter_map(|e| e.ok())
@@ -138,7 +140,7 @@ pub fn known_orgs(home: &Path) -> Vec<String> {
             let name = e.file_name().to_string_lossy().into_owned();
             name.strip_prefix("host-")
                 .and_then(|n| n.strip_suffix(".lock"))
-                .map(str::to_string)
+                .and_then(|n| OrgId::parse(n).ok())
         })
         .collect();
     orgs.sort();

@@ -21,7 +21,7 @@ pub struct RelayTarget {
     /// Relay base URL (`ws://` or `wss://`).
     pub relay_url: String,
     /// Organization to serve.
-    pub organization_id: String,
+    pub organization_id: crate::OrgId,
     /// This host's id.
     pub host_id: String,
 }
@@ -109,7 +109,7 @@ pub(super) async fn hello(ws: &mut Ws, hub: &Hub, target: &RelayTarget) -> Resul
     let hello = Control::Hello {
         host_id: target.host_id.clone(),
         version: crate::version::VERSION.into(),
-        organization_id: target.organization_id.clone(),
+        organization_id: target.organization_id.to_string(),
         sessions: hub.sessions().await,
     };
     ws.send(Message::text(
@@ -126,12 +126,12 @@ mod tests {
     fn connect_url_escapes_its_parameters() {
         let target = RelayTarget {
             relay_url: "ws://r".into(),
-            organization_id: "org a&b".into(),
-            host_id: "h1".into(),
+            organization_id: crate::OrgId::parse("org:a.b").expect("org"),
+            host_id: "h1 &x".into(),
         };
         assert_eq!(
             target.connect_url(),
-            "ws://r/hosts/connect?organizationId=org+a%26b&hostId=h1"
+            "ws://r/hosts/connect?organizationId=org%3Aa.b&hostId=h1+%26x"
         );
     }
 }

@@ -54,7 +54,7 @@ fn host_id(home: &Path) -> String {
 }
 
 /// Runs the host service for `org` until shutdown.
-pub async fn run(settings: Settings, org: String, port: u16) -> anyhow::Result<()> {
+pub async fn run(settings: Settings, org: crate::OrgId, port: u16) -> anyhow::Result<()> {
     let store = ConfigStore::new(&settings.home);
     store.ensure_home()?;
     let paths = InstancePaths::new(&settings.home, &org);

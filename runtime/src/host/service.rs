@@ -24,7 +24,7 @@ pub struct Service {
     /// Environment.
     pub settings: Settings,
     /// Organization served.
-    pub org: String,
+    pub org: crate::OrgId,
     /// Host id announced to the relay.
     pub host_id: String,
     /// Health port.
@@ -47,7 +47,7 @@ impl Service {
         StatusDocument {
             pid: std::process::id(),
             port: self.port,
-            organization_id: self.org.clone(),
+            organization_id: self.org.to_string(),
             host_id: self.host_id.clone(),
             version: crate::version::VERSION.into(),
             ptyd_pid: self.hub.ptyd_pid(),

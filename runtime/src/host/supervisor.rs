@@ -121,8 +121,11 @@ async fn start(
     tokio::sync::mpsc::Receiver<crate::ptyd::client::Incoming>,
 )> {
     let mut command = tokio::process::Command::new(ptyd);
-    for name in crate::child_env::secret_names() {
-        command.env_remove(name);
+    for (name, value) in crate::child_env::changes() {
+        match value {
+            Some(value) => command.env(name, value),
+            None => command.env_remove(name),
+        };
     }
     let mut child = command
         .arg("--socket")

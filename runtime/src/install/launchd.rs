@@ -3,14 +3,16 @@
 
 use std::path::Path;
 
+use crate::OrgId;
+
 /// The agent's label, also its file name without `.plist`.
-pub fn label(org: &str) -> String {
+pub fn label(org: &OrgId) -> String {
     format!("dev.tether.host.{org}")
 }
 
 /// The property list's text. The environment comes from `env` (names and values); the
 /// plist is written `0600` because it may hold the credential.
-pub fn plist(org: &str, host: &Path, env: &[(String, String)], log: &Path) -> String {
+pub fn plist(org: &OrgId, host: &Path, env: &[(String, String)], log: &Path) -> String {
     let mut environment = String::new();
     for (name, value) in env {
         environment.push_str(&format!(
@@ -70,7 +72,7 @@ mod tests {
     #[test]
     fn agent_plist() {
         let text = plist(
-            "org_a",
+            &OrgId::parse("org_a").expect("org"),
             Path::new("/opt/tether/lib/tether-host"),
             &[
                 ("TETHER_API_URL".into(), "https://api.example.com".into()),

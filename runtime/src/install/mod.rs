@@ -13,15 +13,23 @@ use anyhow::{bail, Context};
 
 use crate::host::instance::{self, InstancePaths};
 use crate::settings::Settings;
+use crate::OrgId;
+
+/// Set by the units `install` writes to the manager's name (`systemd`, `launchd`), and
+/// removed from every child's environment: `INVOCATION_ID` and `XPC_SERVICE_NAME` are
+/// inherited by every shell a managed terminal starts, so they cannot tell who started us.
+pub const MANAGER_ENV: &str = "TETHER_SERVICE_MANAGER";
 
 /// What started this `tether-host`: `systemd`, `launchd` or `daemon` (`host start`).
 pub fn manager() -> &'static str {
-    if std::env::var_os("INVOCATION_ID").is_some() {
-        "systemd"
-    } else if std::env::var("XPC_SERVICE_NAME").is_ok_and(|n| n.starts_with("dev.tether.host.")) {
-        "launchd"
-    } else {
-        "daemon"
+    manager_named(std::env::var(MANAGER_ENV).ok().as_deref())
+}
+
+fn manager_named(value: Option<&str>) -> &'static str {
+    match value {
+        Some("systemd") => "systemd",
+        Some("launchd") => "launchd",
+        _ => "daemon",
     }
 }
 
@@ -64,7 +72,7 @@ pub struct Layout {
 
 impl Layout {
     /// The layout of `kind` for `org`.
-    pub fn for_org(settings: &Settings, org: &str, kind: Kind) -> anyhow::Result<Layout> {
+    pub fn for_org(settings: &Settings, org: &OrgId, kind: Kind) -> anyhow::Result<Layout> {
         let user_env_file = || {
             settings
                 .home
@@ -109,7 +117,7 @@ impl Layout {
     }
 
     /// True when `install` wrote this layout's unit (it carries the marker).
-    pub fn installed(&self, org: &str) -> Option<bool> {
+    pub fn installed(&self, org: &OrgId) -> Option<bool> {
         let text = std::fs::read_to_string(&self.unit).ok()?;
         Some(text.starts_with(systemd::MARKER) || text.contains(&launchd::label(org)))
     }
@@ -152,7 +160,13 @@ fn service_env(
     home: &Path,
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Vec<(String, String)> {
+    let manager = if cfg!(target_os = "macos") {
+        "launchd"
+    } else {
+        "systemd"
+    };
     let mut env = vec![
+        (MANAGER_ENV.to_string(), manager.to_string()),
         ("TETHER_HOME".to_string(), home.display().to_string()),
         ("TETHER_API_URL".to_string(), settings.api_url.clone()),
         ("TETHER_RELAY_URL".to_string(), settings.relay_url.clone()),
@@ -171,6 +185,32 @@ fn service_env(
     env
 }
 
+/// `env` with every value replaced, for printing.
+fn names_only(env: &[(String, String)]) -> Vec<(String, String)> {
+    env.iter()
+        .map(|(name, _)| (name.clone(), "(not shown)".to_string()))
+        .collect()
+}
+
+/// A user name as `useradd` accepts it (`[a-z_][a-z0-9_-]*$?`, at most 32 bytes): it goes
+/// into a unit file's `User=` line.
+fn check_user_name(user: &str) -> anyhow::Result<()> {
+    let body = user.strip_suffix('$').unwrap_or(user);
+    let valid = !body.is_empty()
+        && user.len() <= 32
+        && body.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+    if !valid {
+        bail!(
+            "invalid user name \"{}\" for --user: use a login name such as alice",
+            user.escape_default()
+        );
+    }
+    Ok(())
+}
+
 /// An `EnvironmentFile`: one `NAME="value"` a line, quoted for systemd.
 fn env_file_text(env: &[(String, String)]) -> String {
     let mut out = String::from(systemd::MARKER);
@@ -185,10 +225,13 @@ fn env_file_text(env: &[(String, String)]) -> String {
 /// `tether host install`.
 pub fn install(
     settings: &Settings,
-    org: &str,
+    org: &OrgId,
     system_user: Option<&str>,
     print: bool,
 ) -> anyhow::Result<()> {
+    if let Some(user) = system_user {
+        check_user_name(user)?;
+    }
     let layout = Layout::for_org(settings, org, Kind::chosen(system_user.is_some()))?;
     let host = crate::bundle::find_host()?;
     let state_home = match system_user {
@@ -199,7 +242,9 @@ pub fn install(
     let text = match layout.kind {
         Kind::LaunchAgent => {
             let log = InstancePaths::new(&settings.home, org).log;
-            launchd::plist(org, &host, &env, &log)
+            // `--print` shows names only, as for systemd: the plist holds the credential.
+            let shown = if print { names_only(&env) } else { env.clone() };
+            launchd::plist(org, &host, &shown, &log)
         }
         Kind::UserUnit | Kind::SystemUnit => systemd::unit(&systemd::UnitSpec {
             org,
@@ -261,7 +306,7 @@ pub fn install(
 }
 
 /// `tether host uninstall`: stops, disables and removes what `install` wrote, nothing else.
-pub fn uninstall(settings: &Settings, org: &str, system: bool) -> anyhow::Result<()> {
+pub fn uninstall(settings: &Settings, org: &OrgId, system: bool) -> anyhow::Result<()> {
     let layout = Layout::for_org(settings, org, Kind::chosen(system))?;
     match layout.installed(org) {
         None => {
@@ -306,7 +351,7 @@ pub fn uninstall(settings: &Settings, org: &str, system: bool) -> anyhow::Result
 
 /// The journal of `org`'s installed systemd unit, user unit first; `None` when neither
 /// was written by `install`.
-pub fn journal(settings: &Settings, org: &str, follow: bool) -> Option<Command> {
+pub fn journal(settings: &Settings, org: &OrgId, follow: bool) -> Option<Command> {
     [Kind::UserUnit, Kind::SystemUnit]
         .into_iter()
         .filter_map(|kind| Layout::for_org(settings, org, kind).ok())
@@ -369,6 +414,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn only_the_marker_set_by_a_unit_names_a_manager() {
+        assert_eq!(manager_named(Some("systemd")), "systemd");
+        assert_eq!(manager_named(Some("launchd")), "launchd");
+        assert_eq!(manager_named(Some("other")), "daemon");
+        assert_eq!(manager_named(None), "daemon");
+    }
+
+    #[test]
+    fn user_names_that_could_break_a_unit_are_refused() {
+        for ok in ["alice", "_svc", "bob-2", "machine$"] {
+            check_user_name(ok).unwrap();
+        }
+        for bad in [
+            "",
+            "root\nUser=root",
+            "Alice",
+            "a b",
+            "1x",
+            "$",
+            &"a".repeat(33),
+        ] {
+            assert!(check_user_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
     fn the_service_gets_the_trust_and_proxy_settings_the_cli_had() {
         let settings = Settings {
             home: PathBuf::from("/h"),
@@ -386,6 +457,7 @@ mod tests {
         assert_eq!(
             names,
             [
+                MANAGER_ENV,
                 "TETHER_HOME",
                 "TETHER_API_URL",
                 "TETHER_RELAY_URL",

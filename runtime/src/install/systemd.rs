@@ -5,16 +5,18 @@
 
 use std::path::Path;
 
+use crate::OrgId;
+
 /// First line of every unit tether writes: `uninstall` removes only files that carry it.
 pub const MARKER: &str = "# Written by `tether host install`; `tether host uninstall` removes it.";
 
 /// A user unit's file name: `tether-host@<org>.service`.
-pub fn user_unit_name(org: &str) -> String {
+pub fn user_unit_name(org: &OrgId) -> String {
     format!("tether-host@{}.service", escape_instance(org))
 }
 
 /// A system unit's file name: `tether-host-<org>.service`.
-pub fn system_unit_name(org: &str) -> String {
+pub fn system_unit_name(org: &OrgId) -> String {
     format!("tether-host-{}.service", escape_instance(org))
 }
 
@@ -22,7 +24,7 @@ pub fn system_unit_name(org: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct UnitSpec<'a> {
     /// Organization served.
-    pub org: &'a str,
+    pub org: &'a OrgId,
     /// Absolute path of `tether-host`.
     pub host: &'a Path,
     /// The environment file.
@@ -93,10 +95,14 @@ fn escape_instance(org: &str) -> String {
 mod tests {
     use super::*;
 
+    fn org(id: &str) -> OrgId {
+        OrgId::parse(id).expect("org")
+    }
+
     #[test]
     fn user_unit() {
         let text = unit(&UnitSpec {
-            org: "org_a",
+            org: &org("org_a"),
             host: Path::new("/opt/tether/lib/tether-host"),
             env_file: Path::new("/home/alice/.config/tether/service/host-org_a.env"),
             system_user: None,
@@ -107,7 +113,7 @@ mod tests {
     #[test]
     fn system_unit() {
         let text = unit(&UnitSpec {
-            org: "org_a",
+            org: &org("org_a"),
             host: Path::new("/opt/tether dir/lib/tether-host"),
             env_file: Path::new("/etc/tether/host-org_a.env"),
             system_user: Some("alice"),
@@ -117,8 +123,8 @@ mod tests {
 
     #[test]
     fn org_ids_become_safe_instance_names() {
-        assert_eq!(user_unit_name("org_a"), "tether-host@org_a.service");
-        assert_eq!(user_unit_name("a b/c"), "tether-host@a\\x20b\\x2fc.service");
-        assert_eq!(system_unit_name("-x"), "tether-host-\\x2dx.service");
+        assert_eq!(user_unit_name(&org("org_a")), "tether-host@org_a.service");
+        assert_eq!(user_unit_name(&org("a:b.c")), "tether-host@a:b.c.service");
+        assert_eq!(system_unit_name(&org("-x")), "tether-host-\\x2dx.service");
     }
 }

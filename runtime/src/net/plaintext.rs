@@ -35,9 +35,13 @@ pub fn check_with(url: &str, allow_any: bool) -> Result<(), PlaintextRefused> {
     }
 }
 
-fn is_loopback(url: &url::Url) -> bool {
+/// True for `localhost`, `127.0.0.0/8` and `::1` (a trailing dot changes nothing).
+pub fn is_loopback(url: &url::Url) -> bool {
     match url.host() {
-        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Domain(name)) => name
+            .strip_suffix('.')
+            .unwrap_or(name)
+            .eq_ignore_ascii_case("localhost"),
         Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
         Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
         None => false,

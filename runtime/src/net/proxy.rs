@@ -2,8 +2,10 @@
 //! for `https://`/`wss://`, `HTTP_PROXY` for `http://`/`ws://`, `ALL_PROXY` for both,
 //! either case, and `NO_PROXY` (names, suffixes, IPs, CIDRs, `*`).
 //!
-//! The environment is read by hyper-util's matcher (the one reqwest itself uses), so
-//! tether follows curl's rules; the one addition is that `*` also covers IP addresses.
+//! The decision is hyper-util's matcher (the one reqwest itself uses), so tether follows
+//! curl's rules, with three additions: loopback never goes through a proxy (a proxy is
+//! another machine, and would read `ws://` and `http://` traffic), `*` also covers IP
+//! addresses, and names match with or without a trailing dot (`[::1]` entries too).
 //! The same decision serves the HTTP client and the relay WebSocket.
 
 use std::fmt;
@@ -45,15 +47,26 @@ pub struct ProxyRules {
 }
 
 impl ProxyRules {
-    /// Reads the process environment.
+    /// Reads the process environment (upper case first, as curl and hyper-util do; under
+    /// CGI, where `HTTP_PROXY` is a request header, only `http_proxy`).
     pub fn from_env() -> ProxyRules {
-        let no_proxy = std::env::var("NO_PROXY")
-            .or_else(|_| std::env::var("no_proxy"))
-            .unwrap_or_default();
-        ProxyRules {
-            matcher: Matcher::from_env(),
-            bypass_all: has_star(&no_proxy),
-        }
+        let first = |names: &[&str]| {
+            names
+                .iter()
+                .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+                .unwrap_or_default()
+        };
+        let http: &[&str] = if std::env::var_os("REQUEST_METHOD").is_some() {
+            &["http_proxy"]
+        } else {
+            &["HTTP_PROXY", "http_proxy"]
+        };
+        ProxyRules::from_values(
+            &first(&["ALL_PROXY", "all_proxy"]),
+            &first(http),
+            &first(&["HTTPS_PROXY", "https_proxy"]),
+            &first(&["NO_PROXY", "no_proxy"]),
+        )
     }
 
     /// Rules from explicit values (tests).
@@ -63,7 +76,7 @@ impl ProxyRules {
                 .all(all.to_string())
                 .http(http.to_string())
                 .https(https.to_string())
-                .no(no.to_string())
+                .no(normalise_no_proxy(no))
                 .build(),
             bypass_all: has_star(no),
         }
@@ -71,7 +84,7 @@ impl ProxyRules {
 
     /// The proxy for `url` (`http`, `https`, `ws` or `wss`), or `None` to go direct.
     pub fn route(&self, url: &url::Url) -> Option<ProxyHop> {
-        if self.bypass_all {
+        if self.bypass_all || super::plaintext::is_loopback(url) {
             return None;
         }
         let scheme = match url.scheme() {
@@ -80,6 +93,7 @@ impl ProxyRules {
             _ => return None,
         };
         let host = url.host_str()?;
+        let host = host.strip_suffix('.').unwrap_or(host);
         let port = url.port_or_known_default()?;
         let dst: Uri = format!("{scheme}://{host}:{port}/").parse().ok()?;
         let intercept = self.matcher.intercept(&dst)?;
@@ -88,6 +102,23 @@ impl ProxyRules {
             auth: intercept.basic_auth().cloned(),
         })
     }
+}
+
+/// `NO_PROXY` with each entry's trailing dot and IPv6 brackets removed, the spelling the
+/// matcher compares with.
+fn normalise_no_proxy(no_proxy: &str) -> String {
+    no_proxy
+        .split(',')
+        .map(|entry| {
+            let entry = entry.trim();
+            let entry = entry.strip_suffix('.').unwrap_or(entry);
+            match entry.strip_prefix('[').and_then(|e| e.split_once(']')) {
+                Some((ip, _port)) => ip,
+                None => entry,
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn has_star(no_proxy: &str) -> bool {
@@ -173,6 +204,47 @@ mod tests {
         let star = ProxyRules::from_values("", "", "http://p:3128", " * ");
         assert!(star.route(&url("https://example.com/")).is_none());
         assert!(star.route(&url("https://10.0.0.1/")).is_none());
+    }
+
+    #[test]
+    fn loopback_never_goes_through_a_proxy() {
+        let rules = ProxyRules::from_values("http://p:1", "http://p:1", "http://p:1", "");
+        for direct in [
+            "http://127.0.0.1:9/api",
+            "ws://localhost:8080/",
+            "wss://localhost./",
+            "http://127.8.0.1/",
+            "ws://[::1]:9/",
+        ] {
+            assert!(
+                rules.route(&url(direct)).is_none(),
+                "{direct} went through the proxy"
+            );
+        }
+        assert!(rules.route(&url("http://10.0.0.1/")).is_some());
+    }
+
+    #[test]
+    fn no_proxy_matches_trailing_dots_and_bracketed_ipv6() {
+        let rules = ProxyRules::from_values(
+            "",
+            "",
+            "http://p:3128",
+            "internal.example., [fd00::1], [fd00::2]:443",
+        );
+        for direct in [
+            "https://internal.example/",
+            "https://internal.example./",
+            "https://api.internal.example./",
+            "https://[fd00::1]/",
+            "https://[fd00::2]/",
+        ] {
+            assert!(
+                rules.route(&url(direct)).is_none(),
+                "{direct} should go direct"
+            );
+        }
+        assert!(rules.route(&url("https://[fd00::3]/")).is_some());
     }
 
     #[test]

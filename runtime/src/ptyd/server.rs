@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::os::unix::fs::DirBuilderExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -291,9 +291,4 @@ fn close(client: &ClientHandle, sessions: &Sessions, id: String, signal: Option<
     }
     sessions.remove(&id);
     client.send(&Event::Closed { id }, &[]);
-}
-
-/// The default socket path for an org: `$TETHER_HOME/run/ptyd-<org>.sock`.
-pub fn socket_path(home: &Path, org: &str) -> PathBuf {
-    home.join("run").join(format!("ptyd-{org}.sock"))
 }

@@ -217,8 +217,11 @@ impl Session {
             cmd.env(key, value);
         }
         // After the client's env too: a remote user may not smuggle a credential back in.
-        for name in crate::child_env::secret_names() {
-            cmd.env_remove(name);
+        for (name, value) in crate::child_env::changes() {
+            match value {
+                Some(value) => cmd.env(name, value),
+                None => cmd.env_remove(name),
+            };
         }
         match &spec.cwd {
             Some(cwd) => cmd.cwd(cwd),

@@ -282,7 +282,7 @@ impl Host {
     }
 
     pub fn paths(&self) -> InstancePaths {
-        InstancePaths::new(self.home.path(), ORG)
+        InstancePaths::new(self.home.path(), &tether::OrgId::parse(ORG).expect("org"))
     }
 
     pub fn command(&self, program: &std::path::Path) -> Command {
