@@ -13,7 +13,8 @@ use crate::dist::which;
 use crate::fixtures::{bundle_archive, bundle_files, fixture};
 use crate::flags::project_root;
 
-/// Serves the files of `dir` over HTTP/1.0 on loopback until the test ends; returns the base URL.
+/// Serves the files of `dir` over HTTP/1.0 on loopback until the test ends; returns the base
+/// URL. A file `<name>.redirect` makes `<name>` answer `302` to the URL it holds.
 fn serve(dir: PathBuf) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
@@ -28,6 +29,13 @@ fn serve(dir: PathBuf) -> String {
             let name = path.trim_start_matches('/');
             let body = (!name.contains("..")).then(|| std::fs::read(dir.join(name)).ok());
             let mut stream = &stream;
+            if let Ok(to) = std::fs::read_to_string(dir.join(format!("{name}.redirect"))) {
+                let _ = stream.write_all(
+                    format!("HTTP/1.0 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\n\r\n")
+                        .as_bytes(),
+                );
+                continue;
+            }
             let _ = match body.flatten() {
                 Some(bytes) => stream
                     .write_all(
@@ -109,18 +117,25 @@ fn tools(dir: &Path, uname: (&str, &str), minisign: bool) {
 
 /// Runs install.sh with `shell` (`dash` or `busybox sh`) and only `bin` on PATH.
 fn install(shell: &[&str], url: &str, prefix: &Path, bin: &Path) -> Output {
-    let program =
-        which(shell[0]).unwrap_or_else(|| panic!("{} is not installed (bash .ci/setup)", shell[0]));
-    Command::new(program)
-        .args(&shell[1..])
-        .arg(project_root().join("install.sh"))
+    installer(shell, url, bin)
         .args(["--prefix", &prefix.to_string_lossy()])
-        .env_clear()
         .env("HOME", prefix)
-        .env("TETHER_DOWNLOAD_URL", url)
-        .env("PATH", bin)
         .output()
         .expect("run install.sh")
+}
+
+/// install.sh under `shell` with an empty environment but for the URL and PATH.
+fn installer(shell: &[&str], url: &str, bin: &Path) -> Command {
+    let program =
+        which(shell[0]).unwrap_or_else(|| panic!("{} is not installed (bash .ci/setup)", shell[0]));
+    let mut command = Command::new(program);
+    command
+        .args(&shell[1..])
+        .arg(project_root().join("install.sh"))
+        .env_clear()
+        .env("TETHER_DOWNLOAD_URL", url)
+        .env("PATH", bin);
+    command
 }
 
 fn stderr(out: &Output) -> String {
@@ -167,6 +182,93 @@ fn installs_and_upgrades_in_place_under_dash_and_busybox() {
             .map(|e| e.file_name())
             .collect();
         assert_eq!(left, ["tether"], "{shell:?}: temporary files left");
+        // minisign is not on PATH: the last line says the signature was not checked.
+        let last = stderr(&out).lines().last().unwrap_or_default().to_string();
+        assert!(
+            last.contains("signature of SHA256SUMS was not checked"),
+            "{shell:?}: {last}"
+        );
+    }
+}
+
+#[test]
+fn a_symlink_planted_at_a_staging_name_is_not_written_through() {
+    let served = tempfile::tempdir().expect("tempdir");
+    let prefix = tempfile::tempdir().expect("tempdir");
+    let bin = tempfile::tempdir().expect("tempdir");
+    tools(bin.path(), LINUX, false);
+    release(served.path(), "0.1.0", b"cli".to_vec());
+    let url = serve(served.path().to_path_buf());
+    let victim = prefix.path().join("victim");
+    std::fs::write(&victim, "precious").expect("write");
+    std::fs::create_dir_all(prefix.path().join("bin")).expect("bin");
+    // The name the installer used to stage at.
+    std::os::unix::fs::symlink(&victim, prefix.path().join("bin/tether.tether-new"))
+        .expect("symlink");
+    let out = install(&["dash"], &url, prefix.path(), bin.path());
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        std::fs::read_to_string(&victim).expect("victim"),
+        "precious"
+    );
+    assert_eq!(
+        std::fs::read(prefix.path().join("bin/tether")).expect("cli"),
+        b"cli"
+    );
+}
+
+#[test]
+fn plain_http_and_downgrading_redirects_are_refused_and_home_is_required() {
+    let bin = tempfile::tempdir().expect("tempdir");
+    tools(bin.path(), LINUX, false);
+    for shell in SHELLS {
+        // Plain http to another machine: refused before any download.
+        let prefix = tempfile::tempdir().expect("tempdir");
+        let out = install(shell, "http://192.0.2.1/r", prefix.path(), bin.path());
+        assert!(!out.status.success(), "{shell:?}: http accepted");
+        assert!(
+            stderr(&out).contains("plain http://"),
+            "{shell:?}: {}",
+            stderr(&out)
+        );
+
+        // A redirect to plain http (loopback even): curl refuses to follow it.
+        let served = tempfile::tempdir().expect("tempdir");
+        release(served.path(), "0.1.0", b"cli".to_vec());
+        let url = serve(served.path().to_path_buf());
+        std::fs::write(
+            served.path().join("SHA256SUMS.redirect"),
+            format!("{url}/moved/SHA256SUMS"),
+        )
+        .expect("write");
+        std::fs::create_dir(served.path().join("moved")).expect("mkdir");
+        std::fs::copy(
+            served.path().join("SHA256SUMS"),
+            served.path().join("moved/SHA256SUMS"),
+        )
+        .expect("copy");
+        let out = install(shell, &url, prefix.path(), bin.path());
+        assert!(
+            !out.status.success(),
+            "{shell:?}: followed a redirect to http"
+        );
+        assert!(
+            stderr(&out).contains("cannot download"),
+            "{shell:?}: {}",
+            stderr(&out)
+        );
+        assert_eq!(std::fs::read_dir(prefix.path()).expect("prefix").count(), 0);
+
+        // No HOME and no --prefix: refused, nothing written to /.local.
+        let out = installer(shell, &url, bin.path())
+            .output()
+            .expect("run install.sh");
+        assert!(!out.status.success(), "{shell:?}: installed without HOME");
+        assert!(
+            stderr(&out).contains("--prefix"),
+            "{shell:?}: {}",
+            stderr(&out)
+        );
     }
 }
 

@@ -63,6 +63,10 @@ pub async fn run(settings: &Settings, request: Request) -> anyhow::Result<()> {
             println!("tether {VERSION} is up to date (the latest release is {version})");
             return Ok(());
         }
+        Offer::PreRelease { version } => {
+            println!("tether {VERSION} is up to date; the release server offers the pre-release {version} (install it with `tether self-update --version {version}`)");
+            return Ok(());
+        }
         Offer::Update { version, .. } if request.check => {
             println!("tether {version} is available (this is {VERSION}): run `tether self-update`");
             return Ok(());

@@ -16,14 +16,36 @@ pub fn verified(bytes: &[u8], signature: &str, public_key: &str) -> Result<Lates
     serde_json::from_slice(bytes).map_err(|e| format!("latest.json is not valid: {e}"))
 }
 
-/// Orders dotted versions numerically (`0.10.0` > `0.9.1`); a pre-release suffix sorts by text.
-pub fn newer(candidate: &str, current: &str) -> bool {
-    let parts = |v: &str| -> Vec<(u64, String)> {
-        v.split(['.', '-', '+'])
-            .map(|p| (p.parse().unwrap_or(0), p.to_string()))
-            .collect()
+/// What a release's version is to the installed one, by semver precedence (contract
+/// section 8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Newer: offer it.
+    Newer,
+    /// The installed version.
+    Same,
+    /// Older than what is installed: the release server is behind (a frozen mirror).
+    Older,
+    /// A newer pre-release, offered only to pre-release installs or by `--version`.
+    PreRelease,
+}
+
+/// Compares `candidate` (a release's version) with `current` (this build's).
+pub fn judge(candidate: &str, current: &str) -> Result<Verdict, String> {
+    let parse = |v: &str, what: &str| {
+        semver::Version::parse(v)
+            .map_err(|e| format!("{what} version {:?} is not a semver version: {e}", v))
     };
-    parts(candidate) > parts(current)
+    let candidate = parse(candidate, "the release's")?;
+    let current = parse(current, "this build's")?;
+    Ok(match candidate.cmp_precedence(&current) {
+        std::cmp::Ordering::Equal => Verdict::Same,
+        std::cmp::Ordering::Less => Verdict::Older,
+        std::cmp::Ordering::Greater if !candidate.pre.is_empty() && current.pre.is_empty() => {
+            Verdict::PreRelease
+        }
+        std::cmp::Ordering::Greater => Verdict::Newer,
+    })
 }
 
 #[cfg(test)]
@@ -31,11 +53,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn versions_compare_by_number() {
-        assert!(newer("0.10.0", "0.9.1"));
-        assert!(newer("1.0.0", "0.99.99"));
-        assert!(!newer("0.1.0", "0.1.0"));
-        assert!(!newer("0.1.0", "0.2.0"));
+    fn versions_follow_semver_precedence() {
+        let cases = [
+            ("0.10.0", "0.9.1", Verdict::Newer),
+            ("1.0.0", "0.99.99", Verdict::Newer),
+            ("0.1.0", "0.1.0", Verdict::Same),
+            ("0.1.0+build.7", "0.1.0", Verdict::Same),
+            ("0.1.0", "0.2.0", Verdict::Older),
+            ("0.2.0-rc.1", "0.2.0", Verdict::Older),
+            ("0.3.0-rc.1", "0.2.0", Verdict::PreRelease),
+            ("0.2.0-rc.2", "0.2.0-rc.1", Verdict::Newer),
+            ("0.2.0-rc.10", "0.2.0-rc.9", Verdict::Newer),
+            ("0.2.0", "0.2.0-rc.1", Verdict::Newer),
+        ];
+        for (candidate, current, want) in cases {
+            assert_eq!(
+                judge(candidate, current),
+                Ok(want),
+                "{candidate} vs {current}"
+            );
+        }
+        assert!(judge("latest", "0.1.0").is_err());
     }
 
     #[test]

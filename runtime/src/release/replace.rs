@@ -1,7 +1,12 @@
-//! Replacing the installed binaries: each new file is written beside its target and takes
-//! its name by rename, the previous one kept as `<name>.old`; a failure half-way puts back
-//! what was already swapped. `--rollback` swaps every `.old` with the current file.
+//! Replacing the installed binaries (contract section 8): each new file is staged beside
+//! its target under a unique name (`O_EXCL|O_NOFOLLOW`: a planted file or symlink is never
+//! written through), the previous one is kept as `<name>.old` by a hard link, and the new
+//! one takes the name by one rename — so at every instant the path holds the old or the
+//! new binary, never nothing. A failure half-way puts back what was already swapped; two
+//! updates at once are serialised by a lock beside the first file. `--rollback` swaps
+//! every `.old` with the current file, the same way.
 
+use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -19,28 +24,96 @@ pub fn old(path: &Path) -> PathBuf {
     beside(path, "old")
 }
 
+/// The lock that serialises updates of one installation: `<first file>.update-lock`.
+fn lock(files: &[PathBuf]) -> Result<File, String> {
+    let Some(first) = files.first() else {
+        return Err("nothing to replace".into());
+    };
+    let path = beside(first, "update-lock");
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(o_nofollow())
+        .open(&path)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    fs4::fs_std::FileExt::lock_exclusive(&file)
+        .map_err(|e| format!("cannot lock {}: {e}", path.display()))?;
+    Ok(file)
+}
+
+fn o_nofollow() -> i32 {
+    nix::fcntl::OFlag::O_NOFOLLOW.bits()
+}
+
+/// Creates a new file beside `path` under a name nobody else has (`O_CREAT|O_EXCL|O_NOFOLLOW`),
+/// mode 0755; its path and the open file.
+fn create_unique(path: &Path, purpose: &str) -> std::io::Result<(PathBuf, File)> {
+    let mut last = None;
+    for _ in 0..16 {
+        let candidate = beside(
+            path,
+            &format!(
+                "{purpose}-{}-{:08x}",
+                std::process::id(),
+                rand::random::<u32>()
+            ),
+        );
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o755)
+            .custom_flags(o_nofollow())
+            .open(&candidate)
+        {
+            Ok(file) => return Ok((candidate, file)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::other("no free staging name")))
+}
+
+/// Makes `old(path)` the file now at `path` (a hard link, placed by rename), leaving
+/// `path` in place.
+fn keep_old(path: &Path) -> std::io::Result<()> {
+    let (spare, file) = create_unique(path, "tether-old")?;
+    drop(file);
+    std::fs::remove_file(&spare)?;
+    // The name was ours a moment ago; link() fails rather than follow anything put there.
+    std::fs::hard_link(path, &spare)?;
+    std::fs::rename(&spare, old(path)).inspect_err(|_| {
+        let _ = std::fs::remove_file(&spare);
+    })
+}
+
 /// Puts `bytes` at each path (mode 0755), keeping the replaced files as `.old`.
 pub fn replace(files: &[(PathBuf, Vec<u8>)]) -> Result<(), String> {
+    let paths: Vec<PathBuf> = files.iter().map(|(p, _)| p.clone()).collect();
+    let _lock = lock(&paths)?;
     let mut staged = Vec::new();
     for (path, bytes) in files {
-        let new = beside(path, "tether-new");
-        let written = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o755)
-            .open(&new)
-            .and_then(|mut f| f.write_all(bytes).and_then(|_| f.sync_all()));
-        if let Err(e) = written {
-            discard(&staged);
-            let _ = std::fs::remove_file(&new);
-            return Err(format!("cannot write {}: {e}", new.display()));
+        let written = create_unique(path, "tether-new").and_then(|(new, mut f)| {
+            f.write_all(bytes)
+                .and_then(|_| f.sync_all())
+                .map(|_| new.clone())
+                .inspect_err(|_| {
+                    let _ = std::fs::remove_file(&new);
+                })
+        });
+        match written {
+            Ok(new) => staged.push((path.clone(), new)),
+            Err(e) => {
+                discard(&staged);
+                return Err(format!("cannot stage a new {}: {e}", path.display()));
+            }
         }
-        staged.push((path.clone(), new));
     }
     let mut swapped: Vec<&PathBuf> = Vec::new();
     for (path, new) in &staged {
-        let swap = std::fs::rename(path, old(path)).and_then(|_| std::fs::rename(new, path));
+        let swap = keep_old(path).and_then(|_| std::fs::rename(new, path));
         if let Err(e) = swap {
             // Back to where we started: what was swapped returns, the rest is discarded.
             for done in swapped {
@@ -63,8 +136,10 @@ fn discard(staged: &[(PathBuf, PathBuf)]) {
     }
 }
 
-/// Swaps each path with its `.old` (so a second rollback undoes the first).
+/// Swaps each path with its `.old` (so a second rollback undoes the first); each path
+/// holds one of the two at every instant.
 pub fn rollback(paths: &[PathBuf]) -> Result<(), String> {
+    let _lock = lock(paths)?;
     if let Some(missing) = paths.iter().find(|p| !old(p).is_file()) {
         return Err(format!(
             "no previous version to roll back to: {} is missing",
@@ -72,11 +147,15 @@ pub fn rollback(paths: &[PathBuf]) -> Result<(), String> {
         ));
     }
     for path in paths {
-        let spare = beside(path, "tether-rollback");
-        std::fs::rename(path, &spare)
-            .and_then(|_| std::fs::rename(old(path), path))
-            .and_then(|_| std::fs::rename(&spare, old(path)))
-            .map_err(|e| format!("cannot roll back {}: {e}", path.display()))?;
+        let swap = || -> std::io::Result<()> {
+            let (spare, file) = create_unique(path, "tether-rollback")?;
+            drop(file);
+            std::fs::remove_file(&spare)?;
+            std::fs::hard_link(path, &spare)?;
+            std::fs::rename(old(path), path)?;
+            std::fs::rename(&spare, old(path))
+        };
+        swap().map_err(|e| format!("cannot roll back {}: {e}", path.display()))?;
     }
     Ok(())
 }
@@ -97,7 +176,8 @@ mod tests {
         replace(&[(a.clone(), b"a2".to_vec()), (b.clone(), b"b2".to_vec())]).expect("replace");
         assert_eq!((read(&a), read(&old(&a))), ("a2".into(), "a1".into()));
         assert_eq!((read(&b), read(&old(&b))), ("b2".into(), "b1".into()));
-        assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 4);
+        // The two, their .old, and the lock.
+        assert_eq!(std::fs::read_dir(dir.path()).expect("dir").count(), 5);
 
         rollback(&[a.clone(), b.clone()]).expect("rollback");
         assert_eq!((read(&a), read(&old(&a))), ("a1".into(), "a2".into()));
@@ -120,7 +200,84 @@ mod tests {
             .flatten()
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .collect();
-        assert_eq!(left, ["tether"], "staged files left behind");
+        let mut left = left;
+        left.sort();
+        assert_eq!(
+            left,
+            ["tether", "tether.update-lock"],
+            "staged files left behind"
+        );
+    }
+
+    #[test]
+    fn planted_symlinks_are_never_written_through() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious").expect("write");
+        let a = dir.path().join("tether");
+        std::fs::write(&a, "a1").expect("write");
+        for planted in ["tether.tether-new", "tether.old", "tether.tether-rollback"] {
+            std::os::unix::fs::symlink(&victim, dir.path().join(planted)).expect("symlink");
+        }
+        replace(&[(a.clone(), b"a2".to_vec())]).expect("replace");
+        assert_eq!(
+            std::fs::read_to_string(&victim).expect("victim"),
+            "precious"
+        );
+        assert_eq!(std::fs::read_to_string(&a).expect("new"), "a2");
+        let old_meta = std::fs::symlink_metadata(old(&a)).expect("old");
+        assert!(old_meta.is_file(), "the .old is still the planted symlink");
+        rollback(std::slice::from_ref(&a)).expect("rollback");
+        assert_eq!(
+            std::fs::read_to_string(&victim).expect("victim"),
+            "precious"
+        );
+        assert_eq!(std::fs::read_to_string(&a).expect("back"), "a1");
+    }
+
+    #[test]
+    fn the_path_holds_a_whole_binary_at_every_instant_and_updates_serialise() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let a = dir.path().join("tether");
+        let one = vec![b'1'; 64 * 1024];
+        let two = vec![b'2'; 64 * 1024];
+        std::fs::write(&a, &one).expect("write");
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let watcher = {
+            let (a, stop) = (a.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut seen = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let bytes = std::fs::read(&a).expect("the path is missing");
+                    assert_eq!(bytes.len(), 64 * 1024, "a torn binary");
+                    seen += 1;
+                }
+                seen
+            })
+        };
+        let writers: Vec<_> = [one, two]
+            .into_iter()
+            .map(|bytes| {
+                let a = a.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..100 {
+                        replace(&[(a.clone(), bytes.clone())]).expect("replace");
+                    }
+                })
+            })
+            .collect();
+        for writer in writers {
+            writer.join().expect("writer");
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        assert!(watcher.join().expect("watcher") > 0);
+        let mut left: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("dir")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["tether", "tether.old", "tether.update-lock"]);
     }
 
     #[test]

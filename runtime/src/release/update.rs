@@ -39,9 +39,14 @@ impl Installed {
 /// What `latest.json` offers this build.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Offer {
-    /// Nothing to do: the release is this version (or older, unless asked for by name).
+    /// Nothing to do: the release is this version.
     UpToDate {
         /// The release's version.
+        version: String,
+    },
+    /// A newer pre-release, not offered to a release install (`--version` installs it).
+    PreRelease {
+        /// The pre-release's version.
         version: String,
     },
     /// A release to install.
@@ -76,10 +81,26 @@ pub async fn offer(
                 release.version
             ));
         }
-    } else if !latest::newer(&release.version, current) {
-        return Ok(Offer::UpToDate {
-            version: release.version,
-        });
+    } else {
+        match latest::judge(&release.version, current)? {
+            latest::Verdict::Newer => {}
+            latest::Verdict::Same => {
+                return Ok(Offer::UpToDate {
+                    version: release.version,
+                })
+            }
+            latest::Verdict::PreRelease => {
+                return Ok(Offer::PreRelease {
+                    version: release.version,
+                })
+            }
+            latest::Verdict::Older => {
+                return Err(format!(
+                    "{base} offers tether {}, older than this {current}: the release server is behind (a stale mirror?)",
+                    release.version
+                ))
+            }
+        }
     }
     let entry = release
         .targets
