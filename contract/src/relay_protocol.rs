@@ -124,12 +124,15 @@ pub enum Control {
     OAuthCallback {
         /// The OAuth `state` the flow was started with.
         state: String,
-        /// The exit code (none when killed by a signal).
+        /// The authorization code, on success.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         code: Option<String>,
-        /// What went wrong (`tokenExpired`, `invalid_session_id`, …).
+        /// The OAuth error the authorization server redirected with, on failure.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<String>,
+        /// The callback query's `iss` (RFC 9207), when it had one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        iss: Option<String>,
     },
     /// relay → host: liveness probe.
     #[serde(rename = "ping")]

@@ -62,7 +62,12 @@ pub fn sign_dir(
     write_signed(dir, "latest.json", &latest, secret, public)
 }
 
-/// The secret key in `text` (opened with `password` if encrypted), checked to belong to `public`.
+/// The secret key in `text` (opened with `password` if encrypted), checked to belong to
+/// `public` by signing a probe and verifying it with `public`.
+///
+/// Keys made by the `minisign` tool (0.11) without a password (`-G -W`) carry no checksum,
+/// which the crate's unencrypted path calls "Corrupted key" (tauri-apps/tauri#14829); such
+/// a key is read field by field instead. The probe signature is what proves the key whole.
 pub fn secret_key(
     text: &str,
     password: Option<String>,
@@ -72,7 +77,9 @@ pub fn secret_key(
         .map_err(|e| anyhow::anyhow!("{SECRET_ENV} is not a minisign secret key: {e}"))?;
     let secret = match password {
         Some(password) => secret_box.into_secret_key(Some(password)),
-        None => secret_box.into_unencrypted_secret_key(),
+        None => secret_box
+            .into_unencrypted_secret_key()
+            .or_else(|e| unencrypted_without_checksum(text).ok_or(e)),
     }
     .map_err(|e| {
         anyhow::anyhow!(
@@ -86,7 +93,25 @@ pub fn secret_key(
         "{SECRET_ENV} is not the secret key of the public key {}: refusing to sign with a key users do not trust",
         public.id
     );
+    let probe = b"tether signing key probe";
+    let signed = minisign::sign(None, &secret, Cursor::new(probe), None, None)
+        .and_then(|s| minisign::verify(&derived, &s, Cursor::new(probe), true, false, false));
+    signed.map_err(|e| {
+        anyhow::anyhow!("the key in {SECRET_ENV} does not make valid signatures (damaged?): {e}")
+    })?;
     Ok(secret)
+}
+
+/// An unencrypted key (KDF algorithm zero) whose checksum field the standard tool left empty.
+fn unencrypted_without_checksum(text: &str) -> Option<SecretKey> {
+    use base64::Engine;
+    let line = text.lines().nth(1)?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(line.trim())
+        .ok()?;
+    // sig_alg "Ed", kdf_alg 0 0: not encrypted.
+    (bytes.get(0..4)? == b"Ed\0\0").then_some(())?;
+    SecretKey::from_bytes(&bytes).ok()
 }
 
 /// Copies the repository's `install.sh` beside the archives.
@@ -282,6 +307,66 @@ mod tests {
         std::fs::write(dir.path().join("SHA256SUMS"), sums.replacen('0', "1", 1)).expect("write");
         let (ok, _) = run_in(dir.path(), "minisign", &["-Vm", "SHA256SUMS", "-p", &key]);
         assert!(!ok, "a tampered SHA256SUMS verified");
+    }
+
+    /// A key pair made by the standard `minisign` tool, with `password` or without (`-W`).
+    fn tool_key_pair(dir: &Path, password: Option<&str>) -> (String, release_key::ReleaseKey) {
+        let (secret, public) = (dir.join("tool.key"), dir.join("tool.pub"));
+        let mut command = Command::new("minisign");
+        command
+            .arg("-G")
+            .arg("-f")
+            .arg("-p")
+            .arg(&public)
+            .arg("-s")
+            .arg(&secret);
+        if password.is_none() {
+            command.arg("-W");
+        }
+        let mut child = command
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("minisign (bash .ci/setup installs it)");
+        if let (Some(password), Some(mut stdin)) = (password, child.stdin.take()) {
+            use std::io::Write;
+            writeln!(stdin, "{password}\n{password}").expect("password");
+        }
+        assert!(
+            child.wait().expect("minisign").success(),
+            "minisign -G failed"
+        );
+        let text = std::fs::read_to_string(&secret).expect("secret key");
+        (text, release_key::read(public).expect("public key"))
+    }
+
+    #[test]
+    fn keys_made_by_the_minisign_tool_sign_with_and_without_a_password() {
+        for password in [None, Some("s3cret pass")] {
+            let dir = release_dir();
+            let (text, public) = tool_key_pair(dir.path(), password);
+            let secret = secret_key(&text, password.map(str::to_string), &public)
+                .unwrap_or_else(|e| panic!("password {password:?}: {e:#}"));
+            sign_dir(dir.path(), "https://example.test/v0.1.0/", &secret, &public).expect("sign");
+            let key = dir.path().join("tool.pub").to_string_lossy().into_owned();
+            let (ok, out) = run_in(dir.path(), "minisign", &["-Vm", "SHA256SUMS", "-p", &key]);
+            assert!(ok, "password {password:?}: {out}");
+        }
+    }
+
+    #[test]
+    fn a_damaged_unencrypted_key_is_refused() {
+        use base64::Engine;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (text, public) = tool_key_pair(dir.path(), None);
+        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+        let engine = base64::engine::general_purpose::STANDARD;
+        let mut bytes = engine.decode(lines[1].trim()).expect("base64");
+        bytes[67] ^= 0x01; // a byte of the Ed25519 seed (after algs, salt, limits, key id)
+        lines[1] = engine.encode(bytes);
+        let refused = secret_key(&lines.join("\n"), None, &public).err();
+        assert!(refused.is_some(), "a damaged key was accepted");
     }
 
     #[test]

@@ -213,6 +213,7 @@ async fn oauth_callback(
         state: query.get("state").cloned().unwrap_or_default(),
         code: query.get("code").cloned(),
         error: query.get("error").cloned(),
+        iss: query.get("iss").cloned(),
     };
     match shared.to_host_json(&org, &host, &callback) {
         Ok(()) => Html("Signed in to tether. You can close this window.").into_response(),

@@ -195,19 +195,12 @@ async fn callback(
     // Mix-up defence (RFC 9207 §2.4): an `iss` that is there must name the server the
     // request went to; one the server promised must be there. Checked before the error
     // and the code, and the code is never redeemed when it fails.
-    let iss_problem = match params.get("iss") {
-        Some(iss) if *iss != state.expected_iss => Some(format!(
-            "the redirect came from issuer {}, not {} (RFC 9207 mix-up defence); the code was not redeemed",
-            printable(iss),
-            state.expected_iss
-        )),
-        None if state.iss_required => Some(format!(
-            "the redirect carries no iss although {} promises one (RFC 9207 mix-up defence); the code was not redeemed",
-            state.expected_iss
-        )),
-        _ => None,
-    };
-    if let Some(problem) = iss_problem {
+    let iss_problem = check_iss(
+        params.get("iss").map(String::as_str),
+        &state.expected_iss,
+        state.iss_required,
+    );
+    if let Err(problem) = iss_problem {
         let _ = reply.send(Err(AuthError::Login(problem)));
         return (
             StatusCode::BAD_REQUEST,
@@ -320,5 +313,21 @@ mod tests {
         let safe = super::super::printable(&hostile);
         assert!(!safe.chars().any(char::is_control), "{safe:?}");
         assert_eq!(safe.chars().count(), 200);
+    }
+}
+
+/// The mix-up defence of RFC 9207 §2.4 for one authorization response: an `iss` that is
+/// there must name `expected`; when the server promised one (`required`) it must be there.
+/// The error says why, for the user; the code must then not be redeemed.
+pub fn check_iss(iss: Option<&str>, expected: &str, required: bool) -> Result<(), String> {
+    match iss {
+        Some(iss) if iss != expected => Err(format!(
+            "the redirect came from issuer {}, not {expected} (RFC 9207 mix-up defence); the code was not redeemed",
+            printable(iss),
+        )),
+        None if required => Err(format!(
+            "the redirect carries no iss although {expected} promises one (RFC 9207 mix-up defence); the code was not redeemed"
+        )),
+        _ => Ok(()),
     }
 }

@@ -177,8 +177,14 @@ pub async fn stop(settings: &Settings, org: Option<String>) -> anyhow::Result<()
         return Ok(());
     }
     let status = control_client::status(&paths.control_socket).await.ok();
-    let asked =
-        control_client::shutdown(&paths.control_socket, &ShutdownRequest { stop_ptyd: true }).await;
+    let asked = control_client::shutdown(
+        &paths.control_socket,
+        &ShutdownRequest {
+            stop_ptyd: true,
+            restart: false,
+        },
+    )
+    .await;
     if asked.is_err() {
         if let Some(pid) = instance::running_pid(&paths) {
             let _ = crate::process::signal(pid, nix::sys::signal::Signal::SIGTERM);

@@ -102,33 +102,69 @@ fn installed() -> anyhow::Result<Installed> {
 }
 
 /// Restarts every running host service on the new binaries, leaving the pty daemons (and
-/// so the terminals) running; a service under systemd is left to `systemctl`.
+/// so the terminals) running. Each service re-executes itself in place (same pid, so
+/// systemd and launchd see no change, and its environment never leaves the process);
+/// a host left behind by a crash is skipped, and one that fails is reported after the
+/// others were tried.
 pub async fn restart_hosts(settings: &Settings, installed: &Installed) -> anyhow::Result<()> {
+    let mut failed = Vec::new();
     for org in instance::known_orgs(&settings.home) {
         let paths = instance::InstancePaths::new(&settings.home, &org);
-        let Some(pid) = instance::running_pid(&paths) else {
-            continue;
-        };
-        let status = control_client::status(&paths.control_socket).await.ok();
-        if status.is_some_and(|s| s.manager == "systemd") {
-            println!(
-                "tether-host for {org} runs under systemd: restart its unit (`systemctl restart`) to run the new version"
-            );
+        if !instance::is_running(&paths) {
             continue;
         }
-        // The old service's environment (its API key, URLs, proxies) goes to the new one.
-        let environment = std::fs::read(format!("/proc/{pid}/environ")).ok();
-        let stop = ShutdownRequest { stop_ptyd: false };
-        control_client::shutdown(&paths.control_socket, &stop)
-            .await
-            .with_context(|| format!("cannot ask tether-host for {org} to restart"))?;
-        super::host::wait_stopped(&paths, &org)
-            .await
-            .context("cannot restart it on the new version")?;
-        start_host(&installed.cli, &org, environment.as_deref())?;
-        println!("restarted tether-host for {org} on the new version; its terminals kept running");
+        match restart_host(&paths, &org, installed).await {
+            Ok(()) => println!(
+                "restarted tether-host for {org} on the new version; its terminals kept running"
+            ),
+            Err(e) => {
+                eprintln!("tether-host for {org}: {e:#}");
+                failed.push(org.to_string());
+            }
+        }
+    }
+    if !failed.is_empty() {
+        bail!(
+            "the update is installed, but tether-host did not restart for {}: run `tether host stop` and `tether host start` for it",
+            failed.join(", ")
+        );
     }
     Ok(())
+}
+
+/// Asks one running host to re-execute itself, and waits until the new image answers.
+async fn restart_host(
+    paths: &instance::InstancePaths,
+    org: &crate::OrgId,
+    installed: &Installed,
+) -> anyhow::Result<()> {
+    let before = control_client::status(&paths.control_socket)
+        .await
+        .context("its control socket does not answer")?;
+    // A host from before restart-in-place exits instead; its environment is readable then.
+    let environment = std::fs::read(format!("/proc/{}/environ", before.pid)).ok();
+    let request = ShutdownRequest {
+        stop_ptyd: false,
+        restart: true,
+    };
+    control_client::shutdown(&paths.control_socket, &request)
+        .await
+        .context("cannot ask it to restart")?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        if let Ok(now) = control_client::status(&paths.control_socket).await {
+            if now.started_at != before.started_at || now.pid != before.pid {
+                return Ok(());
+            }
+        }
+        if !crate::process::running(before.pid) {
+            return start_host(&installed.cli, org, environment.as_deref());
+        }
+        if std::time::Instant::now() > deadline {
+            bail!("it did not come back within 10 s (see `tether host logs --org {org}`)");
+        }
+    }
 }
 
 /// `<cli> host start --daemon --org ORG`, with `environment` (NUL-separated) when known.

@@ -69,6 +69,6 @@ async fn shutdown(
     body: Option<Json<ShutdownRequest>>,
 ) -> Json<Acknowledged> {
     let request = body.map(|b| b.0).unwrap_or_default();
-    service.request_shutdown(request.stop_ptyd);
+    service.request_shutdown(&request);
     Json(Acknowledged { ok: true })
 }

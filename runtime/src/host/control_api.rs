@@ -38,6 +38,9 @@ pub struct StatusDocument {
     /// What started the service: `systemd`, `launchd` or `daemon`.
     #[serde(default)]
     pub manager: String,
+    /// When this image of the service started, unix ms (a restart in place changes it, not the pid).
+    #[serde(default)]
+    pub started_at: i64,
     /// Relay and pty daemon state.
     #[serde(flatten)]
     pub state: StateSnapshot,
@@ -62,6 +65,10 @@ pub struct ShutdownRequest {
     /// Also stop the pty daemon (and so every terminal).
     #[serde(default)]
     pub stop_ptyd: bool,
+    /// Instead of exiting, re-execute `tether-host` from the path it was started from (same
+    /// pid, arguments and environment): how `self-update` restarts it on the new binary.
+    #[serde(default)]
+    pub restart: bool,
 }
 
 /// Where a flow stands, as `GET /internal/oauth/connect/status/<state>` reports it.

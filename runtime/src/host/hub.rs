@@ -45,6 +45,8 @@ pub struct OAuthCallback {
     pub code: Option<String>,
     /// The error, on failure.
     pub error: Option<String>,
+    /// The issuer the authorization server named (RFC 9207), when it did.
+    pub iss: Option<String>,
 }
 
 impl Hub {

@@ -55,6 +55,8 @@ fn host_id(home: &Path) -> String {
 
 /// Runs the host service for `org` until shutdown.
 pub async fn run(settings: Settings, org: crate::OrgId, port: u16) -> anyhow::Result<()> {
+    // Taken now, before an update can rename the file we run from.
+    let exe = std::env::current_exe().context("cannot find this executable's path")?;
     let store = ConfigStore::new(&settings.home);
     store.ensure_home()?;
     let paths = InstancePaths::new(&settings.home, &org);
@@ -83,6 +85,8 @@ pub async fn run(settings: Settings, org: crate::OrgId, port: u16) -> anyhow::Re
         flows: PendingFlows::with_ttl(flow_ttl_ms()),
         shutdown: Notify::new(),
         stop_ptyd: AtomicBool::new(false),
+        restart: AtomicBool::new(false),
+        started_at: crate::auth::now_ms(),
         http,
     });
 
@@ -123,7 +127,23 @@ pub async fn run(settings: Settings, org: crate::OrgId, port: u16) -> anyhow::Re
     wait_for_shutdown(&service, &hub).await?;
     let _ = std::fs::remove_file(&paths.control_socket);
     let _ = std::fs::remove_file(&paths.state);
+    if service.restart.load(Ordering::SeqCst) {
+        return Err(reexec(&exe));
+    }
     Ok(())
+}
+
+/// Replaces this process with the `tether-host` now at `exe`, keeping pid, arguments and
+/// environment (the credential included: nobody outside has to read it). Every file and
+/// socket is close-on-exec, so the new image takes the lock and the ports afresh; the pty
+/// daemon and its terminals are not touched. Returns only on failure.
+fn reexec(exe: &std::path::Path) -> anyhow::Error {
+    use std::os::unix::process::CommandExt;
+    tracing::info!(exe = %exe.display(), "restarting in place on the installed binary");
+    let err = std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .exec();
+    anyhow::anyhow!("cannot re-execute {}: {err}", exe.display())
 }
 
 /// The relay token source: the given API key, or the stored OAuth sign-in.

@@ -14,7 +14,7 @@ use super::hub::{Hub, OAuthCallback};
 use super::oauth_flows::PendingFlows;
 use crate::auth::config_store::ConfigStore;
 use crate::auth::discovery::discover;
-use crate::auth::login::{authorize_url, save_sign_in, SignIn};
+use crate::auth::login::{authorize_url, check_iss, save_sign_in, SignIn};
 use crate::auth::token_endpoint::exchange_code;
 use crate::auth::{now_ms, printable};
 use crate::settings::Settings;
@@ -37,6 +37,10 @@ pub struct Service {
     pub(super) shutdown: Notify,
     /// Whether stopping also stops the pty daemon.
     pub(super) stop_ptyd: AtomicBool,
+    /// Whether stopping re-executes the service in place.
+    pub(super) restart: AtomicBool,
+    /// When the service started, unix ms.
+    pub(super) started_at: i64,
     /// HTTP client for the API.
     pub(super) http: reqwest::Client,
 }
@@ -52,13 +56,16 @@ impl Service {
             version: crate::version::VERSION.into(),
             ptyd_pid: self.hub.ptyd_pid(),
             manager: crate::install::manager().into(),
+            started_at: self.started_at,
             state: self.hub.state.snapshot(),
         }
     }
 
     /// Asks the service to stop; with `stop_ptyd`, the pty daemon (and its terminals) too.
-    pub fn request_shutdown(&self, stop_ptyd: bool) {
-        self.stop_ptyd.store(stop_ptyd, Ordering::SeqCst);
+    pub fn request_shutdown(&self, request: &super::control_api::ShutdownRequest) {
+        self.stop_ptyd.store(request.stop_ptyd, Ordering::SeqCst);
+        self.restart
+            .store(request.restart && !request.stop_ptyd, Ordering::SeqCst);
         self.shutdown.notify_one();
     }
 
@@ -101,6 +108,14 @@ impl Service {
             }
         };
         let outcome = async {
+            // Checked before the error and the code, as in the loopback flow.
+            let endpoints = discover(&self.http, &self.settings.api_url).await?;
+            let expected = endpoints
+                .issuer
+                .as_deref()
+                .unwrap_or(&self.settings.api_url);
+            check_iss(callback.iss.as_deref(), expected, endpoints.iss_in_response)
+                .map_err(anyhow::Error::msg)?;
             if let Some(error) = callback.error {
                 // The relay passes the browser's redirect on: anyone's input.
                 anyhow::bail!("the authorization server answered {}", printable(&error));
@@ -108,7 +123,6 @@ impl Service {
             let code = callback
                 .code
                 .context("the callback carried neither a code nor an error")?;
-            let endpoints = discover(&self.http, &self.settings.api_url).await?;
             let tokens = exchange_code(
                 &self.http,
                 &endpoints.token,

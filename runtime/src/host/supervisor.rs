@@ -59,6 +59,7 @@ pub async fn supervise(hub: Arc<Hub>, ptyd: PathBuf, socket: PathBuf) {
                 if first {
                     tracing::info!(pid = conn.0.daemon_pid, "adopted the running tether-ptyd");
                 }
+                reap_when_it_exits(conn.0.daemon_pid);
                 Ok(conn)
             }
             Err(_) => start(&ptyd, &socket).await,
@@ -89,6 +90,18 @@ pub async fn supervise(hub: Arc<Hub>, ptyd: PathBuf, socket: PathBuf) {
         tracing::info!("restarting tether-ptyd in {} ms", delay.as_millis());
         tokio::time::sleep(delay).await;
     }
+}
+
+/// An adopted daemon is our child when this process re-executed itself (a self-update):
+/// wait for it on a thread of its own so it never lingers as a zombie. For any other
+/// process `waitpid` fails at once (not our child).
+fn reap_when_it_exits(pid: u32) {
+    let Ok(raw) = i32::try_from(pid) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(raw), None);
+    });
 }
 
 /// After (re)connecting, follow every live terminal again; the scrollback is replayed

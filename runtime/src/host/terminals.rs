@@ -39,9 +39,17 @@ pub fn from_relay(hub: &Hub, control: Control) {
             // Headers are deliberately ignored: nothing a relayed request claims makes it local.
             hub.to_relay(&routes::answer_relayed(id, &method, &path, &hub.state));
         }
-        Control::OAuthCallback { state, code, error } => {
-            hub.oauth_callback(OAuthCallback { state, code, error })
-        }
+        Control::OAuthCallback {
+            state,
+            code,
+            error,
+            iss,
+        } => hub.oauth_callback(OAuthCallback {
+            state,
+            code,
+            error,
+            iss,
+        }),
         Control::Error { session_id, error } => {
             tracing::warn!(session = ?session_id, "relay reported: {error}")
         }
