@@ -6,6 +6,7 @@ pub mod authserver;
 pub mod bench;
 pub mod clock;
 pub mod forward_proxy;
+pub mod hostile_api;
 pub mod keys;
 pub mod lock;
 pub mod relay;

@@ -49,15 +49,14 @@ impl AuthState {
         doc
     }
 
-    /// The `iss` to put in an authorization response, if any.
+    /// The `iss` to put in an authorization response, if any: the standard profile sends
+    /// it (RFC 9207); a wrong one is sent in any profile (a mixed-up server need not have
+    /// promised it, and a client must refuse an `iss` that names another server).
     pub(super) fn iss_parameter(&self) -> Option<String> {
-        if self.profile != Profile::Standard {
-            return None;
-        }
-        match self.iss_answer {
-            IssAnswer::Correct => Some(self.issuer.clone()),
-            IssAnswer::Wrong => Some("https://attacker.example".into()),
-            IssAnswer::Missing => None,
+        match (self.iss_answer, self.profile) {
+            (IssAnswer::Wrong, _) => Some("https://attacker.example".into()),
+            (IssAnswer::Correct, Profile::Standard) => Some(self.issuer.clone()),
+            _ => None,
         }
     }
 

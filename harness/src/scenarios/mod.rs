@@ -16,6 +16,7 @@ pub mod processes;
 mod refresh;
 mod rotation;
 pub mod runs;
+mod security;
 pub mod server;
 mod standard;
 
@@ -64,6 +65,7 @@ pub fn all() -> Vec<Scenario> {
         org_binding::scenarios(),
         host_oauth::scenarios(),
         hostile::scenarios(),
+        security::scenarios(),
         net::scenarios(),
         standard::scenarios(),
         device::scenarios(),

@@ -1,6 +1,6 @@
 //! Fuzzing of every decoder that reads bytes from another process (issue 13): ptyd
 //! frames and requests, relay binary frames and control JSON, the relayed route policy,
-//! and the loopback HTTP listener. Each target runs random and mutated inputs for
+//! the loopback HTTP listener, organization ids and `latest.json` (issue 25). Each target runs random and mutated inputs for
 //! `TETHER_FUZZ_SECS` seconds (default 1; `cargo xtask fuzz --time S` sets it) through
 //! proptest, which shrinks any failure to a small input. A target fails on a panic or a
 //! broken invariant; it prints how many inputs it tried.
@@ -106,4 +106,14 @@ fn relayed_routes() {
 fn loopback_http() {
     let server = targets::LoopbackServer::start();
     fuzz("loopback_http", bytes(), |input| server.check(input));
+}
+
+#[test]
+fn org_ids() {
+    fuzz("org_ids", targets::org_like(), targets::org_id);
+}
+
+#[test]
+fn latest_json() {
+    fuzz("latest_json", targets::latest_like(), targets::latest_json);
 }

@@ -230,3 +230,80 @@ impl LoopbackServer {
         Ok(())
     }
 }
+
+/// Strings near the organization id rule's edges: the allowed set, the 128-byte limit,
+/// a leading dot, separators, control characters and anything at all.
+pub fn org_like() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[A-Za-z0-9._:-]{0,130}",
+        "\\.?[A-Za-z0-9._:/\\\n%-]{0,20}",
+        any::<String>(),
+    ]
+}
+
+/// An org id parses only when every byte is in the allowed set, the length is 1–128 and
+/// it does not start with `.`; a parsed id is the input unchanged, and a refusal prints
+/// on one line.
+pub fn org_id(text: String) -> Result<(), TestCaseError> {
+    let allowed = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-');
+    let valid =
+        (1..=128).contains(&text.len()) && !text.starts_with('.') && text.bytes().all(allowed);
+    match tether::OrgId::parse(&text) {
+        Ok(org) => {
+            prop_assert!(valid, "accepted {text:?}");
+            prop_assert_eq!(org.as_str(), text.as_str());
+            let json =
+                serde_json::to_string(&org).map_err(|e| TestCaseError::fail(e.to_string()))?;
+            prop_assert_eq!(serde_json::from_str::<tether::OrgId>(&json).ok(), Some(org));
+        }
+        Err(refused) => {
+            prop_assert!(!valid, "refused {text:?}");
+            let shown = refused.to_string();
+            prop_assert!(!shown.chars().any(char::is_control), "{shown:?}");
+        }
+    }
+    Ok(())
+}
+
+/// `latest.json`-like documents with hostile versions, targets and URLs.
+pub fn latest_like() -> impl Strategy<Value = String> {
+    let version = prop_oneof![
+        Just("0.1.0".to_string()),
+        Just("0.2.0-rc.1".to_string()),
+        Just("1.0.0+build".to_string()),
+        Just("18446744073709551616.0.0".to_string()),
+        "[0-9.a-z+-]{0,24}",
+        any::<String>(),
+    ];
+    (version, any::<String>(), any::<String>()).prop_map(|(version, url, sha)| {
+        serde_json::json!({
+            "version": version,
+            "targets": {"linux-x64": {"url": url, "sha256": sha}},
+        })
+        .to_string()
+    })
+}
+
+/// A `latest.json` parses or is refused; a parsed one's version compares with this build's
+/// without panicking, and comparing a version with itself says "same".
+pub fn latest_json(text: String) -> Result<(), TestCaseError> {
+    use tether::release::latest::{judge, Latest, Verdict};
+    if let Ok(latest) = serde_json::from_str::<Latest>(&text) {
+        if let Ok(verdict) = judge(&latest.version, tether::version::VERSION) {
+            let back = judge(tether::version::VERSION, &latest.version);
+            let consistent = match verdict {
+                Verdict::Same => back == Ok(Verdict::Same),
+                Verdict::Older => matches!(back, Ok(Verdict::Newer | Verdict::PreRelease)),
+                Verdict::Newer | Verdict::PreRelease => back == Ok(Verdict::Older),
+            };
+            prop_assert!(
+                consistent,
+                "{} vs {}: {verdict:?} / {back:?}",
+                latest.version,
+                tether::version::VERSION
+            );
+            prop_assert_eq!(judge(&latest.version, &latest.version), Ok(Verdict::Same));
+        }
+    }
+    Ok(())
+}

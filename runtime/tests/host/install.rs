@@ -177,3 +177,64 @@ fn which(tool: &str) -> Result<PathBuf, ()> {
         .find(|p| p.is_file())
         .ok_or(())
 }
+
+#[test]
+fn an_org_id_that_could_rewrite_a_unit_or_escape_tether_home_is_refused() {
+    let machine = Machine::new();
+    // Finding 1 of issue 25, as reproduced: a unit with its own [Service] section.
+    let out = machine.tether(&[
+        "host",
+        "install",
+        "--print",
+        "--system",
+        "--user",
+        "alice",
+        "--org",
+        "a\n[Service]\nUser=root",
+    ]);
+    let shown = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{shown}");
+    assert!(
+        shown.contains("a\\n[Service]\\nUser=root"),
+        "not shown escaped: {shown}"
+    );
+    assert!(!shown.lines().any(|l| l == "User=root"), "{shown}");
+    assert!(!shown.contains("[Unit]"), "a unit was printed: {shown}");
+
+    // ... and a path that leaves TETHER_HOME: nothing is created or chmodded outside it.
+    let victim = machine.dir.path().join("victim");
+    std::fs::create_dir(&victim).expect("victim");
+    std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let out = machine.tether(&["host", "install", "--org", "../../victim/x"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(mode(&victim), 0o755, "the directory outside was chmodded");
+    assert!(
+        !victim.join("x.env").exists(),
+        "the key was written outside"
+    );
+    assert_eq!(machine.calls(), "", "systemctl was called");
+
+    // A system unit's user name goes into User= too.
+    let out = machine.tether(&[
+        "host",
+        "install",
+        "--print",
+        "--system",
+        "--user",
+        "root\nUser=x",
+        "--org",
+        "org_a",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("invalid user name"), "{}", text(&out));
+}
+
+#[test]
+fn a_printed_unit_marks_the_manager_and_shows_no_secret() {
+    let machine = Machine::new();
+    let out = machine.tether(&["host", "install", "--print", "--org", "org_a"]);
+    let shown = text(&out);
+    assert!(out.status.success(), "{shown}");
+    assert!(!shown.contains(KEY), "the key was printed: {shown}");
+    assert!(shown.contains("TETHER_SERVICE_MANAGER"), "{shown}");
+}

@@ -267,8 +267,13 @@ async fn an_update_restarts_the_host_on_the_new_files_and_keeps_its_terminal() {
     let hello = conn.expect_type("hello").await;
     assert_eq!(hello["sessions"][0]["sessionId"], "s1", "{hello}");
     let after = host.status().await;
-    assert_ne!(
+    // Restarted in place: the same pid (what systemd and launchd watch), a new image.
+    assert_eq!(
         after["pid"], before["pid"],
+        "the host service was not restarted in place"
+    );
+    assert_ne!(
+        after["startedAt"], before["startedAt"],
         "the host service did not restart"
     );
     assert_eq!(
@@ -289,6 +294,55 @@ async fn an_update_restarts_the_host_on_the_new_files_and_keeps_its_terminal() {
         .output()
         .expect("host stop");
     assert!(stop.status.success());
+}
+
+#[tokio::test]
+async fn a_symlink_planted_at_the_old_staging_name_is_not_written_through() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let installed = install_copy(root.path());
+    let victim = root.path().join("victim");
+    std::fs::write(&victim, "precious").expect("victim");
+    for planted in ["tether.tether-new", "tether.old"] {
+        std::os::unix::fs::symlink(&victim, root.path().join("bin").join(planted))
+            .expect("symlink");
+    }
+    update_to_new_version(&installed).await;
+    assert_eq!(
+        std::fs::read_to_string(&victim).expect("victim"),
+        "precious"
+    );
+    let cli = std::fs::symlink_metadata(&installed.cli).expect("cli");
+    assert!(cli.is_file(), "bin/tether is not a regular file");
+    assert_eq!(
+        hex(&std::fs::read(&installed.cli).expect("cli")),
+        hex(&std::fs::read(bin("tether")).expect("built")),
+    );
+}
+
+#[tokio::test]
+async fn restarting_skips_a_host_left_behind_by_a_crash() {
+    let root = tempfile::tempdir().expect("tempdir");
+    let installed = install_copy(root.path());
+    let home = tempfile::tempdir().expect("tempdir");
+    // A state file and a lock nobody holds: what `kill -9` leaves.
+    let run = home.path().join("run");
+    std::fs::create_dir_all(&run).expect("run");
+    std::fs::write(run.join("host-org_a.lock"), "").expect("lock");
+    std::fs::write(
+        run.join("host-org_a.json"),
+        json!({"pid": 999_999, "port": 9, "organizationId": "org_a", "hostId": "h", "version": "0.0.1"})
+            .to_string(),
+    )
+    .expect("state");
+    let settings = Settings {
+        home: home.path().to_path_buf(),
+        api_url: "http://127.0.0.1:9".into(),
+        relay_url: "ws://127.0.0.1:9".into(),
+        api_key: None,
+    };
+    tether::cli::self_update::restart_hosts(&settings, &installed)
+        .await
+        .expect("a stale host made the update fail");
 }
 
 #[tokio::test]
