@@ -67,7 +67,7 @@ pub async fn start(
             ),
         });
     }
-    super::transport::json(response, &url, "device authorization answer").await
+    super::transport::json(response, url, "device authorization answer").await
 }
 
 /// Polls until the user approves, refuses, or the code expires; `now_ms` stamps the tokens.

@@ -305,17 +305,6 @@ impl SignIn {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn redirect_values_cannot_drive_the_terminal() {
-        let hostile = format!("\u{1b}]0;pwned\u{7}{}", "x".repeat(500));
-        let safe = super::super::printable(&hostile);
-        assert!(!safe.chars().any(char::is_control), "{safe:?}");
-        assert_eq!(safe.chars().count(), 200);
-    }
-}
-
 /// The mix-up defence of RFC 9207 §2.4 for one authorization response: an `iss` that is
 /// there must name `expected`; when the server promised one (`required`) it must be there.
 /// The error says why, for the user; the code must then not be redeemed.
@@ -329,5 +318,16 @@ pub fn check_iss(iss: Option<&str>, expected: &str, required: bool) -> Result<()
             "the redirect carries no iss although {expected} promises one (RFC 9207 mix-up defence); the code was not redeemed"
         )),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redirect_values_cannot_drive_the_terminal() {
+        let hostile = format!("\u{1b}]0;pwned\u{7}{}", "x".repeat(500));
+        let safe = super::super::printable(&hostile);
+        assert!(!safe.chars().any(char::is_control), "{safe:?}");
+        assert_eq!(safe.chars().count(), 200);
     }
 }
