@@ -251,6 +251,10 @@ pub struct HostStatus {
     pub reconnects: Option<u64>,
     /// What runs it: `systemd`, `launchd` or `daemon`.
     pub manager: Option<String>,
+    /// The running service's version.
+    pub version: Option<String>,
+    /// When the running image started, unix ms (a restart in place keeps the pid, not this).
+    pub started_at: Option<i64>,
 }
 
 /// `tether host status [--json]`.
@@ -273,6 +277,8 @@ pub async fn status(settings: &Settings, json: bool, org: Option<String>) -> any
             ptyd_restarts: None,
             reconnects: None,
             manager: None,
+            version: None,
+            started_at: None,
         };
         if instance::is_running(&paths) {
             line.state = "running";
@@ -289,6 +295,8 @@ pub async fn status(settings: &Settings, json: bool, org: Option<String>) -> any
                 line.ptyd_restarts = Some(doc.state.ptyd_restarts);
                 line.reconnects = Some(doc.state.reconnects);
                 line.manager = Some(doc.manager).filter(|m| !m.is_empty());
+                line.version = Some(doc.version);
+                line.started_at = Some(doc.started_at).filter(|t| *t > 0);
             }
         }
         hosts.push(line);

@@ -170,11 +170,17 @@ pub(super) fn check(results: &mut Vec<StepResult>, rig: &UpdateRig<'_>) -> anyho
         Ok(())
     })?;
     record(results, place, "self-update keeps the terminal", || {
-        let pid = |status: String| -> anyhow::Result<u64> {
+        // (pid, image start, version): restarted in place keeps the pid, not the rest.
+        let host = |status: String| -> anyhow::Result<(u64, i64, String)> {
             let doc: serde_json::Value = serde_json::from_str(&status)?;
-            doc["hosts"][0]["pid"].as_u64().context("no host pid")
+            let line = &doc["hosts"][0];
+            Ok((
+                line["pid"].as_u64().context("no host pid")?,
+                line["startedAt"].as_i64().context("no startedAt")?,
+                line["version"].as_str().context("no version")?.to_string(),
+            ))
         };
-        let host_before = pid(run(&["host", "status", "--json"])?)?;
+        let host_before = host(run(&["host", "status", "--json"])?)?;
         let update = from("update");
         let c = rig.tether(
             &["self-update", "--version", &version],
@@ -182,10 +188,15 @@ pub(super) fn check(results: &mut Vec<StepResult>, rig: &UpdateRig<'_>) -> anyho
         );
         checked(c, "tether self-update")?;
         ensure!(rig.installed()?.1, "no bin/tether.old after the update");
-        let host_after = pid(run(&["host", "status", "--json"])?)?;
+        let host_after = host(run(&["host", "status", "--json"])?)?;
         ensure!(
-            host_after != host_before,
-            "the host service was not restarted"
+            host_after.0 == host_before.0 && host_after.1 != host_before.1,
+            "the host service was not restarted in place: {host_before:?} -> {host_after:?}"
+        );
+        ensure!(
+            host_after.2 == version,
+            "the host runs {}, not {version}",
+            host_after.2
         );
         exec(rig, "echo after-$((2+2))", "after-4")
     })?;
