@@ -4,6 +4,8 @@
 pub mod client;
 pub mod frame;
 pub mod protocol;
+pub mod reaper;
 pub mod scrollback;
 pub mod server;
 pub mod session;
+pub mod spawn;

@@ -54,6 +54,7 @@ impl Sessions {
 
 /// Binds `socket` (removing a stale file first) and serves clients until the process ends.
 pub async fn serve(socket: &Path) -> anyhow::Result<()> {
+    super::reaper::start().context("cannot watch for terminals' exits (SIGCHLD)")?;
     let mut listener = crate::private_socket::SameUserListener(bind(socket).await?);
     tracing::info!(socket = %socket.display(), pid = std::process::id(), "tether-ptyd listening");
     let sessions = Arc::new(Sessions::default());

@@ -1,15 +1,21 @@
 //! One terminal: a child on a pty, its scrollback, and the clients subscribed to it.
+//! Everything runs as tasks on the daemon's runtime — reading the pty, writing its input,
+//! waiting for its exit — so the daemon's thread count does not grow with its terminals.
 
-use std::io::{Read, Write};
+use std::cell::RefCell;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use portable_pty::{native_pty_system, Child, CommandBuilder, MasterPty, PtySize};
-use tokio::sync::{mpsc, Notify};
+use tokio::io::unix::AsyncFd;
+use tokio::sync::{mpsc, oneshot, watch, Notify};
 
 use super::protocol::{encode, Event, SessionInfo};
+use super::reaper::{self, Exit};
 use super::scrollback::{Scrollback, SCROLLBACK_BYTES};
+use super::spawn;
+pub use super::spawn::Spawn;
 use crate::sync::lock;
 
 /// Unsent bytes at which a subscriber makes the pty pause (contract: 1 MiB).
@@ -107,9 +113,11 @@ pub struct Session {
     pub id: String,
     /// The child's process id (also its process group: the child leads its own session).
     pub pid: u32,
-    master: Mutex<Box<dyn MasterPty + Send>>,
+    master: Arc<AsyncFd<OwnedFd>>,
     input: InputQueue,
     shared: Mutex<Shared>,
+    /// `true` once the child has exited.
+    exited: watch::Sender<bool>,
     /// Called once the exit has reached a subscriber: the daemon forgets the session.
     forget: Box<dyn Fn(&str) + Send + Sync>,
 }
@@ -120,11 +128,13 @@ pub const INPUT_CAP: usize = 1024 * 1024;
 pub const CLOSE_GRACE: Duration = Duration::from_secs(5);
 /// How long an exit waits for the output still in the pty to be read.
 const DRAIN_LIMIT: Duration = Duration::from_millis(200);
+/// The most one read of a pty takes (the kernel hands out less).
+const READ_CHUNK: usize = 64 * 1024;
 
-/// A session's input, written by a thread of its own so a program that never reads
-/// blocks only its own terminal.
+/// A session's input, written by a task of its own that waits for the pty to take more,
+/// so a program that never reads blocks only its own terminal.
 struct InputQueue {
-    tx: Mutex<std::sync::mpsc::Sender<Vec<u8>>>,
+    tx: mpsc::UnboundedSender<Vec<u8>>,
     queued: Arc<AtomicUsize>,
 }
 
@@ -133,28 +143,11 @@ struct InputQueue {
 pub struct InputFull;
 
 impl InputQueue {
-    fn start(mut writer: Box<dyn Write + Send>) -> std::io::Result<InputQueue> {
-        let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    fn start(master: Arc<AsyncFd<OwnedFd>>) -> InputQueue {
+        let (tx, rx) = mpsc::unbounded_channel::<Vec<u8>>();
         let queued = Arc::new(AtomicUsize::new(0));
-        let drained = queued.clone();
-        std::thread::Builder::new()
-            .name("pty-input".into())
-            .spawn(move || {
-                for chunk in rx {
-                    let ok = writer
-                        .write_all(&chunk)
-                        .and_then(|()| writer.flush())
-                        .is_ok();
-                    drained.fetch_sub(chunk.len(), Ordering::Relaxed);
-                    if !ok {
-                        break;
-                    }
-                }
-            })?;
-        Ok(InputQueue {
-            tx: Mutex::new(tx),
-            queued,
-        })
+        tokio::spawn(write_input(master, rx, queued.clone()));
+        InputQueue { tx, queued }
     }
 
     fn push(&self, bytes: &[u8]) -> Result<(), InputFull> {
@@ -163,7 +156,7 @@ impl InputQueue {
             self.queued.fetch_sub(bytes.len(), Ordering::Relaxed);
             return Err(InputFull);
         }
-        if lock(&self.tx).send(bytes.to_vec()).is_err() {
+        if self.tx.send(bytes.to_vec()).is_err() {
             // The writer is gone (the pty closed): the bytes go nowhere, as on a hung-up tty.
             self.queued.fetch_sub(bytes.len(), Ordering::Relaxed);
         }
@@ -171,80 +164,72 @@ impl InputQueue {
     }
 }
 
-/// What to start.
-#[derive(Debug, Clone, Default)]
-pub struct Spawn {
-    /// Program; `None` is the user's login shell.
-    pub command: Option<String>,
-    /// Arguments.
-    pub args: Vec<String>,
-    /// Working directory.
-    pub cwd: Option<String>,
-    /// Extra environment.
-    pub env: Vec<(String, String)>,
-    /// Width.
-    pub cols: u16,
-    /// Height.
-    pub rows: u16,
+/// Writes each queued chunk whole, waiting (without a thread) while the pty is full.
+async fn write_input(
+    master: Arc<AsyncFd<OwnedFd>>,
+    mut rx: mpsc::UnboundedReceiver<Vec<u8>>,
+    queued: Arc<AtomicUsize>,
+) {
+    while let Some(chunk) = rx.recv().await {
+        let written = write_all(&master, &chunk).await;
+        queued.fetch_sub(chunk.len(), Ordering::Relaxed);
+        if written.is_err() {
+            break;
+        }
+    }
+}
+
+async fn write_all(master: &AsyncFd<OwnedFd>, mut bytes: &[u8]) -> std::io::Result<()> {
+    while !bytes.is_empty() {
+        let mut ready = master.writable().await?;
+        match ready
+            .try_io(|fd| nix::unistd::write(fd.get_ref(), bytes).map_err(std::io::Error::from))
+        {
+            Ok(Ok(n)) => bytes = &bytes[n..],
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Ok(Err(e)) => return Err(e),
+            Err(_would_block) => {}
+        }
+    }
+    Ok(())
+}
+
+thread_local! {
+    /// One read buffer per runtime thread, not one per terminal.
+    static READ_BUFFER: RefCell<Vec<u8>> = RefCell::new(vec![0; READ_CHUNK]);
+}
+
+/// One non-blocking read into the thread's buffer, handed to `sink`.
+fn read_once(fd: &OwnedFd, sink: impl FnOnce(&[u8])) -> std::io::Result<usize> {
+    READ_BUFFER.with(|buffer| {
+        let mut buffer = buffer.borrow_mut();
+        let n = nix::unistd::read(fd.as_raw_fd(), &mut buffer).map_err(std::io::Error::from)?;
+        sink(&buffer[..n]);
+        Ok(n)
+    })
 }
 
 impl Session {
-    /// Starts the child on a new pty, the threads that pump its output and input, and the
-    /// one that reaps it; `forget` is called once its exit has been delivered.
+    /// Starts the child on a new pty and the tasks that pump its output and input and
+    /// report its exit; `forget` is called once its exit has been delivered.
     pub fn spawn(
         id: String,
         spec: Spawn,
         forget: Box<dyn Fn(&str) + Send + Sync>,
     ) -> anyhow::Result<Arc<Session>> {
-        let pair = native_pty_system().openpty(PtySize {
-            rows: spec.rows.max(1),
-            cols: spec.cols.max(1),
-            pixel_width: 0,
-            pixel_height: 0,
-        })?;
-        let mut cmd = match &spec.command {
-            Some(program) => {
-                let mut cmd = CommandBuilder::new(program);
-                cmd.args(&spec.args);
-                cmd
-            }
-            None => CommandBuilder::new_default_prog(),
-        };
-        if cmd.get_env("TERM").is_none() {
-            cmd.env("TERM", "xterm-256color");
-        }
-        for (key, value) in &spec.env {
-            cmd.env(key, value);
-        }
-        // After the client's env too: a remote user may not smuggle a credential back in.
-        for (name, value) in crate::child_env::changes() {
-            match value {
-                Some(value) => cmd.env(name, value),
-                None => cmd.env_remove(name),
-            };
-        }
-        match &spec.cwd {
-            Some(cwd) => cmd.cwd(cwd),
-            None => {
-                if let Some(home) = std::env::var_os("HOME") {
-                    cmd.cwd(home);
-                }
-            }
-        }
-        let child = pair.slave.spawn_command(cmd)?;
-        drop(pair.slave);
-        let pid = match child.process_id() {
-            Some(pid) if pid > 0 => pid,
-            _ => anyhow::bail!("the terminal's process has no id"),
-        };
-        let reader = pair.master.try_clone_reader()?;
-        let writer = pair.master.take_writer()?;
+        let started = spawn::spawn(&spec)?;
+        let exit = reaper::watch(started.pid);
+        // SAFETY: an OwnedFd is open and names the same file until the AsyncFd drops it.
+        let master = unsafe { AsyncFd::register(started.master) }
+            .map_err(|e| anyhow::anyhow!("cannot watch the pty: {e}"))?;
+        let master = Arc::new(master);
         let session = Arc::new(Session {
             id,
-            pid,
-            master: Mutex::new(pair.master),
-            input: InputQueue::start(writer)?,
+            pid: started.pid,
+            input: InputQueue::start(master.clone()),
+            master,
             forget,
+            exited: watch::Sender::new(false),
             shared: Mutex::new(Shared {
                 scrollback: Scrollback::new(SCROLLBACK_BYTES),
                 subscribers: Vec::new(),
@@ -253,53 +238,48 @@ impl Session {
                 size: (spec.cols, spec.rows),
             }),
         });
-        // Thread names hold no client input: std panics on a NUL in a thread name.
-        let (eof_tx, eof_rx) = std::sync::mpsc::channel::<()>();
+        let (eof_tx, eof_rx) = oneshot::channel::<()>();
         let pump = session.clone();
-        std::thread::Builder::new()
-            .name("pty-output".into())
-            .spawn(move || {
-                pump.pump_output(reader);
-                drop(eof_tx);
-            })?;
-        let reaper = session.clone();
-        std::thread::Builder::new()
-            .name("pty-reaper".into())
-            .spawn(move || reaper.reap(child, eof_rx))?;
+        tokio::spawn(async move {
+            pump.pump_output().await;
+            drop(eof_tx);
+        });
+        tokio::spawn(session.clone().report_exit(exit, eof_rx));
         Ok(session)
     }
 
     /// Reads the pty until it closes, fanning output out.
-    fn pump_output(&self, mut reader: Box<dyn Read + Send>) {
-        let mut buf = vec![0u8; 64 * 1024];
+    async fn pump_output(&self) {
         loop {
-            self.wait_for_slow_subscribers();
-            match reader.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => self.broadcast_output(&buf[..n]),
+            self.wait_for_slow_subscribers().await;
+            let Ok(mut ready) = self.master.readable().await else {
+                break;
+            };
+            match ready.try_io(|fd| read_once(fd.get_ref(), |chunk| self.broadcast_output(chunk))) {
+                Ok(Ok(0)) => break,
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                // EIO: every holder of the slave side has closed it.
+                Ok(Err(_)) => break,
+                Err(_would_block) => {}
             }
         }
     }
 
     /// Waits for the child itself (not the pty: a background process may hold it open),
     /// lets the output already written reach the subscribers, then reports the exit.
-    fn reap(&self, child: Box<dyn Child + Send + Sync>, pty_closed: std::sync::mpsc::Receiver<()>) {
-        use nix::sys::wait::{waitpid, WaitStatus};
-        let pid = nix::unistd::Pid::from_raw(self.pid as i32);
-        let (code, signal) = loop {
-            match waitpid(pid, None) {
-                Ok(WaitStatus::Exited(_, code)) => break (Some(code), None),
-                Ok(WaitStatus::Signaled(_, signal, _)) => {
-                    break (Some(-1), Some(signal.as_str().to_string()))
-                }
-                Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
-                Err(_) => break (None, None),
-            }
-        };
-        drop(child);
+    async fn report_exit(
+        self: Arc<Self>,
+        exit: oneshot::Receiver<Exit>,
+        pty_closed: oneshot::Receiver<()>,
+    ) {
+        let Exit { code, signal } = exit.await.unwrap_or(Exit {
+            code: None,
+            signal: None,
+        });
         // The pty usually closes right after the child: wait for that (bounded) so the
         // last output is not overtaken by the exit.
-        let _ = pty_closed.recv_timeout(DRAIN_LIMIT);
+        let _ = tokio::time::timeout(DRAIN_LIMIT, pty_closed).await;
         let event = Event::Exit {
             id: self.id.clone(),
             code,
@@ -314,6 +294,7 @@ impl Session {
             shared.exit = Some(event);
             !shared.subscribers.is_empty()
         };
+        self.exited.send_replace(true);
         tracing::info!(session = %self.id, pid = self.pid, ?code, "terminal exited");
         if delivered {
             (self.forget)(&self.id);
@@ -321,7 +302,7 @@ impl Session {
     }
 
     /// Flow control: while a subscriber has more than 1 MiB unsent, stop reading the pty.
-    fn wait_for_slow_subscribers(&self) {
+    async fn wait_for_slow_subscribers(&self) {
         let started = Instant::now();
         loop {
             let slow: Vec<ClientHandle> = lock(&self.shared)
@@ -341,7 +322,7 @@ impl Session {
                 }
                 return;
             }
-            std::thread::sleep(Duration::from_millis(2));
+            tokio::time::sleep(Duration::from_millis(2)).await;
         }
     }
 
@@ -397,12 +378,7 @@ impl Session {
 
     /// Changes the window size.
     pub fn resize(&self, cols: u16, rows: u16) -> anyhow::Result<()> {
-        lock(&self.master).resize(PtySize {
-            rows: rows.max(1),
-            cols: cols.max(1),
-            pixel_width: 0,
-            pixel_height: 0,
-        })?;
+        spawn::resize(self.master.get_ref(), cols, rows)?;
         lock(&self.shared).size = (cols, rows);
         Ok(())
     }
@@ -414,19 +390,13 @@ impl Session {
         if let Err(e) = nix::sys::signal::killpg(group, signal) {
             tracing::debug!(session = %self.id, "signal failed: {e}");
         }
-        let session = self.clone();
-        let spawned = std::thread::Builder::new()
-            .name("pty-close".into())
-            .spawn(move || {
-                let deadline = Instant::now() + CLOSE_GRACE;
-                while session.alive() && Instant::now() < deadline {
-                    std::thread::sleep(Duration::from_millis(50));
-                }
+        let mut exited = self.exited.subscribe();
+        tokio::spawn(async move {
+            let ended = tokio::time::timeout(CLOSE_GRACE, exited.wait_for(|done| *done)).await;
+            if !matches!(ended, Ok(Ok(_))) {
                 let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
-            });
-        if spawned.is_err() {
-            let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
-        }
+            }
+        });
     }
 
     /// The `list-reply` entry.

@@ -433,3 +433,38 @@ async fn subscribing_after_the_shell_ended_still_reports_its_exit() {
         }
     );
 }
+
+fn threads_of(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .expect("task dir")
+        .count()
+}
+
+/// Contract section 6, "Scale": one event loop serves every terminal.
+#[tokio::test]
+async fn the_thread_count_does_not_grow_with_the_terminals() {
+    let daemon = start_daemon();
+    let (client, mut rx) = PtydClient::connect(&daemon.socket).await.expect("connect");
+    let echo_in = |id: &str, mark: &str| {
+        client
+            .send(
+                &Request::Input { id: id.into() },
+                format!("echo {mark}-$((6*7))\n").as_bytes(),
+            )
+            .expect("input");
+    };
+    shell(&client, &mut rx, "t0").await;
+    echo_in("t0", "first");
+    wait_output(&mut rx, "t0", "first-42").await;
+    let with_one = threads_of(daemon.child.id());
+    for n in 1..200 {
+        shell(&client, &mut rx, &format!("t{n}")).await;
+    }
+    echo_in("t199", "last");
+    wait_output(&mut rx, "t199", "last-42").await;
+    let with_200 = threads_of(daemon.child.id());
+    assert_eq!(
+        with_200, with_one,
+        "tether-ptyd has {with_200} threads with 200 terminals, {with_one} with one"
+    );
+}
