@@ -71,7 +71,9 @@ pub fn bench(sh: &Shell, args: &BenchArgs) -> anyhow::Result<()> {
     let bins = crate::flags::project_root().join("target/release");
     let _bins = sh.push_env("TETHER_BIN_DIR", bins);
     let (mib, samples) = (args.mib.to_string(), args.samples.to_string());
-    cmd!(sh, "cargo run --release --locked --quiet --package tether-harness --bin tether-harness -- bench --mib {mib} --samples {samples}")
+    let terminals = args.terminals.to_string();
+    let results = crate::flags::project_root().join("target/bench/results.json");
+    cmd!(sh, "cargo run --release --locked --quiet --package tether-harness --bin tether-harness -- bench --mib {mib} --samples {samples} --terminals {terminals} --results {results}")
         .run()
         .context("benchmarks failed")?;
     Ok(())

@@ -75,6 +75,9 @@ pub struct BenchArgs {
     /// Keystroke echo samples.
     #[arg(long, default_value_t = 1000)]
     pub samples: usize,
+    /// Terminals in the burst (`session.open` every 2 ms); 0 skips it.
+    #[arg(long, default_value_t = 1000)]
+    pub terminals: usize,
 }
 
 /// `cargo xtask e2e`

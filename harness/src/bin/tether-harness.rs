@@ -54,6 +54,12 @@ enum Command {
         /// Keystroke echo samples.
         #[arg(long, default_value_t = 1000)]
         samples: usize,
+        /// Terminals in the burst (`session.open` every 2 ms); 0 skips it.
+        #[arg(long, default_value_t = 1000)]
+        terminals: usize,
+        /// Where the results file goes.
+        #[arg(long, default_value = "target/bench/results.json")]
+        results: std::path::PathBuf,
     },
     /// Run the conformance scenarios and print a verdict table.
     E2e {
@@ -108,7 +114,20 @@ async fn main() -> anyhow::Result<()> {
             )
             .await
         }
-        Command::Bench { mib, samples } => tether_harness::bench::run(mib, samples).await,
+        Command::Bench {
+            mib,
+            samples,
+            terminals,
+            results,
+        } => {
+            let options = tether_harness::bench::Options {
+                mib,
+                samples,
+                terminals,
+                results,
+            };
+            tether_harness::bench::run(options).await
+        }
         Command::E2e {
             filter,
             junit,

@@ -15,5 +15,6 @@ struct Args {
 
 fn main() {
     let args = Args::parse();
+    tether::ptyd::spawn::raise_file_limit();
     tether::daemon::run("tether-ptyd", tether::ptyd::server::serve(&args.socket));
 }

@@ -11,6 +11,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use anyhow::Context;
 use nix::fcntl::{fcntl, FcntlArg, FdFlag, OFlag};
@@ -57,6 +58,22 @@ fn winsize(cols: u16, rows: u16) -> Winsize {
     }
 }
 
+/// The soft limit on open files the daemon started with (`u64::MAX`: not changed).
+static CHILD_FILE_LIMIT: AtomicU64 = AtomicU64::new(u64::MAX);
+
+/// One descriptor per terminal: lifts the daemon's soft limit on open files to the hard
+/// one (at most 65,536), so a default of 1,024 does not cap terminals near a thousand.
+/// Terminals get the limit the daemon started with.
+pub fn raise_file_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        let wanted = hard.min(65_536);
+        if soft < wanted && setrlimit(Resource::RLIMIT_NOFILE, wanted, hard).is_ok() {
+            CHILD_FILE_LIMIT.store(soft, Ordering::Relaxed);
+        }
+    }
+}
+
 /// Sets the window size of the pty whose master is `master`.
 pub fn resize(master: &OwnedFd, cols: u16, rows: u16) -> std::io::Result<()> {
     let size = winsize(cols, rows);
@@ -86,11 +103,19 @@ pub fn spawn(spec: &Spawn) -> anyhow::Result<Started> {
         .stdin(Stdio::from(pty.slave.try_clone()?))
         .stdout(Stdio::from(pty.slave.try_clone()?))
         .stderr(Stdio::from(pty.slave));
-    // SAFETY: only async-signal-safe calls (signal, sigprocmask, setsid, ioctl) between
-    // fork and exec.
+    let file_limit = CHILD_FILE_LIMIT.load(Ordering::Relaxed);
+    // SAFETY: only async-signal-safe calls (signal, sigprocmask, setsid, ioctl, setrlimit)
+    // between fork and exec.
     unsafe {
-        command.pre_exec(|| {
+        command.pre_exec(move || {
             use nix::libc;
+            if file_limit != u64::MAX {
+                let mut limit: libc::rlimit = std::mem::zeroed();
+                if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 {
+                    limit.rlim_cur = file_limit as libc::rlim_t;
+                    libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+                }
+            }
             for signal in [
                 libc::SIGCHLD,
                 libc::SIGHUP,

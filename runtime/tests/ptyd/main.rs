@@ -468,3 +468,50 @@ async fn the_thread_count_does_not_grow_with_the_terminals() {
         "tether-ptyd has {with_200} threads with 200 terminals, {with_one} with one"
     );
 }
+
+/// The daemon lifts its own soft limit on open files (one per terminal); its terminals get
+/// the limit it started with.
+#[tokio::test]
+async fn the_file_limit_is_lifted_for_the_daemon_not_for_its_terminals() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let socket = dir.path().join("ptyd.sock");
+    let child = Command::new("sh")
+        .args([
+            "-c",
+            "ulimit -Sn 256 && ulimit -Hn 4096 && exec \"$0\" --socket \"$1\"",
+            env!("CARGO_BIN_EXE_tether-ptyd"),
+        ])
+        .arg(&socket)
+        .env("TETHER_LOG", "warn")
+        .spawn()
+        .expect("spawn tether-ptyd");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !socket.exists() {
+        assert!(Instant::now() < deadline, "no socket");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let daemon = Daemon {
+        child,
+        socket,
+        _dir: dir,
+    };
+    let limits =
+        std::fs::read_to_string(format!("/proc/{}/limits", daemon.child.id())).expect("limits");
+    let open_files = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("Max open files");
+    assert!(
+        open_files.split_whitespace().nth(3) == Some("4096"),
+        "{open_files}"
+    );
+    let (client, mut rx) = PtydClient::connect(&daemon.socket).await.expect("connect");
+    shell(&client, &mut rx, "l1").await;
+    client
+        .send(
+            &Request::Input { id: "l1".into() },
+            b"echo limit-$(ulimit -Sn)\n",
+        )
+        .expect("input");
+    wait_output(&mut rx, "l1", "limit-256").await;
+}
