@@ -19,7 +19,26 @@ pub struct HelloSession {
     pub cols: u16,
     /// Height.
     pub rows: u16,
+    /// Output bytes the terminal has produced since it opened (protocol 2).
+    #[serde(default)]
+    pub output_offset: u64,
+    /// Input bytes the host has handed to the terminal since it opened (protocol 2).
+    #[serde(default)]
+    pub input_offset: u64,
 }
+
+/// One terminal in `resume`: how much of its output the relay has.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResumeSession {
+    /// The relay's session id.
+    pub session_id: String,
+    /// Output bytes of this terminal the relay has received, over all connections.
+    pub output_offset: u64,
+}
+
+/// The relay protocol version that resumes without loss (contract section 4).
+pub const PROTOCOL: u32 = 2;
 
 /// A JSON control message, in either direction.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,8 +53,37 @@ pub enum Control {
         version: String,
         /// The organization served.
         organization_id: String,
+        /// The protocol the host speaks ([`PROTOCOL`]; absent from protocol-1 hosts).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        protocol: Option<u32>,
         /// The terminals that already exist.
         sessions: Vec<HelloSession>,
+    },
+    /// relay → host, the answer to every `hello` (protocol 2): where to resume each
+    /// terminal's output.
+    #[serde(rename = "resume")]
+    Resume {
+        /// The terminals the relay knows, with the output it has of each.
+        sessions: Vec<ResumeSession>,
+    },
+    /// host → relay: output bytes `from..to` of a terminal are gone (out of the replay
+    /// buffer); the next byte sent is at `to`.
+    #[serde(rename = "session.gap", rename_all = "camelCase")]
+    SessionGap {
+        /// The relay's session id.
+        session_id: String,
+        /// The first missing byte's offset.
+        from: u64,
+        /// The offset after the last missing byte.
+        to: u64,
+    },
+    /// host → relay: input of a terminal up to `inputOffset` has reached the pty daemon.
+    #[serde(rename = "input.ack", rename_all = "camelCase")]
+    InputAck {
+        /// The relay's session id.
+        session_id: String,
+        /// Input bytes handed to the terminal since it opened.
+        input_offset: u64,
     },
     /// Either way: something went wrong; `tokenExpired` from the relay asks for rotation.
     #[serde(rename = "error", rename_all = "camelCase")]
@@ -160,6 +208,9 @@ pub fn parse_control(text: &str) -> Result<Option<Control>, serde_json::Error> {
             if value.get("type").and_then(|t| t.as_str()).is_some() {
                 let known = [
                     "hello",
+                    "resume",
+                    "session.gap",
+                    "input.ack",
                     "error",
                     "session.open",
                     "session.resize",

@@ -4,6 +4,7 @@
 //! client side ([`Relay::open_terminal`]) to use a host through it (contract section 4).
 
 mod debug;
+pub mod resume;
 mod server;
 mod shared;
 pub mod terminal;
@@ -74,6 +75,9 @@ impl Relay {
             expiry_grace: Duration::from_secs(30),
             ping_every: Duration::from_secs(30),
             reading: watch::Sender::new(true),
+            protocol_1: std::sync::atomic::AtomicBool::new(false),
+            drop_connection: watch::Sender::new(None),
+            refusing: std::sync::atomic::AtomicBool::new(false),
         });
         let app = server::router(shared.clone());
         let mut stopped = stop_rx;
@@ -291,6 +295,36 @@ impl Relay {
     /// Stops (false) or resumes (true) reading what every host sends, as a stalled peer would.
     pub fn set_reading(&self, on: bool) {
         self.shared.reading.send_replace(on);
+    }
+
+    /// Refuses every handshake with `503` (true), as a relay that is down would, keeping
+    /// its state for when it comes back (false).
+    pub fn set_refusing(&self, on: bool) {
+        self.shared.refusing.store(on, Ordering::SeqCst);
+    }
+
+    /// Plays a protocol-1 relay (true): `hello` is not answered with `resume`.
+    pub fn set_protocol_1(&self, on: bool) {
+        self.shared.protocol_1.store(on, Ordering::SeqCst);
+    }
+
+    /// Ends a host's current connection now: with a close frame (`clean`), or as a crash
+    /// would, with none.
+    pub fn drop_connection(&self, org: &str, host: &str, clean: bool) -> anyhow::Result<()> {
+        let id = self
+            .current_connection(org, host)
+            .with_context(|| format!("host {host} of {org} is not connected"))?;
+        self.shared.drop_connection.send_replace(Some((id, clean)));
+        Ok(())
+    }
+
+    /// The output offset the relay has reached for a terminal, and the gaps announced.
+    pub fn stream(&self, org: &str, host: &str, session: &str) -> Option<(u64, Vec<(u64, u64)>)> {
+        self.shared
+            .hosts()
+            .get(&(org.to_string(), host.to_string()))
+            .and_then(|e| e.streams.get(session))
+            .map(|s| (s.output_offset, s.gaps.clone()))
     }
 
     /// How many times the relay fetched the JWKS.

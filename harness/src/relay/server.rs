@@ -50,6 +50,9 @@ async fn connect(
         )
             .into_response();
     };
+    if shared.refusing.load(std::sync::atomic::Ordering::SeqCst) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "the relay is down").into_response();
+    }
     let token = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -87,7 +90,10 @@ async fn serve_host(
         let entry = hosts.entry(key.clone()).or_default();
         entry.current = Some((id, tx.clone()));
         entry.hello = None;
+        entry.open.insert(id);
     }
+    let mut dropping = shared.drop_connection.subscribe();
+    let mut clean = true;
     let until_exp = Duration::from_secs((exp - now_s()).max(0) as u64);
     let expiry = tokio::time::sleep(until_exp);
     tokio::pin!(expiry);
@@ -118,7 +124,7 @@ async fn serve_host(
             },
             _ = reading.changed() => {}
             incoming = stream.next(), if read_now => match incoming {
-                Some(Ok(Message::Text(text))) => from_host(&shared, &key, text.as_str()),
+                Some(Ok(Message::Text(text))) => from_host(&shared, &key, id, text.as_str()),
                 Some(Ok(Message::Binary(bytes))) => output_from_host(&shared, &key, &bytes),
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
                 Some(Ok(_)) => {}
@@ -133,11 +139,25 @@ async fn serve_host(
                 if sink.send(Message::text(r#"{"type":"ping"}"#)).await.is_err() { break }
             }
             _ = stop.changed() => break,
+            _ = dropping.changed() => {
+                if let Some((conn, with_close)) = *dropping.borrow_and_update() {
+                    if conn == id {
+                        clean = with_close;
+                        break;
+                    }
+                }
+            }
         }
     }
-    let _ = sink.close().await;
+    if clean {
+        let _ = sink.close().await;
+    }
+    // Without a close frame the socket just goes, as when a relay process dies.
+    drop(sink);
+    drop(stream);
     let mut hosts = shared.hosts();
     if let Some(entry) = hosts.get_mut(&key) {
+        entry.open.remove(&id);
         if entry
             .current
             .as_ref()
@@ -150,17 +170,25 @@ async fn serve_host(
     shared.changed.notify_waiters();
 }
 
-/// A binary frame from a host: terminal output goes to the terminal's reader.
+/// A binary frame from a host: terminal output is counted and goes to the terminal's reader.
 fn output_from_host(shared: &Shared, key: &(String, String), bytes: &[u8]) {
     if let Some((KIND_OUTPUT, session, payload)) = decode_binary(bytes) {
-        let hosts = shared.hosts();
-        if let Some(tx) = hosts.get(key).and_then(|e| e.terminals.get(session)) {
+        let mut hosts = shared.hosts();
+        let Some(entry) = hosts.get_mut(key) else {
+            return;
+        };
+        entry
+            .streams
+            .entry(session.into())
+            .or_default()
+            .output_offset += payload.len() as u64;
+        if let Some(tx) = entry.terminals.get(session) {
             let _ = tx.send(TerminalEvent::Output(payload.to_vec()));
         }
     }
 }
 
-fn from_host(shared: &Shared, key: &(String, String), text: &str) {
+fn from_host(shared: &Arc<Shared>, key: &(String, String), conn: u64, text: &str) {
     let Ok(Some(control)) = parse_control(text) else {
         return;
     };
@@ -172,10 +200,31 @@ fn from_host(shared: &Shared, key: &(String, String), text: &str) {
         }
     };
     match control {
-        Control::Hello { .. } => {
+        Control::Hello {
+            protocol, sessions, ..
+        } => {
             entry.hello = serde_json::from_str(text).ok();
             drop(hosts);
+            super::resume::on_hello(shared, key.clone(), conn, protocol, sessions);
             shared.changed.notify_waiters();
+        }
+        Control::InputAck {
+            session_id,
+            input_offset,
+        } => {
+            if let Some(stream) = entry.streams.get_mut(&session_id) {
+                stream.acknowledge(input_offset);
+            }
+        }
+        Control::SessionGap {
+            session_id,
+            from,
+            to,
+        } => {
+            let stream = entry.streams.entry(session_id.clone()).or_default();
+            stream.gaps.push((from, to));
+            stream.output_offset = stream.output_offset.max(to);
+            to_terminal(entry, &session_id, TerminalEvent::Gap(from, to));
         }
         Control::SessionOpened { session_id, pid } => {
             to_terminal(entry, &session_id, TerminalEvent::Opened(pid))

@@ -1,8 +1,8 @@
 //! The relay's state shared by its connections and its handle: the hosts connected, the
 //! terminals and requests waiting on them, and every handshake seen.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -12,6 +12,7 @@ use serde_json::Value;
 use tether_contract::relay_protocol::Control;
 use tokio::sync::{mpsc, oneshot, watch, Notify};
 
+use super::resume::RelayStream;
 use super::verify::Verifier;
 use crate::lock::lock;
 
@@ -38,6 +39,13 @@ pub(crate) struct HostEntry {
     pub(crate) http: HashMap<String, oneshot::Sender<Value>>,
     /// `error`s the host sent about no terminal in particular, in order.
     pub(crate) errors: Vec<String>,
+    /// This host's connections still open (during a rotation, two).
+    pub(crate) open: HashSet<u64>,
+    /// Each terminal's streams, kept across connections (protocol 2).
+    pub(crate) streams: HashMap<String, RelayStream>,
+    /// The connection input may be sent on: set once it has been answered with `resume`
+    /// (and the unacknowledged input resent), or at a protocol-1 `hello`.
+    pub(crate) input_ready: Option<u64>,
 }
 
 pub(crate) struct Shared {
@@ -52,6 +60,12 @@ pub(crate) struct Shared {
     pub(crate) ping_every: Duration,
     /// False while the relay plays a peer that stopped reading what hosts send.
     pub(crate) reading: watch::Sender<bool>,
+    /// True while the relay plays a protocol-1 relay (no `resume`, no input resent).
+    pub(crate) protocol_1: AtomicBool,
+    /// A connection to end now: its number, and whether with a close frame.
+    pub(crate) drop_connection: watch::Sender<Option<(u64, bool)>>,
+    /// True while the relay refuses every handshake (`503`), as one that is down would.
+    pub(crate) refusing: AtomicBool,
 }
 
 /// The hosts by `(org, host id)`.
@@ -75,6 +89,37 @@ impl Shared {
                 return Some(found);
             }
             tokio::time::timeout_at(deadline, notified).await.ok()?;
+        }
+    }
+
+    /// True while playing a protocol-1 relay.
+    pub(crate) fn resume_off(&self) -> bool {
+        self.protocol_1.load(Ordering::SeqCst)
+    }
+
+    /// Types `bytes` into a terminal: kept until the host acknowledges them, sent now when
+    /// the current connection is ready for input (else resent after its `resume`).
+    pub(crate) fn send_input(
+        &self,
+        org: &str,
+        host: &str,
+        session: &str,
+        frame: Message,
+        bytes: &[u8],
+    ) -> anyhow::Result<()> {
+        let mut hosts = self.hosts();
+        let entry = hosts.entry((org.into(), host.into())).or_default();
+        entry
+            .streams
+            .entry(session.into())
+            .or_default()
+            .unacked
+            .extend(bytes);
+        match &entry.current {
+            Some((id, tx)) if entry.input_ready == Some(*id) => tx
+                .send(frame)
+                .map_err(|_| anyhow!("host {host} of {org} just disconnected")),
+            _ => Ok(()),
         }
     }
 
@@ -130,11 +175,10 @@ impl Shared {
         session: &str,
     ) -> mpsc::UnboundedReceiver<TerminalEvent> {
         let (tx, rx) = mpsc::unbounded_channel();
-        self.hosts()
-            .entry((org.into(), host.into()))
-            .or_default()
-            .terminals
-            .insert(session.into(), tx);
+        let mut hosts = self.hosts();
+        let entry = hosts.entry((org.into(), host.into())).or_default();
+        entry.terminals.insert(session.into(), tx);
+        entry.streams.entry(session.into()).or_default();
         rx
     }
 }
@@ -168,4 +212,6 @@ pub enum TerminalEvent {
     Exit(Option<i32>),
     /// An `error` about this terminal.
     Error(String),
+    /// `session.gap`: output `from..to` is gone.
+    Gap(u64, u64),
 }

@@ -23,6 +23,10 @@ pub struct Terminal {
     rx: mpsc::UnboundedReceiver<TerminalEvent>,
     /// Output received and not yet consumed by [`Terminal::read_until`].
     pub buffer: Vec<u8>,
+    /// Output bytes received in all (the relay's count for this reader).
+    pub received: u64,
+    /// `session.gap`s announced: `(from, to, bytes received before it)`.
+    pub gaps: Vec<(u64, u64, u64)>,
 }
 
 impl Terminal {
@@ -41,6 +45,8 @@ impl Terminal {
             shared,
             rx,
             buffer: Vec::new(),
+            received: 0,
+            gaps: Vec::new(),
         }
     }
 
@@ -53,10 +59,11 @@ impl Terminal {
                     Some(TerminalEvent::Error(e)) => {
                         bail!("the host could not open the terminal: {e}")
                     }
-                    Some(TerminalEvent::Output(bytes)) => self.buffer.extend(bytes),
+                    Some(TerminalEvent::Output(bytes)) => self.take_output(bytes),
                     Some(TerminalEvent::Exit(code)) => {
                         bail!("the terminal exited at once ({code:?})")
                     }
+                    Some(TerminalEvent::Gap(from, to)) => self.gaps.push((from, to, self.received)),
                     None => bail!("the relay dropped the terminal"),
                 }
             }
@@ -69,11 +76,18 @@ impl Terminal {
         Ok(())
     }
 
-    /// Types `bytes` into the terminal.
+    fn take_output(&mut self, bytes: Vec<u8>) {
+        self.received += bytes.len() as u64;
+        self.buffer.extend(bytes);
+    }
+
+    /// Types `bytes` into the terminal (kept by the relay until the host acknowledges
+    /// them, so typing survives a reconnect).
     pub fn send(&self, bytes: &[u8]) -> anyhow::Result<()> {
         let frame =
             input_frame(&self.session_id, bytes).ok_or_else(|| anyhow!("session id too long"))?;
-        self.shared.to_host(&self.org, &self.host, frame)
+        self.shared
+            .send_input(&self.org, &self.host, &self.session_id, frame, bytes)
     }
 
     /// Changes the window size.
@@ -114,7 +128,8 @@ impl Terminal {
                     String::from_utf8_lossy(&self.buffer)
                 ),
                 Ok(None) => bail!("the relay dropped the terminal"),
-                Ok(Some(TerminalEvent::Output(bytes))) => self.buffer.extend(bytes),
+                Ok(Some(TerminalEvent::Output(bytes))) => self.take_output(bytes),
+                Ok(Some(TerminalEvent::Gap(from, to))) => self.gaps.push((from, to, self.received)),
                 Ok(Some(_)) => {}
             }
         }
@@ -128,7 +143,11 @@ impl Terminal {
             match tokio::time::timeout_at(deadline, self.rx.recv()).await {
                 Err(_) => bail!("only {total} of {n} bytes within {limit:?}"),
                 Ok(None) => bail!("the relay dropped the terminal"),
-                Ok(Some(TerminalEvent::Output(bytes))) => total += bytes.len(),
+                Ok(Some(TerminalEvent::Output(bytes))) => {
+                    self.received += bytes.len() as u64;
+                    total += bytes.len();
+                }
+                Ok(Some(TerminalEvent::Gap(from, to))) => self.gaps.push((from, to, self.received)),
                 Ok(Some(_)) => {}
             }
         }
@@ -143,7 +162,8 @@ impl Terminal {
                 Err(_) => bail!("no error within {limit:?}"),
                 Ok(None) => bail!("the relay dropped the terminal"),
                 Ok(Some(TerminalEvent::Error(e))) => return Ok(e),
-                Ok(Some(TerminalEvent::Output(bytes))) => self.buffer.extend(bytes),
+                Ok(Some(TerminalEvent::Output(bytes))) => self.take_output(bytes),
+                Ok(Some(TerminalEvent::Gap(from, to))) => self.gaps.push((from, to, self.received)),
                 Ok(Some(_)) => {}
             }
         }
@@ -157,7 +177,8 @@ impl Terminal {
                 Err(_) => bail!("no session.exit within {limit:?}"),
                 Ok(None) => bail!("the relay dropped the terminal"),
                 Ok(Some(TerminalEvent::Exit(code))) => return Ok(code),
-                Ok(Some(TerminalEvent::Output(bytes))) => self.buffer.extend(bytes),
+                Ok(Some(TerminalEvent::Output(bytes))) => self.take_output(bytes),
+                Ok(Some(TerminalEvent::Gap(from, to))) => self.gaps.push((from, to, self.received)),
                 Ok(Some(_)) => {}
             }
         }

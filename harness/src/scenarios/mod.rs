@@ -14,6 +14,7 @@ mod net;
 mod org_binding;
 pub mod processes;
 mod refresh;
+mod resume;
 mod rotation;
 pub mod runs;
 mod security;
@@ -66,6 +67,7 @@ pub fn all() -> Vec<Scenario> {
         host_oauth::scenarios(),
         hostile::scenarios(),
         security::scenarios(),
+        resume::scenarios(),
         net::scenarios(),
         standard::scenarios(),
         device::scenarios(),

@@ -1,14 +1,18 @@
 //! The switchboard between the relay connection and the pty daemon: whichever
-//! connection is current on each side, messages go to it.
+//! connection is current on each side, messages go to it, and each terminal's output
+//! reaches the relay exactly once across reconnects (`streams.rs`).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
 
-use super::relay_protocol::{encode_binary, Control, HelloSession, KIND_OUTPUT};
+use super::relay_protocol::{encode_binary, Control, HelloSession, ResumeSession, KIND_OUTPUT};
 use super::state::HostState;
+use super::streams::{admit, Mode, Stream};
 use crate::ptyd::client::PtydClient;
 use crate::ptyd::protocol::{Event, Request, SessionInfo};
 use crate::sync::lock;
@@ -22,9 +26,13 @@ pub struct Hub {
     list_waiters: Mutex<VecDeque<oneshot::Sender<Vec<SessionInfo>>>>,
     oauth_callbacks: Mutex<Option<mpsc::UnboundedSender<OAuthCallback>>>,
     ptyd_ready: tokio::sync::watch::Sender<bool>,
-    replay_pending: std::sync::atomic::AtomicBool,
-    /// Terminals open (or being opened) through this host, for the contract's limits.
-    open: Mutex<std::collections::HashSet<String>>,
+    /// Terminals open (or being opened) through this host, for the contract's limits,
+    /// with where their streams stand on the current relay connection.
+    terminals: Mutex<HashMap<String, Stream>>,
+    /// How output flows on the current relay connection.
+    mode: Mutex<Mode>,
+    /// Whether "resume is off for this relay" was logged already.
+    said_protocol_1: AtomicBool,
 }
 
 /// The current relay connection's outbound queues, both bounded.
@@ -59,8 +67,9 @@ impl Hub {
             list_waiters: Mutex::new(VecDeque::new()),
             oauth_callbacks: Mutex::new(None),
             ptyd_ready: tokio::sync::watch::Sender::new(false),
-            replay_pending: std::sync::atomic::AtomicBool::new(false),
-            open: Mutex::new(std::collections::HashSet::new()),
+            terminals: Mutex::new(HashMap::new()),
+            mode: Mutex::new(Mode::Holding),
+            said_protocol_1: AtomicBool::new(false),
         })
     }
 
@@ -74,37 +83,118 @@ impl Hub {
         self.ptyd_ready.send_replace(connected);
     }
 
-    /// Marks that the next relay connection should get every terminal's scrollback.
-    pub fn request_replay(self: &Arc<Self>) {
-        self.replay_pending
-            .store(true, std::sync::atomic::Ordering::SeqCst);
-        if lock(&self.relay).is_some() {
-            self.replay_if_requested();
+    /// The relay answered `hello` with `resume`: each listed terminal's output goes on
+    /// from the relay's offset (ptyd replays it), the others' from their next byte.
+    pub fn resume(&self, listed: Vec<ResumeSession>) {
+        let listed: HashMap<String, u64> = listed
+            .into_iter()
+            .map(|s| (s.session_id, s.output_offset))
+            .collect();
+        let mut subscribe = Vec::new();
+        {
+            let mut terminals = lock(&self.terminals);
+            for (id, stream) in terminals.iter_mut() {
+                // Listed: from the relay's offset. Opened on this connection: from where its
+                // output was held back. Otherwise the relay does not know it: live.
+                if let Some(offset) = listed.get(id) {
+                    stream.next_output = Some(*offset);
+                }
+                subscribe.push((id.clone(), stream.next_output));
+            }
+            *lock(&self.mode) = Mode::Resumed;
+        }
+        for (id, from) in subscribe {
+            let request = Request::Subscribe {
+                id: id.clone(),
+                replay: false,
+                from,
+            };
+            if self.to_ptyd(&request, &[]).is_err() {
+                return;
+            }
+            tracing::debug!(session = %id, ?from, "resuming output");
         }
     }
 
-    /// Once a relay connection is installed: if a replay is pending, re-subscribe to every
-    /// live terminal with replay so the relay can redraw what it missed.
-    pub fn replay_if_requested(self: &Arc<Self>) {
-        if !self
-            .replay_pending
-            .swap(false, std::sync::atomic::Ordering::SeqCst)
-        {
+    /// Stops following every terminal while no relay connection has resumed: ptyd keeps
+    /// their output in its replay buffers, and a terminal that ends meanwhile stays until
+    /// its exit (after its last bytes) can reach the relay.
+    fn unsubscribe_all(&self) {
+        let ids: Vec<String> = lock(&self.terminals).keys().cloned().collect();
+        for id in ids {
+            if self.to_ptyd(&Request::Unsubscribe { id }, &[]).is_err() {
+                return;
+            }
+        }
+    }
+
+    /// No `resume` within 5 s of `hello`: a protocol-1 relay gets live output (and the
+    /// terminals it opened on this connection theirs from the start).
+    pub fn resume_timed_out(&self) {
+        if *lock(&self.mode) != Mode::Holding || lock(&self.relay).is_none() {
             return;
         }
-        let hub = self.clone();
-        tokio::spawn(async move {
-            for session in hub.sessions().await {
-                let request = Request::Subscribe {
-                    id: session.session_id.clone(),
-                    replay: true,
-                };
-                if hub.to_ptyd(&request, &[]).is_err() {
-                    return;
-                }
-                tracing::info!(session = %session.session_id, "replayed scrollback to the relay");
+        if !self.said_protocol_1.swap(true, Ordering::Relaxed) {
+            tracing::warn!("the relay did not answer hello with resume: it speaks protocol 1, so output after a reconnect may be lost or repeated (resume is off for this relay)");
+        }
+        self.resume(Vec::new());
+    }
+
+    /// After (re)connecting to ptyd: follow every terminal from where the relay connection
+    /// stands, once it has resumed (until then `resume` does it).
+    pub async fn resubscribe_all(&self) {
+        let sessions = self.sessions().await;
+        let resumed = *lock(&self.mode) == Mode::Resumed;
+        if !resumed {
+            return;
+        }
+        for session in sessions {
+            let from = resumed
+                .then(|| {
+                    lock(&self.terminals)
+                        .get(&session.session_id)
+                        .and_then(|s| s.next_output)
+                })
+                .flatten();
+            let request = Request::Subscribe {
+                id: session.session_id.clone(),
+                replay: false,
+                from,
+            };
+            if self.to_ptyd(&request, &[]).is_err() {
+                return;
             }
+            tracing::info!(session = %session.session_id, "re-attached to terminal");
+        }
+    }
+
+    /// Counts input handed to ptyd for `id`; acknowledges at once after 64 KiB.
+    pub fn input_forwarded(&self, id: &str, n: usize) {
+        let ack = lock(&self.terminals).get_mut(id).and_then(|stream| {
+            stream.forwarded(n);
+            stream.ack_due(Instant::now(), false)
         });
+        if let Some(input_offset) = ack {
+            self.to_relay(&Control::InputAck {
+                session_id: id.to_string(),
+                input_offset,
+            });
+        }
+    }
+
+    /// Sends the `input.ack`s that are due (called every 50 ms on a live connection).
+    pub fn flush_acks(&self) {
+        let now = Instant::now();
+        let due: Vec<(String, u64)> = lock(&self.terminals)
+            .iter_mut()
+            .filter_map(|(id, stream)| stream.ack_due(now, true).map(|o| (id.clone(), o)))
+            .collect();
+        for (session_id, input_offset) in due {
+            self.to_relay(&Control::InputAck {
+                session_id,
+                input_offset,
+            });
+        }
     }
 
     /// Claims `id` for a new terminal, or says which limit refuses it (the relay's error code).
@@ -112,20 +202,25 @@ impl Hub {
         if !crate::ptyd::protocol::valid_session_id(id) {
             return Err("invalid_session_id");
         }
-        let mut open = lock(&self.open);
-        if open.contains(id) {
+        let mut terminals = lock(&self.terminals);
+        if terminals.contains_key(id) {
             return Err("session_exists");
         }
-        if open.len() >= max {
+        if terminals.len() >= max {
             return Err("too_many_sessions");
         }
-        open.insert(id.to_string());
+        // A new terminal's output starts at 0 on this connection.
+        let stream = Stream {
+            next_output: Some(0),
+            ..Stream::default()
+        };
+        terminals.insert(id.to_string(), stream);
         Ok(())
     }
 
     /// Forgets a terminal that ended, was closed, or failed to open.
     pub fn release_session(&self, id: &str) {
-        lock(&self.open).remove(id);
+        lock(&self.terminals).remove(id);
     }
 
     /// Waits until the pty daemon is connected, at most `limit`; false if it never was.
@@ -158,9 +253,12 @@ impl Hub {
         }
     }
 
-    /// Installs the current relay connection's outbound queues.
+    /// Installs the current relay connection's outbound queues (`hello` has been sent on
+    /// it): output is held until the relay answers with `resume`.
     pub fn set_relay(&self, out: Option<RelayOut>) {
         *lock(&self.relay) = out;
+        *lock(&self.mode) = Mode::Holding;
+        self.unsubscribe_all();
     }
 
     /// Sends a control message to the relay, if connected.
@@ -181,7 +279,7 @@ impl Hub {
     }
 
     /// Queues terminal output for the relay, waiting while the queue is full; without a
-    /// relay connection the output is dropped (ptyd's scrollback replays it later).
+    /// relay connection the output is dropped (ptyd's replay buffer resends it later).
     async fn output_to_relay(&self, message: Message) {
         let data = lock(&self.relay).as_ref().map(|out| out.data.clone());
         if let Some(data) = data {
@@ -197,7 +295,20 @@ impl Hub {
         }
     }
 
-    /// The terminals the pty daemon holds, as `hello` announces them.
+    /// The terminals for a new connection's `hello`: where each stands is that
+    /// connection's to learn from `resume`.
+    pub async fn sessions_for_hello(&self) -> Vec<HelloSession> {
+        let sessions = self.sessions().await;
+        let mut terminals = lock(&self.terminals);
+        for session in &sessions {
+            if let Some(stream) = terminals.get_mut(&session.session_id) {
+                stream.next_output = None;
+            }
+        }
+        sessions
+    }
+
+    /// The terminals the pty daemon holds, with their offsets.
     pub async fn sessions(&self) -> Vec<HelloSession> {
         let (tx, rx) = oneshot::channel();
         lock(&self.list_waiters).push_back(tx);
@@ -207,30 +318,79 @@ impl Hub {
         match tokio::time::timeout(std::time::Duration::from_secs(5), rx).await {
             Ok(Ok(list)) => list
                 .into_iter()
-                .filter(|s| s.alive)
                 .inspect(|s| {
-                    lock(&self.open).insert(s.id.clone());
+                    let mut terminals = lock(&self.terminals);
+                    let stream = terminals.entry(s.id.clone()).or_default();
+                    // ptyd's count is what the relay may rely on (input in flight to
+                    // ptyd was queued before this `list` and is counted in it).
+                    stream.input_offset = stream.input_offset.max(s.input_offset);
+                    stream.acked = stream.input_offset;
                 })
+                // `hello` names the live ones; an ended one is followed after `resume`
+                // for its last bytes and its exit.
+                .filter(|s| s.alive)
                 .map(|s| HelloSession {
                     session_id: s.id,
                     pid: s.pid,
                     cols: s.cols,
                     rows: s.rows,
+                    output_offset: s.output_offset,
+                    input_offset: s.input_offset,
                 })
                 .collect(),
             _ => Vec::new(),
         }
     }
 
+    /// The part of an output chunk the relay connection is owed: nothing while holding
+    /// for `resume`, then exactly the bytes after the offset it stands at (all of it from
+    /// a daemon that sends no offsets).
+    fn owed(&self, id: &str, offset: Option<u64>, len: usize) -> Option<std::ops::Range<usize>> {
+        if *lock(&self.mode) == Mode::Holding {
+            return None;
+        }
+        let mut terminals = lock(&self.terminals);
+        match (offset, terminals.get_mut(id)) {
+            (Some(offset), Some(stream)) => admit(&mut stream.next_output, offset, len),
+            _ => Some(0..len),
+        }
+    }
+
     /// Routes one event from the pty daemon; output waits for room in the relay's queue.
     pub async fn from_ptyd(&self, event: Event, payload: Vec<u8>) {
         match event {
-            Event::Output { id } => match encode_binary(KIND_OUTPUT, &id, &payload) {
-                Some(frame) => self.output_to_relay(Message::binary(frame)).await,
-                None => {
-                    tracing::warn!(session = %id, "session id longer than 255 bytes: output dropped")
+            Event::Output { id, offset } => {
+                let Some(range) = self.owed(&id, offset, payload.len()) else {
+                    return;
+                };
+                match encode_binary(KIND_OUTPUT, &id, &payload[range]) {
+                    Some(frame) => self.output_to_relay(Message::binary(frame)).await,
+                    None => {
+                        tracing::warn!(session = %id, "session id longer than 255 bytes: output dropped")
+                    }
                 }
-            },
+            }
+            Event::Gap { id, from, to } => {
+                let announce = {
+                    let mut terminals = lock(&self.terminals);
+                    let stream = terminals.get_mut(&id);
+                    match stream {
+                        Some(stream) if stream.next_output == Some(from) => {
+                            stream.next_output = Some(to);
+                            true
+                        }
+                        _ => false,
+                    }
+                };
+                if announce {
+                    tracing::warn!(session = %id, from, to, "output left the replay buffer before the relay got it");
+                    self.to_relay(&Control::SessionGap {
+                        session_id: id,
+                        from,
+                        to,
+                    });
+                }
+            }
             Event::OpenOk { id, pid } => self.to_relay(&Control::SessionOpened {
                 session_id: id,
                 pid,

@@ -15,5 +15,6 @@ pub mod routes;
 pub mod run;
 pub mod service;
 pub mod state;
+pub mod streams;
 pub mod supervisor;
 pub mod terminals;

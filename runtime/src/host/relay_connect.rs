@@ -110,7 +110,8 @@ pub(super) async fn hello(ws: &mut Ws, hub: &Hub, target: &RelayTarget) -> Resul
         host_id: target.host_id.clone(),
         version: crate::version::VERSION.into(),
         organization_id: target.organization_id.to_string(),
-        sessions: hub.sessions().await,
+        protocol: Some(super::relay_protocol::PROTOCOL),
+        sessions: hub.sessions_for_hello().await,
     };
     ws.send(Message::text(
         serde_json::to_string(&hello).unwrap_or_default(),

@@ -87,9 +87,12 @@ pub async fn serve(ws: Ws, hub: &Arc<Hub>) -> Ended {
         data: data_tx,
         control: control_tx,
     }));
-    hub.replay_if_requested();
     let silence = tokio::time::sleep(SILENCE_LIMIT);
     tokio::pin!(silence);
+    let resume_wait = tokio::time::sleep(super::streams::RESUME_WAIT);
+    tokio::pin!(resume_wait);
+    let mut resume_waiting = true;
+    let mut acks = tokio::time::interval(super::streams::ACK_EVERY);
     let mut close_tx = Some(close_tx);
     let ended = loop {
         tokio::select! {
@@ -97,6 +100,11 @@ pub async fn serve(ws: Ws, hub: &Arc<Hub>) -> Ended {
                 break Ended::Lost(failure.unwrap_or_else(|_| "the writer stopped".into()));
             }
             _ = &mut silence => break Ended::Lost("nothing heard from the relay for 75 s".into()),
+            _ = &mut resume_wait, if resume_waiting => {
+                resume_waiting = false;
+                hub.resume_timed_out();
+            }
+            _ = acks.tick() => hub.flush_acks(),
             incoming = stream.next() => {
                 silence.as_mut().reset(tokio::time::Instant::now() + SILENCE_LIMIT);
                 match incoming {
@@ -123,6 +131,10 @@ pub async fn serve(ws: Ws, hub: &Arc<Hub>) -> Ended {
                             break Ended::Lost("token expired while closing".into());
                         }
                         Ok(Some(Control::Ping)) => hub.to_relay(&Control::Pong),
+                        Ok(Some(Control::Resume { sessions })) => {
+                            resume_waiting = false;
+                            hub.resume(sessions);
+                        }
                         Ok(Some(control)) => terminals::from_relay(hub, control),
                         Ok(None) => tracing::debug!("ignoring an unknown relay message type"),
                         Err(e) => tracing::warn!("dropping a malformed relay message: {e}"),

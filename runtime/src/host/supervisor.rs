@@ -12,7 +12,6 @@ use super::state::PtydState;
 use crate::backoff::{Backoff, Jitter};
 use crate::bundle::ptyd_path_beside;
 use crate::ptyd::client::PtydClient;
-use crate::ptyd::protocol::Request;
 use crate::sliding_window::SlidingWindow;
 
 /// Why the pty daemon cannot be used.
@@ -104,25 +103,9 @@ fn reap_when_it_exits(pid: u32) {
     });
 }
 
-/// After (re)connecting, follow every live terminal again; the scrollback is replayed
-/// once a relay connection is there to receive it.
+/// After (re)connecting, follow every live terminal again.
 fn resubscribe(hub: Arc<Hub>) {
-    tokio::spawn(async move {
-        let sessions = hub.sessions().await;
-        for session in &sessions {
-            let request = Request::Subscribe {
-                id: session.session_id.clone(),
-                replay: false,
-            };
-            if hub.to_ptyd(&request, &[]).is_err() {
-                return;
-            }
-            tracing::info!(session = %session.session_id, "re-attached to terminal");
-        }
-        if !sessions.is_empty() {
-            hub.request_replay();
-        }
-    });
+    tokio::spawn(async move { hub.resubscribe_all().await });
 }
 
 /// Starts the daemon in its own process group (so shells outlive us) and connects to it.

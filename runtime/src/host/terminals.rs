@@ -86,6 +86,7 @@ fn open(hub: &Hub, session_id: String, cols: u16, rows: u16, command: Option<Str
     let subscribe = Request::Subscribe {
         id: session_id.clone(),
         replay: false,
+        from: Some(0),
     };
     if let Err(e) = hub
         .to_ptyd(&open, &[])
@@ -118,15 +119,22 @@ pub fn input(hub: &Hub, session_id: &str, payload: &[u8]) {
         id: session_id.to_string(),
     };
     for chunk in payload.chunks(INPUT_CHUNK) {
-        forward(hub, session_id, &request, chunk);
+        if forward(hub, session_id, &request, chunk) {
+            hub.input_forwarded(session_id, chunk.len());
+        }
     }
 }
 
-fn forward(hub: &Hub, session_id: &str, request: &Request, payload: &[u8]) {
-    if let Err(e) = hub.to_ptyd(request, payload) {
-        hub.to_relay(&Control::Error {
-            session_id: Some(session_id.to_string()),
-            error: e.to_string(),
-        });
+/// Sends `request` to ptyd; false (and an `error` to the relay) when it is not there.
+fn forward(hub: &Hub, session_id: &str, request: &Request, payload: &[u8]) -> bool {
+    match hub.to_ptyd(request, payload) {
+        Ok(()) => true,
+        Err(e) => {
+            hub.to_relay(&Control::Error {
+                session_id: Some(session_id.to_string()),
+                error: e.to_string(),
+            });
+            false
+        }
     }
 }

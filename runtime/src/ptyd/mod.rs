@@ -5,7 +5,7 @@ pub mod client;
 pub mod frame;
 pub mod protocol;
 pub mod reaper;
-pub mod scrollback;
+pub mod replay;
 pub mod server;
 pub mod session;
 pub mod spawn;

@@ -61,12 +61,17 @@ pub enum Request {
     },
     /// Every terminal the daemon holds.
     List,
-    /// Receive `id`'s output, after the buffered scrollback when `replay`.
+    /// Receive `id`'s output: from absolute offset `from` (replayed from the buffer, a
+    /// `gap` first when it is older), else after the buffered output when `replay`, else live.
     Subscribe {
         /// The session id.
         id: String,
-        /// Send the scrollback first.
+        /// Send the buffered output first.
+        #[serde(default)]
         replay: bool,
+        /// Resume at this output offset.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from: Option<u64>,
     },
     /// Stop receiving `id`'s output.
     Unsubscribe {
@@ -103,6 +108,12 @@ pub struct SessionInfo {
     pub rows: u16,
     /// False once the child has exited.
     pub alive: bool,
+    /// Output bytes read from the pty since the terminal opened.
+    #[serde(default, rename = "outputOffset")]
+    pub output_offset: u64,
+    /// Input bytes accepted for the terminal since it opened.
+    #[serde(default, rename = "inputOffset")]
+    pub input_offset: u64,
 }
 
 /// Messages from the daemon to a client.
@@ -141,6 +152,18 @@ pub enum Event {
     Output {
         /// The session id.
         id: String,
+        /// The output offset of the payload's first byte (absent from older daemons).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        offset: Option<u64>,
+    },
+    /// Output `from..to` is no longer in the replay buffer; what follows starts at `to`.
+    Gap {
+        /// The session id.
+        id: String,
+        /// The first missing byte's offset.
+        from: u64,
+        /// The offset after the last missing byte.
+        to: u64,
     },
     /// The child exited.
     Exit {

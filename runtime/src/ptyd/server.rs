@@ -220,8 +220,8 @@ fn handle(client: &ClientHandle, sessions: &Arc<Sessions>, request: Request, fra
             let list = sessions.all().iter().map(|s| s.info()).collect();
             client.send(&Event::ListReply { sessions: list }, &[]);
         }
-        Request::Subscribe { id, replay } => with_session(client, sessions, &id, |session| {
-            session.subscribe(client, replay)
+        Request::Subscribe { id, replay, from } => with_session(client, sessions, &id, |session| {
+            session.subscribe(client, replay, from)
         }),
         Request::Unsubscribe { id } => with_session(client, sessions, &id, |session| {
             session.unsubscribe(client.id)

@@ -1,4 +1,5 @@
-//! One terminal: a child on a pty, its scrollback, and the clients subscribed to it.
+//! One terminal: a child on a pty, its replay buffer and offsets, and the clients
+//! subscribed to it.
 //! Everything runs as tasks on the daemon's runtime — reading the pty, writing its input,
 //! waiting for its exit — so the daemon's thread count does not grow with its terminals.
 
@@ -13,7 +14,7 @@ use tokio::sync::{mpsc, oneshot, watch, Notify};
 
 use super::protocol::{encode, Event, SessionInfo};
 use super::reaper::{self, Exit};
-use super::scrollback::{Scrollback, SCROLLBACK_BYTES};
+use super::replay::{replay_bytes, ReplayBuffer};
 use super::spawn;
 pub use super::spawn::Spawn;
 use crate::sync::lock;
@@ -99,7 +100,10 @@ impl ClientHandle {
 
 #[derive(Debug)]
 struct Shared {
-    scrollback: Scrollback,
+    /// The newest output; its end is the output offset.
+    replay: ReplayBuffer,
+    /// Input bytes accepted since the terminal opened.
+    input_offset: u64,
     subscribers: Vec<ClientHandle>,
     alive: bool,
     /// How the child ended, once it has: told to late subscribers too.
@@ -231,7 +235,8 @@ impl Session {
             forget,
             exited: watch::Sender::new(false),
             shared: Mutex::new(Shared {
-                scrollback: Scrollback::new(SCROLLBACK_BYTES),
+                replay: ReplayBuffer::new(replay_bytes()),
+                input_offset: 0,
                 subscribers: Vec::new(),
                 alive: true,
                 exit: None,
@@ -328,13 +333,15 @@ impl Session {
 
     fn broadcast_output(&self, chunk: &[u8]) {
         let mut shared = lock(&self.shared);
-        shared.scrollback.push(chunk);
+        let offset = shared.replay.end();
+        shared.replay.push(chunk);
         if shared.subscribers.is_empty() {
             return;
         }
         let frame = encode(
             &Event::Output {
                 id: self.id.clone(),
+                offset: Some(offset),
             },
             chunk,
         );
@@ -343,17 +350,30 @@ impl Session {
         }
     }
 
-    /// Adds a subscriber; with `replay`, it first gets one `output` with the scrollback.
-    pub fn subscribe(&self, client: &ClientHandle, replay: bool) {
+    /// Adds a subscriber. With `from`, it first gets what the buffer holds from that
+    /// offset on (a `gap` first when it is older); else, with `replay`, everything the
+    /// buffer holds; then live output. Under the session's lock: no byte is missed or sent twice.
+    pub fn subscribe(&self, client: &ClientHandle, replay: bool, from: Option<u64>) {
         let mut shared = lock(&self.shared);
         shared.subscribers.retain(|s| s.id != client.id);
-        if replay {
-            client.send(
-                &Event::Output {
+        let start = match from {
+            Some(from) => Some(from),
+            None if replay => Some(0),
+            None => None,
+        };
+        if let Some(start) = start {
+            let resumed = shared.replay.from(start);
+            if let (Some((from, to)), Some(_)) = (resumed.gap, from) {
+                let id = self.id.clone();
+                client.send(&Event::Gap { id, from, to }, &[]);
+            }
+            if !resumed.bytes.is_empty() {
+                let output = Event::Output {
                     id: self.id.clone(),
-                },
-                &shared.scrollback.snapshot(),
-            );
+                    offset: Some(resumed.offset),
+                };
+                client.send(&output, &resumed.bytes);
+            }
         }
         // A terminal that already ended says so, or a late subscriber would wait forever;
         // once told, the daemon forgets it.
@@ -372,8 +392,11 @@ impl Session {
     }
 
     /// Queues keystrokes for the pty; refused when [`INPUT_CAP`] bytes are already waiting.
+    /// Accepted bytes count towards the input offset.
     pub fn input(&self, bytes: &[u8]) -> Result<(), InputFull> {
-        self.input.push(bytes)
+        self.input.push(bytes)?;
+        lock(&self.shared).input_offset += bytes.len() as u64;
+        Ok(())
     }
 
     /// Changes the window size.
@@ -408,6 +431,8 @@ impl Session {
             cols: shared.size.0,
             rows: shared.size.1,
             alive: shared.alive,
+            output_offset: shared.replay.end(),
+            input_offset: shared.input_offset,
         }
     }
 

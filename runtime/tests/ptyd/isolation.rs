@@ -26,6 +26,7 @@ async fn shells_get_the_users_environment_without_any_credential() {
             &Request::Subscribe {
                 id: "env".into(),
                 replay: true,
+                from: None,
             },
             &[],
         )

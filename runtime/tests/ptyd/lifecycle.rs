@@ -18,6 +18,7 @@ async fn open_and_subscribe(client: &PtydClient, id: &str, script: &str) {
             &Request::Subscribe {
                 id: id.into(),
                 replay: true,
+                from: None,
             },
             &[],
         )

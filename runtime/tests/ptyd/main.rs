@@ -96,7 +96,7 @@ async fn wait_for(
 async fn wait_output(rx: &mut Receiver<Incoming>, id: &str, needle: &str) -> String {
     let mut seen = Vec::new();
     wait_for(rx, needle, |event, payload| {
-        if matches!(event, Event::Output { id: got } if got == id) {
+        if matches!(event, Event::Output { id: got, .. } if got == id) {
             seen.extend_from_slice(payload);
         }
         String::from_utf8_lossy(&seen).contains(needle)
@@ -117,6 +117,7 @@ async fn shell(client: &PtydClient, rx: &mut Receiver<Incoming>, id: &str) -> u3
             &Request::Subscribe {
                 id: id.into(),
                 replay: true,
+                from: None,
             },
             &[],
         )
@@ -230,6 +231,7 @@ async fn a_shell_exiting_by_itself_reports_its_code() {
             &Request::Subscribe {
                 id: "s1".into(),
                 replay: true,
+                from: None,
             },
             &[],
         )
@@ -278,6 +280,7 @@ async fn sessions_outlive_their_client_and_replay_scrollback() {
             &Request::Subscribe {
                 id: "keep".into(),
                 replay: true,
+                from: None,
             },
             &[],
         )
@@ -419,6 +422,7 @@ async fn subscribing_after_the_shell_ended_still_reports_its_exit() {
             &Request::Subscribe {
                 id: "gone".into(),
                 replay: true,
+                from: None,
             },
             &[],
         )
@@ -514,4 +518,108 @@ async fn the_file_limit_is_lifted_for_the_daemon_not_for_its_terminals() {
         )
         .expect("input");
     wait_output(&mut rx, "l1", "limit-256").await;
+}
+
+/// Contract section 6, "Offsets and the replay buffer": `list-reply` carries both offsets,
+/// `output` names its offset, `subscribe {from}` replays exactly from there, and a `from`
+/// older than the buffer gets a `gap` naming exactly the bytes that are gone.
+#[tokio::test]
+async fn offsets_replay_from_any_offset_and_name_the_gap() {
+    let daemon = start_daemon_with(&[("TETHER_REPLAY_BYTES", "4096")]);
+    let (client, mut rx) = PtydClient::connect(&daemon.socket).await.expect("connect");
+    // 1,000 lines of 6 bytes ("N0000\r\n" is 7): more than the 4 KiB buffer.
+    let printer = "i=1000; while [ $i -lt 2000 ]; do echo N$i; i=$((i+1)); done; echo END; cat";
+    client
+        .send(&open("o1", "sh", &["-c", printer]), &[])
+        .expect("open");
+    wait_for(&mut rx, "open-ok", |e, _| matches!(e, Event::OpenOk { .. })).await;
+    client
+        .send(
+            &Request::Subscribe {
+                id: "o1".into(),
+                replay: true,
+                from: None,
+            },
+            &[],
+        )
+        .expect("subscribe");
+    wait_output(&mut rx, "o1", "END").await;
+    client
+        .send(&Request::Input { id: "o1".into() }, b"typed\n")
+        .expect("input");
+    wait_output(&mut rx, "o1", "typed").await;
+
+    let written: String = (1000..2000)
+        .map(|i| format!("N{i}\r\n"))
+        .collect::<String>()
+        + "END\r\n";
+    client.send(&Request::List, &[]).expect("list");
+    let Event::ListReply { sessions } = wait_for(&mut rx, "list-reply", |e, _| {
+        matches!(e, Event::ListReply { .. })
+    })
+    .await
+    else {
+        unreachable!()
+    };
+    let info = &sessions[0];
+    // The input is echoed by the pty and again by cat.
+    let end = written.len() as u64 + 2 * "typed\r\n".len() as u64;
+    assert_eq!(
+        (info.output_offset, info.input_offset),
+        (end, 6),
+        "{info:?}"
+    );
+
+    // From an offset still held: exactly the bytes from there.
+    let (second, mut rx2) = PtydClient::connect(&daemon.socket).await.expect("connect");
+    second
+        .send(
+            &Request::Subscribe {
+                id: "o1".into(),
+                replay: false,
+                from: Some(end - 7),
+            },
+            &[],
+        )
+        .expect("subscribe from");
+    let event = wait_for(&mut rx2, "output", |e, _| matches!(e, Event::Output { .. })).await;
+    assert_eq!(
+        event,
+        Event::Output {
+            id: "o1".into(),
+            offset: Some(end - 7)
+        }
+    );
+
+    // From 0, long gone: a gap naming exactly the missing bytes, then the rest from its end.
+    let (third, mut rx3) = PtydClient::connect(&daemon.socket).await.expect("connect");
+    third
+        .send(
+            &Request::Subscribe {
+                id: "o1".into(),
+                replay: false,
+                from: Some(0),
+            },
+            &[],
+        )
+        .expect("subscribe from 0");
+    let gap = wait_for(&mut rx3, "gap", |e, _| matches!(e, Event::Gap { .. })).await;
+    let Event::Gap { from, to, .. } = gap else {
+        unreachable!()
+    };
+    assert_eq!(from, 0);
+    assert!(to > 0 && end - to <= 4096, "gap 0..{to} with output {end}");
+    let mut rest = Vec::new();
+    let mut first_offset = None;
+    wait_for(&mut rx3, "the replay", |e, payload| {
+        if let Event::Output { offset, .. } = e {
+            first_offset.get_or_insert(*offset);
+            rest.extend_from_slice(payload);
+        }
+        rest.len() as u64 >= end - to
+    })
+    .await;
+    assert_eq!(first_offset, Some(Some(to)));
+    let all = written + "typed\r\ntyped\r\n";
+    assert_eq!(String::from_utf8_lossy(&rest), &all[to as usize..]);
 }

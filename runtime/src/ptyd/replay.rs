@@ -1,0 +1,154 @@
+//! A terminal's replay buffer (contract section 6): the last bytes of its output, each
+//! at its absolute offset (bytes read from the pty since the terminal opened), so a
+//! client can resume from any offset still held and is told exactly which bytes are gone.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+
+/// Bytes kept per session unless `TETHER_REPLAY_BYTES` says otherwise (contract: ≥ 1 MiB).
+pub const DEFAULT_REPLAY_BYTES: usize = 1024 * 1024;
+/// The most all sessions' buffers hold together.
+pub const TOTAL_REPLAY_BYTES: usize = 256 * 1024 * 1024;
+/// The least a buffer keeps when many sessions share [`TOTAL_REPLAY_BYTES`].
+const FLOOR: usize = 64 * 1024;
+/// `TETHER_REPLAY_BYTES`: per-session size, at least 4 KiB.
+pub const REPLAY_BYTES_ENV: &str = "TETHER_REPLAY_BYTES";
+
+/// Buffers alive, for each one's fair share of the total.
+static BUFFERS: AtomicUsize = AtomicUsize::new(0);
+
+/// The per-session size: `TETHER_REPLAY_BYTES`, else 1 MiB.
+pub fn replay_bytes() -> usize {
+    static SIZE: OnceLock<usize> = OnceLock::new();
+    *SIZE.get_or_init(|| {
+        std::env::var(REPLAY_BYTES_ENV)
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .map(|n| n.max(4096))
+            .unwrap_or(DEFAULT_REPLAY_BYTES)
+    })
+}
+
+/// What a client resuming at some offset gets.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Resumed {
+    /// `from..to` are gone, when the client asked for bytes older than the buffer.
+    pub gap: Option<(u64, u64)>,
+    /// The offset of `bytes`' first byte.
+    pub offset: u64,
+    /// The bytes held from there on.
+    pub bytes: Vec<u8>,
+}
+
+/// The newest output of one terminal, with its offsets.
+#[derive(Debug)]
+pub struct ReplayBuffer {
+    bytes: VecDeque<u8>,
+    /// Offset of `bytes[0]`.
+    start: u64,
+    per_session: usize,
+}
+
+impl ReplayBuffer {
+    /// An empty buffer at offset 0 keeping at most `per_session` bytes (less when many
+    /// sessions share the 256 MiB total).
+    pub fn new(per_session: usize) -> Self {
+        BUFFERS.fetch_add(1, Ordering::Relaxed);
+        ReplayBuffer {
+            bytes: VecDeque::new(),
+            start: 0,
+            per_session,
+        }
+    }
+
+    /// The offset after the newest byte: every byte the terminal has produced.
+    pub fn end(&self) -> u64 {
+        self.start + self.bytes.len() as u64
+    }
+
+    /// What this buffer may hold now: its own size, or its share of the total when the
+    /// sessions together would pass it (the largest buffers lose their oldest bytes first).
+    fn capacity(&self) -> usize {
+        let sessions = BUFFERS.load(Ordering::Relaxed).max(1);
+        self.per_session
+            .min((TOTAL_REPLAY_BYTES / sessions).max(FLOOR))
+    }
+
+    /// Appends output, dropping the oldest bytes past the capacity.
+    pub fn push(&mut self, chunk: &[u8]) {
+        let capacity = self.capacity();
+        self.bytes.extend(chunk);
+        let overflow = self.bytes.len().saturating_sub(capacity);
+        if overflow > 0 {
+            self.bytes.drain(..overflow);
+            self.start += overflow as u64;
+        }
+    }
+
+    /// Everything held, oldest first.
+    pub fn snapshot(&self) -> Vec<u8> {
+        let (a, b) = self.bytes.as_slices();
+        [a, b].concat()
+    }
+
+    /// The bytes from absolute offset `from` on, and the gap before them if `from` is older
+    /// than the buffer. An offset past the end resumes at the end.
+    pub fn from(&self, from: u64) -> Resumed {
+        let from = from.min(self.end());
+        let (gap, at) = if from < self.start {
+            (Some((from, self.start)), self.start)
+        } else {
+            (None, from)
+        };
+        let skip = (at - self.start) as usize;
+        let bytes = self.bytes.range(skip..).copied().collect();
+        Resumed {
+            gap,
+            offset: at,
+            bytes,
+        }
+    }
+}
+
+impl Drop for ReplayBuffer {
+    fn drop(&mut self) {
+        BUFFERS.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_the_newest_bytes_at_their_offsets() {
+        let mut buffer = ReplayBuffer::new(8);
+        buffer.push(b"hello ");
+        buffer.push(b"world");
+        assert_eq!(buffer.snapshot(), b"lo world");
+        assert_eq!(buffer.end(), 11);
+        let resumed = buffer.from(5);
+        assert_eq!(resumed.gap, None);
+        assert_eq!(
+            (resumed.offset, resumed.bytes.as_slice()),
+            (5, &b" world"[..])
+        );
+    }
+
+    #[test]
+    fn resuming_before_the_buffer_names_the_gap_exactly() {
+        let mut buffer = ReplayBuffer::new(8);
+        buffer.push(b"0123456789ab");
+        assert_eq!(
+            buffer.from(1),
+            Resumed {
+                gap: Some((1, 4)),
+                offset: 4,
+                bytes: b"456789ab".to_vec()
+            }
+        );
+        assert_eq!(buffer.from(12).bytes, b"");
+        assert_eq!(buffer.from(99).offset, 12);
+    }
+}
