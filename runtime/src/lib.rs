@@ -16,6 +16,7 @@ pub mod host;
 pub mod http_server;
 pub mod install;
 pub mod logging;
+pub mod metrics;
 pub mod net;
 pub mod private_file;
 pub mod private_socket;

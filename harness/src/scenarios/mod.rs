@@ -11,6 +11,7 @@ pub mod env;
 mod host_oauth;
 mod hostile;
 mod net;
+mod observability;
 mod org_binding;
 pub mod processes;
 mod refresh;
@@ -68,6 +69,7 @@ pub fn all() -> Vec<Scenario> {
         hostile::scenarios(),
         security::scenarios(),
         resume::scenarios(),
+        observability::scenarios(),
         net::scenarios(),
         standard::scenarios(),
         device::scenarios(),

@@ -8,6 +8,7 @@ use super::error::AuthError;
 use super::printable;
 use super::secret::Secret;
 use super::token_endpoint::{self, TokenFailure};
+use crate::metrics::Refresh;
 
 /// The CLI refreshes when the access token has less than this left (contract section 7).
 pub const CLI_REFRESH_WINDOW_MS: i64 = 5 * 60 * 1000;
@@ -96,6 +97,7 @@ impl OAuthAccount {
             let freshness = if current == auth {
                 Freshness::Fresh
             } else {
+                crate::metrics::global().refreshed(Refresh::RefreshedElsewhere);
                 Freshness::RefreshedElsewhere
             };
             return Ok(FreshAuth {
@@ -145,6 +147,7 @@ impl OAuthAccount {
                 config.auth = Some(fresh.clone());
                 config.api_url = Some(self.api_url.clone());
                 self.store.save(&config)?;
+                crate::metrics::global().refreshed(Refresh::Refreshed);
                 tracing::debug!("access token refreshed");
                 Ok(FreshAuth {
                     auth: fresh,
@@ -158,9 +161,11 @@ impl OAuthAccount {
             }) => {
                 // The stored tokens are left in place: deleting them could throw away a
                 // token another process is about to need, and login overwrites them anyway.
+                crate::metrics::global().refreshed(Refresh::Rejected);
                 Err(refused(status, &error, description.as_deref()))
             }
             Err(failure) => {
+                crate::metrics::global().refreshed(Refresh::Transient);
                 let url = endpoints.token.clone();
                 still_valid_or(current, now_ms, || AuthError::Unreachable {
                     url,

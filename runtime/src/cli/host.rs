@@ -255,6 +255,8 @@ pub struct HostStatus {
     pub version: Option<String>,
     /// When the running image started, unix ms (a restart in place keeps the pid, not this).
     pub started_at: Option<i64>,
+    /// The counters of `/metrics`, and the time since the relay connected.
+    pub metrics: Option<crate::metrics::MetricsSnapshot>,
 }
 
 /// `tether host status [--json]`.
@@ -279,6 +281,7 @@ pub async fn status(settings: &Settings, json: bool, org: Option<String>) -> any
             manager: None,
             version: None,
             started_at: None,
+            metrics: None,
         };
         if instance::is_running(&paths) {
             line.state = "running";
@@ -297,6 +300,7 @@ pub async fn status(settings: &Settings, json: bool, org: Option<String>) -> any
                 line.manager = Some(doc.manager).filter(|m| !m.is_empty());
                 line.version = Some(doc.version);
                 line.started_at = Some(doc.started_at).filter(|t| *t > 0);
+                line.metrics = Some(doc.metrics);
             }
         }
         hosts.push(line);

@@ -16,11 +16,23 @@ use super::service::Service;
 use super::state::Health;
 use crate::auth::now_ms;
 
-/// The public router on the TCP port: `/health` only.
+/// The router on the loopback TCP port: `/health`, and `/metrics` (Prometheus text
+/// format). Never reachable through the relay: its route policy allows `/health` only.
 pub fn health_router(service: Arc<Service>) -> Router {
     Router::new()
         .route("/health", get(health))
+        .route("/metrics", get(metrics))
         .with_state(service)
+}
+
+async fn metrics() -> ([(axum::http::header::HeaderName, &'static str); 1], String) {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::metrics::global().render(),
+    )
 }
 
 /// The control router on the Unix socket.

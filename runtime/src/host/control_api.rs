@@ -44,6 +44,9 @@ pub struct StatusDocument {
     /// Relay and pty daemon state.
     #[serde(flatten)]
     pub state: StateSnapshot,
+    /// The counters of `/metrics`.
+    #[serde(default)]
+    pub metrics: crate::metrics::MetricsSnapshot,
 }
 
 /// `POST /internal/oauth/connect/start`'s answer.

@@ -103,6 +103,9 @@ impl Hub {
             }
             *lock(&self.mode) = Mode::Resumed;
         }
+        if !listed.is_empty() {
+            crate::metrics::global().resume_replayed();
+        }
         for (id, from) in subscribe {
             let request = Request::Subscribe {
                 id: id.clone(),
@@ -170,6 +173,7 @@ impl Hub {
 
     /// Counts input handed to ptyd for `id`; acknowledges at once after 64 KiB.
     pub fn input_forwarded(&self, id: &str, n: usize) {
+        crate::metrics::global().input(n);
         let ack = lock(&self.terminals).get_mut(id).and_then(|stream| {
             stream.forwarded(n);
             stream.ack_due(Instant::now(), false)
@@ -215,12 +219,15 @@ impl Hub {
             ..Stream::default()
         };
         terminals.insert(id.to_string(), stream);
+        crate::metrics::global().set_terminals(terminals.len());
         Ok(())
     }
 
     /// Forgets a terminal that ended, was closed, or failed to open.
     pub fn release_session(&self, id: &str) {
-        lock(&self.terminals).remove(id);
+        let mut terminals = lock(&self.terminals);
+        terminals.remove(id);
+        crate::metrics::global().set_terminals(terminals.len());
     }
 
     /// Waits until the pty daemon is connected, at most `limit`; false if it never was.
@@ -363,6 +370,7 @@ impl Hub {
                 let Some(range) = self.owed(&id, offset, payload.len()) else {
                     return;
                 };
+                crate::metrics::global().output(range.len());
                 match encode_binary(KIND_OUTPUT, &id, &payload[range]) {
                     Some(frame) => self.output_to_relay(Message::binary(frame)).await,
                     None => {
@@ -383,6 +391,7 @@ impl Hub {
                     }
                 };
                 if announce {
+                    crate::metrics::global().gap(to - from);
                     tracing::warn!(session = %id, from, to, "output left the replay buffer before the relay got it");
                     self.to_relay(&Control::SessionGap {
                         session_id: id,

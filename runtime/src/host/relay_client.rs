@@ -15,6 +15,7 @@ use crate::auth::relay_token::RelayTokenProvider;
 use crate::auth::secret::Secret;
 use crate::auth::AuthError;
 use crate::backoff::{Backoff, Jitter};
+use crate::metrics::{self, Disconnect};
 use crate::sliding_window::SlidingWindow;
 
 /// Rotations allowed in any [`ROTATION_WINDOW`].
@@ -55,15 +56,18 @@ pub async fn run(hub: Arc<Hub>, provider: Arc<RelayTokenProvider>, target: Relay
             },
         };
         hub.state.set_relay(RelayState::Connected, None);
+        metrics::global().relay_connected();
         dialer.backoff.reset();
         tracing::info!(url = %target.connect_url(), "connected to the relay");
 
         match relay_link::serve(ws, &hub).await {
             Ended::Drain => {
+                metrics::global().relay_disconnected(Disconnect::Drain);
                 tracing::info!("relay asked to drain: reconnecting now");
                 hub.state.count_reconnect();
             }
             Ended::Lost(why) => {
+                metrics::global().relay_disconnected(Disconnect::Lost);
                 hub.state.count_reconnect();
                 let delay = dialer.backoff.next_delay();
                 tracing::warn!(
@@ -74,12 +78,14 @@ pub async fn run(hub: Arc<Hub>, provider: Arc<RelayTokenProvider>, target: Relay
                 tokio::time::sleep(delay).await;
             }
             Ended::TokenExpired(old) => {
+                metrics::global().relay_disconnected(Disconnect::TokenExpired);
                 if rotations.record(Instant::now()) > MAX_ROTATIONS {
                     old.close(CloseCode::Policy, "rotation limit").await;
                     let why = format!("the relay said tokenExpired {} times within 60 s: stopping instead of spinning", MAX_ROTATIONS + 1);
                     return auth_failed(&hub, why);
                 }
                 hub.state.count_rotation();
+                metrics::global().rotated();
                 provider.reject(&jwt).await;
                 tracing::info!("relay token expired: rotating");
                 current = rotate(old, &hub, &provider, &target).await;

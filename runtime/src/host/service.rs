@@ -58,6 +58,7 @@ impl Service {
             manager: crate::install::manager().into(),
             started_at: self.started_at,
             state: self.hub.state.snapshot(),
+            metrics: crate::metrics::global().snapshot(),
         }
     }
 

@@ -122,6 +122,7 @@ impl HostState {
     /// Counts a pty daemon restart.
     pub fn count_ptyd_restart(&self) {
         self.with(|i| i.ptyd_restarts += 1);
+        crate::metrics::global().ptyd_restarted();
     }
 
     /// The `/health` document.
