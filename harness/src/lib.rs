@@ -13,4 +13,5 @@ pub mod relay;
 pub mod report;
 pub mod scenarios;
 pub mod server_runtime;
+pub mod soak;
 pub mod tls;

@@ -64,6 +64,17 @@ pub fn run(sh: &Shell, args: &CiArgs) -> anyhow::Result<()> {
             },
         )
     })?;
+    // Briefly: `cargo xtask soak --minutes 60` is the long run (docs/SOAK.md).
+    step("soak --minutes 2", || {
+        crate::soak::run(
+            sh,
+            &crate::flags::SoakArgs {
+                minutes: 2.0,
+                seed: 1,
+                report: "target/soak".into(),
+            },
+        )
+    })?;
     // Briefly: `cargo xtask fuzz --time 3600` is the long run.
     step("fuzz --time 10", || {
         crate::fuzz::run(sh, &crate::flags::FuzzArgs { time: 10 })

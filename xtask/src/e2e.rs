@@ -55,7 +55,7 @@ pub fn run(sh: &Shell, args: &E2eArgs) -> anyhow::Result<()> {
 
 /// Builds what `cargo test --workspace` builds (a no-op after it); returns the directory
 /// of the runtime's and the harness's binaries.
-fn test_build(sh: &Shell) -> anyhow::Result<std::path::PathBuf> {
+pub fn test_build(sh: &Shell) -> anyhow::Result<std::path::PathBuf> {
     cmd!(sh, "cargo test --workspace --locked --no-run")
         .quiet()
         .run()

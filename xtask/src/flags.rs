@@ -26,6 +26,8 @@ pub enum Command {
     E2e(E2eArgs),
     /// Loopback benchmarks of release binaries: start-up, echo latency, throughput, RSS.
     Bench(BenchArgs),
+    /// The real binaries for N minutes with chaos on a seeded schedule; checks invariants.
+    Soak(SoakArgs),
     /// Fuzz every decoder that reads another process's bytes, for a time per target.
     Fuzz(FuzzArgs),
     /// Time the README's main job cold and warm in a fresh clone; writes docs/BUILD_TIMES.md.
@@ -64,6 +66,20 @@ pub struct SmokeArgs {
     /// Where: host, bookworm, bullseye, scratch or all.
     #[arg(long, default_value = "all")]
     pub on: String,
+}
+
+/// `cargo xtask soak`
+#[derive(Debug, Args)]
+pub struct SoakArgs {
+    /// How long, in minutes (CI runs 2; the release check 60).
+    #[arg(long, default_value_t = 2.0)]
+    pub minutes: f64,
+    /// The chaos schedule's seed.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Where soak.json and soak.svg go.
+    #[arg(long, default_value = "target/soak")]
+    pub report: PathBuf,
 }
 
 /// `cargo xtask bench`

@@ -15,6 +15,7 @@ mod installer_tests;
 mod reproducible;
 mod sign;
 mod smoke;
+mod soak;
 mod step;
 mod targets;
 mod timings;
@@ -33,6 +34,7 @@ fn main() -> anyhow::Result<()> {
         flags::Command::Verify(args) => bundle::verify::run(&args.archives, args.release),
         flags::Command::E2e(args) => e2e::run(&sh, &args),
         flags::Command::Bench(args) => e2e::bench(&sh, &args),
+        flags::Command::Soak(args) => soak::run(&sh, &args),
         flags::Command::Fuzz(args) => fuzz::run(&sh, &args),
         flags::Command::Timings(args) => timings::run(&sh, &args),
         flags::Command::Images => images::ensure(&sh, &images::Image::ALL),

@@ -261,6 +261,11 @@ impl AuthState {
         token
     }
 
+    /// How many refresh-token families were revoked (reuse detected).
+    pub fn revoked_family_count(&self) -> usize {
+        self.revoked_families.len()
+    }
+
     /// A refresh token of a new family for `user`, as a completed login would hold.
     pub fn issue_refresh_token(&mut self, user: &str) -> String {
         let token = random_token("rt_");

@@ -61,6 +61,18 @@ enum Command {
         #[arg(long, default_value = "target/bench/results.json")]
         results: std::path::PathBuf,
     },
+    /// The soak: the real binaries for N minutes with chaos on a seeded schedule.
+    Soak {
+        /// How long, in minutes.
+        #[arg(long, default_value_t = 2.0)]
+        minutes: f64,
+        /// The chaos schedule's seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Where soak.json and soak.svg go.
+        #[arg(long, default_value = "target/soak")]
+        report: std::path::PathBuf,
+    },
     /// Run the conformance scenarios and print a verdict table.
     E2e {
         /// Only scenarios whose id contains this.
@@ -127,6 +139,18 @@ async fn main() -> anyhow::Result<()> {
                 results,
             };
             tether_harness::bench::run(options).await
+        }
+        Command::Soak {
+            minutes,
+            seed,
+            report,
+        } => {
+            let options = tether_harness::soak::Options {
+                minutes,
+                seed,
+                report,
+            };
+            tether_harness::soak::run(options).await
         }
         Command::E2e {
             filter,

@@ -32,6 +32,40 @@ use crate::lock::lock;
 use crate::tls::accept::TlsListener;
 use crate::tls::Tls;
 
+/// Serves the relay's routes on `listener` until `stopped` turns true.
+fn serve(
+    listener: tokio::net::TcpListener,
+    shared: &Arc<Shared>,
+    server_config: Option<Arc<rustls::ServerConfig>>,
+    failures: Arc<AtomicU32>,
+    mut stopped: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    let app = server::router(shared.clone());
+    crate::server_runtime::spawn(async move {
+        // Handshakes run concurrently; terminal traffic is many small frames, so the
+        // accepted sockets have no Nagle delay (set in `accept::wrap`).
+        let Ok(listener) = TlsListener::new(listener, server_config, failures) else {
+            return;
+        };
+        let _ = axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            })
+            .await;
+    })
+}
+
+/// Binds `addr` again once the previous listener has let go of it.
+pub async fn bind_again(addr: SocketAddr) -> anyhow::Result<std::net::TcpListener> {
+    for _ in 0..100 {
+        if let Ok(listener) = std::net::TcpListener::bind(addr) {
+            return Ok(listener);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    bail!("cannot bind {addr} again")
+}
+
 /// A running relay.
 pub struct Relay {
     /// Where it listens.
@@ -41,7 +75,7 @@ pub struct Relay {
     tls_failures: Arc<AtomicU32>,
     shared: Arc<Shared>,
     stop: watch::Sender<bool>,
-    task: Option<tokio::task::JoinHandle<()>>,
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 impl Relay {
@@ -79,30 +113,41 @@ impl Relay {
             drop_connection: watch::Sender::new(None),
             refusing: std::sync::atomic::AtomicBool::new(false),
         });
-        let app = server::router(shared.clone());
-        let mut stopped = stop_rx;
         let tls_failures = Arc::new(AtomicU32::new(0));
-        let failures = tls_failures.clone();
-        let task = crate::server_runtime::spawn(async move {
-            // Handshakes run concurrently; terminal traffic is many small frames, so the
-            // accepted sockets have no Nagle delay (set in `accept::wrap`).
-            let Ok(listener) = TlsListener::new(listener, server_config, failures) else {
-                return;
-            };
-            let _ = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stopped.wait_for(|s| *s).await;
-                })
-                .await;
-        });
+        let task = serve(
+            listener,
+            &shared,
+            server_config,
+            tls_failures.clone(),
+            stop_rx,
+        );
         Ok(Relay {
             addr,
             tls,
             tls_failures,
             shared,
             stop,
-            task: Some(task),
+            task: Mutex::new(Some(task)),
         })
+    }
+
+    /// Stops the relay (every connection closes, as at a deployment), waits `down`, and
+    /// starts it again on the same port with the same state: the terminals, their counters
+    /// and the unacknowledged input survive, as they would in a relay's shared store.
+    pub async fn restart_keeping_state(&self, down: Duration) -> anyhow::Result<()> {
+        self.stop_serving().await;
+        tokio::time::sleep(down).await;
+        self.stop.send_replace(false);
+        let listener = crate::server_runtime::listener(bind_again(self.addr).await?)?;
+        let server_config = crate::tls::pki()?.server_config(self.tls)?;
+        *lock(&self.task) = Some(serve(
+            listener,
+            &self.shared,
+            server_config,
+            self.tls_failures.clone(),
+            self.stop.subscribe(),
+        ));
+        Ok(())
     }
 
     /// `wss://127.0.0.1:PORT` (`ws://` without TLS): the `TETHER_RELAY_URL`.
@@ -122,8 +167,13 @@ impl Relay {
 
     /// Stops listening and drops every connection, as a crashed relay would.
     pub async fn stop(&mut self) {
+        self.stop_serving().await;
+    }
+
+    async fn stop_serving(&self) {
         let _ = self.stop.send(true);
-        if let Some(task) = self.task.take() {
+        let task = lock(&self.task).take();
+        if let Some(task) = task {
             let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
         }
     }

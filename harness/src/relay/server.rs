@@ -101,6 +101,8 @@ async fn serve_host(
     let mut ping = tokio::time::interval(shared.ping_every);
     ping.tick().await;
     let mut stop = shared.stop.clone();
+    // Only a stop from now on ends this connection (the relay may have restarted before).
+    stop.mark_unchanged();
     let mut reading = shared.reading.subscribe();
     loop {
         let read_now = *reading.borrow_and_update();

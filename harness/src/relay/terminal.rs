@@ -76,6 +76,25 @@ impl Terminal {
         Ok(())
     }
 
+    /// The next thing the host said about this terminal, unread by anything else;
+    /// `None` when nothing came within `limit` or the relay dropped the terminal.
+    pub async fn next_event(&mut self, limit: Duration) -> Option<TerminalEvent> {
+        tokio::time::timeout(limit, self.rx.recv())
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// A handle that types into this terminal while something else reads it.
+    pub fn typist(&self) -> Typist {
+        Typist {
+            shared: self.shared.clone(),
+            org: self.org.clone(),
+            host: self.host.clone(),
+            session_id: self.session_id.clone(),
+        }
+    }
+
     fn take_output(&mut self, bytes: Vec<u8>) {
         self.received += bytes.len() as u64;
         self.buffer.extend(bytes);
@@ -182,6 +201,25 @@ impl Terminal {
                 Ok(Some(_)) => {}
             }
         }
+    }
+}
+
+/// Types into a terminal (see [`Terminal::typist`]).
+#[derive(Clone)]
+pub struct Typist {
+    shared: Arc<Shared>,
+    org: String,
+    host: String,
+    session_id: String,
+}
+
+impl Typist {
+    /// Types `bytes`, as [`Terminal::send`] does.
+    pub fn send(&self, bytes: &[u8]) -> anyhow::Result<()> {
+        let frame =
+            input_frame(&self.session_id, bytes).ok_or_else(|| anyhow!("session id too long"))?;
+        self.shared
+            .send_input(&self.org, &self.host, &self.session_id, frame, bytes)
     }
 }
 

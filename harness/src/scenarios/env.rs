@@ -46,19 +46,10 @@ impl World {
         let addr = self.relay.addr;
         self.relay.stop().await;
         tokio::time::sleep(down).await;
-        self.relay = Relay::start_on(bind_again(addr).await?, &self.auth.uri()).await?;
+        let listener = crate::relay::bind_again(addr).await?;
+        self.relay = Relay::start_on(listener, &self.auth.uri()).await?;
         Ok(())
     }
-}
-
-async fn bind_again(addr: std::net::SocketAddr) -> anyhow::Result<std::net::TcpListener> {
-    for _ in 0..100 {
-        if let Ok(listener) = std::net::TcpListener::bind(addr) {
-            return Ok(listener);
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    bail!("cannot bind {addr} again")
 }
 
 /// Where the real binaries are: `TETHER_BIN_DIR`, else the workspace's `target/debug`.
