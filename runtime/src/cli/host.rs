@@ -257,6 +257,12 @@ pub struct HostStatus {
     pub started_at: Option<i64>,
     /// The counters of `/metrics`, and the time since the relay connected.
     pub metrics: Option<crate::metrics::MetricsSnapshot>,
+    /// The pty daemon's pid, version and binary.
+    pub ptyd_pid: Option<u32>,
+    /// The pty daemon's version.
+    pub ptyd_version: Option<String>,
+    /// The binary the pty daemon runs from.
+    pub ptyd_exe: Option<String>,
 }
 
 /// `tether host status [--json]`.
@@ -282,6 +288,9 @@ pub async fn status(settings: &Settings, json: bool, org: Option<String>) -> any
             version: None,
             started_at: None,
             metrics: None,
+            ptyd_pid: None,
+            ptyd_version: None,
+            ptyd_exe: None,
         };
         if instance::is_running(&paths) {
             line.state = "running";
@@ -301,6 +310,9 @@ pub async fn status(settings: &Settings, json: bool, org: Option<String>) -> any
                 line.version = Some(doc.version);
                 line.started_at = Some(doc.started_at).filter(|t| *t > 0);
                 line.metrics = Some(doc.metrics);
+                line.ptyd_pid = doc.ptyd_pid;
+                line.ptyd_version = doc.ptyd_version;
+                line.ptyd_exe = doc.ptyd_exe;
             }
         }
         hosts.push(line);

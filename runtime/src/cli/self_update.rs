@@ -113,9 +113,15 @@ pub async fn restart_hosts(settings: &Settings, installed: &Installed) -> anyhow
         if !instance::is_running(&paths) {
             continue;
         }
-        match restart_host(&paths, &org, installed).await {
-            Ok(()) => println!(
-                "restarted tether-host for {org} on the new version; its terminals kept running"
+        let restarted = restart_host(&paths, &org, installed).await;
+        let upgraded = match restarted {
+            Ok(()) => control_client::upgrade_ptyd(&paths.control_socket).await,
+            Err(e) => Err(e),
+        };
+        match upgraded {
+            Ok(ptyd) => println!(
+                "restarted tether-host for {org} on the new version, and tether-ptyd in place (pid {}, {}); its terminals kept running",
+                ptyd.pid, ptyd.version
             ),
             Err(e) => {
                 eprintln!("tether-host for {org}: {e:#}");

@@ -43,6 +43,7 @@ pub fn control_router(service: Arc<Service>) -> Router {
         .route(FLOW_START_PATH, post(start_flow))
         .route(FLOW_STATUS_ROUTE, get(flow_status))
         .route(SHUTDOWN_PATH, post(shutdown))
+        .route(super::control_api::PTYD_UPGRADE_PATH, post(upgrade_ptyd))
         .with_state(service)
 }
 
@@ -83,4 +84,14 @@ async fn shutdown(
     let request = body.map(|b| b.0).unwrap_or_default();
     service.request_shutdown(&request);
     Json(Acknowledged { ok: true })
+}
+
+async fn upgrade_ptyd(
+    State(service): State<Arc<Service>>,
+) -> Result<Json<super::control_api::PtydUpgraded>, (StatusCode, Json<ControlError>)> {
+    service
+        .upgrade_ptyd()
+        .await
+        .map(Json)
+        .map_err(|error| (StatusCode::CONFLICT, Json(ControlError { error })))
 }

@@ -14,6 +14,22 @@ pub const FLOW_STATUS_ROUTE: &str = "/internal/oauth/connect/status/{state}";
 /// `POST` a [`ShutdownRequest`]: [`Acknowledged`].
 pub const SHUTDOWN_PATH: &str = "/internal/shutdown";
 
+/// `POST`: upgrade the pty daemon in place to the `tether-ptyd` beside this service:
+/// [`PtydUpgraded`], or `409` with a [`ControlError`] saying why not.
+pub const PTYD_UPGRADE_PATH: &str = "/internal/ptyd/upgrade";
+
+/// The pty daemon after an upgrade (or already up to date).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PtydUpgraded {
+    /// Its pid (unchanged by an upgrade).
+    pub pid: u32,
+    /// Its version now.
+    pub version: String,
+    /// The binary it runs from.
+    pub exe: Option<String>,
+}
+
 /// The path to poll flow `state` at.
 pub fn flow_status_path(state: &str) -> String {
     FLOW_STATUS_ROUTE.replace("{state}", state)
@@ -35,6 +51,12 @@ pub struct StatusDocument {
     pub version: String,
     /// The pty daemon's pid, while connected.
     pub ptyd_pid: Option<u32>,
+    /// The pty daemon's version, while connected.
+    #[serde(default)]
+    pub ptyd_version: Option<String>,
+    /// The binary the pty daemon runs from (`/proc/<pid>/exe`).
+    #[serde(default)]
+    pub ptyd_exe: Option<String>,
     /// What started the service: `systemd`, `launchd` or `daemon`.
     #[serde(default)]
     pub manager: String,

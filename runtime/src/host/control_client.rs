@@ -51,6 +51,17 @@ pub async fn shutdown(socket: &Path, request: &ShutdownRequest) -> anyhow::Resul
     Ok(())
 }
 
+/// `POST /internal/ptyd/upgrade`: the pty daemon upgraded in place, or why not.
+pub async fn upgrade_ptyd(socket: &Path) -> anyhow::Result<super::control_api::PtydUpgraded> {
+    let path = super::control_api::PTYD_UPGRADE_PATH;
+    let (status, body) = exchange(socket, "POST", path, None).await?;
+    if status != 200 {
+        let refused: ControlError = parse(path, &body)?;
+        anyhow::bail!("tether-ptyd was not upgraded: {}", refused.error);
+    }
+    parse(path, &body)
+}
+
 fn parse<T: DeserializeOwned>(path: &str, body: &[u8]) -> anyhow::Result<T> {
     serde_json::from_slice(body).with_context(|| {
         format!("the host service answered {path} with a document this tether does not read")

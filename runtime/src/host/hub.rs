@@ -33,6 +33,10 @@ pub struct Hub {
     mode: Mutex<Mode>,
     /// Whether "resume is off for this relay" was logged already.
     said_protocol_1: AtomicBool,
+    /// An `upgrade` was sent to ptyd and has not ended yet.
+    upgrading: AtomicBool,
+    /// Why the last upgrade of ptyd was refused (`EUPGRADE`), if it was.
+    upgrade_refused: Mutex<Option<String>>,
 }
 
 /// The current relay connection's outbound queues, both bounded.
@@ -70,6 +74,8 @@ impl Hub {
             terminals: Mutex::new(HashMap::new()),
             mode: Mutex::new(Mode::Holding),
             said_protocol_1: AtomicBool::new(false),
+            upgrading: AtomicBool::new(false),
+            upgrade_refused: Mutex::new(None),
         })
     }
 
@@ -236,6 +242,36 @@ impl Hub {
         tokio::time::timeout(limit, ready.wait_for(|connected| *connected))
             .await
             .is_ok_and(|r| r.is_ok())
+    }
+
+    /// Asks ptyd to become the binary at `path`, keeping every terminal; the connection
+    /// then drops and the supervisor reconnects to the same pid.
+    pub fn upgrade_ptyd(&self, path: &std::path::Path) {
+        self.upgrading.store(true, Ordering::SeqCst);
+        *lock(&self.upgrade_refused) = None;
+        tracing::info!(path = %path.display(), "upgrading tether-ptyd in place");
+        let request = Request::Upgrade {
+            path: path.display().to_string(),
+        };
+        if let Err(e) = self.to_ptyd(&request, &[]) {
+            self.upgrading.store(false, Ordering::SeqCst);
+            *lock(&self.upgrade_refused) = Some(e.to_string());
+        }
+    }
+
+    /// True (once) when the connection that ended had been asked to upgrade.
+    pub fn upgrade_ended(&self) -> bool {
+        self.upgrading.swap(false, Ordering::SeqCst)
+    }
+
+    /// Why the last upgrade was refused, if it was.
+    pub fn upgrade_refusal(&self) -> Option<String> {
+        lock(&self.upgrade_refused).clone()
+    }
+
+    /// The current pty daemon's version, if connected.
+    pub fn ptyd_version(&self) -> Option<String> {
+        lock(&self.ptyd).as_ref().map(|c| c.daemon_version.clone())
     }
 
     /// The current pty daemon connection's pid, if any.
@@ -416,6 +452,12 @@ impl Hub {
                 if let Some(waiter) = lock(&self.list_waiters).pop_front() {
                     let _ = waiter.send(sessions);
                 }
+            }
+            Event::Error { id, code, message } if code == "EUPGRADE" => {
+                let _ = id;
+                self.upgrading.store(false, Ordering::SeqCst);
+                tracing::warn!("tether-ptyd refused to upgrade and goes on serving: {message}");
+                *lock(&self.upgrade_refused) = Some(message);
             }
             Event::Error { id, code, message } => {
                 tracing::warn!(session = ?id, %code, "tether-ptyd: {message}");

@@ -55,10 +55,50 @@ impl Service {
             host_id: self.host_id.clone(),
             version: crate::version::VERSION.into(),
             ptyd_pid: self.hub.ptyd_pid(),
+            ptyd_version: self.hub.ptyd_version(),
+            ptyd_exe: self.hub.ptyd_pid().and_then(exe_of),
             manager: crate::install::manager().into(),
             started_at: self.started_at,
             state: self.hub.state.snapshot(),
             metrics: crate::metrics::global().snapshot(),
+        }
+    }
+
+    /// Upgrades the pty daemon in place to the `tether-ptyd` beside this service, unless it
+    /// already runs that version from that file; waits (at most 8 s) for the outcome.
+    pub async fn upgrade_ptyd(&self) -> Result<super::control_api::PtydUpgraded, String> {
+        let ours = crate::version::VERSION;
+        let current = |hub: &Hub| {
+            let pid = hub.ptyd_pid()?;
+            let exe = exe_of(pid);
+            let replaced = exe
+                .as_deref()
+                .is_none_or(|e| e.ends_with(" (deleted)") || e.ends_with(".old"));
+            (hub.ptyd_version().as_deref() == Some(ours) && !replaced).then(|| {
+                super::control_api::PtydUpgraded {
+                    pid,
+                    version: ours.to_string(),
+                    exe,
+                }
+            })
+        };
+        if let Some(done) = current(&self.hub) {
+            return Ok(done);
+        }
+        let path = super::supervisor::resolve_ptyd().map_err(|e| e.to_string())?;
+        self.hub.upgrade_ptyd(&path);
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(8);
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            if let Some(why) = self.hub.upgrade_refusal() {
+                return Err(why);
+            }
+            if let Some(done) = current(&self.hub) {
+                return Ok(done);
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err("tether-ptyd did not come back upgraded within 8 s".into());
+            }
         }
     }
 
@@ -155,4 +195,11 @@ impl Service {
         tracing::info!(?status, "login via host finished");
         self.flows.finish(&callback.state, status);
     }
+}
+
+/// The binary `pid` runs from, as `/proc/<pid>/exe` names it.
+fn exe_of(pid: u32) -> Option<String> {
+    std::fs::read_link(format!("/proc/{pid}/exe"))
+        .ok()
+        .map(|p| p.display().to_string())
 }

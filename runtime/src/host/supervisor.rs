@@ -51,6 +51,8 @@ const RESTART_BACKOFF: Backoff = Backoff::new(
 pub async fn supervise(hub: Arc<Hub>, ptyd: PathBuf, socket: PathBuf) {
     let mut crashes = SlidingWindow::new(CRASH_WINDOW);
     let mut first = true;
+    // Daemons (pid, version) already asked to upgrade: a refusal is not asked again.
+    let mut asked = std::collections::HashSet::new();
     loop {
         hub.state.set_ptyd(PtydState::Restarting);
         let connected = match PtydClient::connect(&socket).await {
@@ -66,14 +68,25 @@ pub async fn supervise(hub: Arc<Hub>, ptyd: PathBuf, socket: PathBuf) {
         first = false;
         match connected {
             Ok((client, mut events)) => {
-                tracing::info!(pid = client.daemon_pid, "tether-ptyd connected");
+                let (pid, version) = (client.daemon_pid, client.daemon_version.clone());
+                tracing::info!(pid, %version, "tether-ptyd connected");
                 hub.set_ptyd(Some(client));
                 hub.state.set_ptyd(PtydState::Running);
                 resubscribe(hub.clone());
+                // An older daemon (this host was updated): upgrade it in place, once.
+                if version != crate::version::VERSION && asked.insert((pid, version.clone())) {
+                    hub.upgrade_ptyd(&ptyd);
+                }
                 while let Some((event, payload)) = events.recv().await {
                     hub.from_ptyd(event, payload).await;
                 }
                 hub.set_ptyd(None);
+                if hub.upgrade_ended() && crate::process::running(pid) {
+                    // Same pid, new image: reconnect at once, not a crash.
+                    tracing::info!(pid, "tether-ptyd upgraded in place: reconnecting");
+                    crate::metrics::global().ptyd_upgraded();
+                    continue;
+                }
                 tracing::warn!("lost tether-ptyd");
             }
             Err(e) => tracing::error!("cannot start tether-ptyd: {e:#}"),
@@ -95,9 +108,18 @@ pub async fn supervise(hub: Arc<Hub>, ptyd: PathBuf, socket: PathBuf) {
 /// wait for it on a thread of its own so it never lingers as a zombie. For any other
 /// process `waitpid` fails at once (not our child).
 fn reap_when_it_exits(pid: u32) {
+    static WAITING: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
     let Ok(raw) = i32::try_from(pid) else {
         return;
     };
+    // One waiting thread per daemon, however often it is re-adopted (an upgrade keeps its pid).
+    {
+        let mut waiting = crate::sync::lock(&WAITING);
+        if waiting.contains(&pid) {
+            return;
+        }
+        waiting.push(pid);
+    }
     std::thread::spawn(move || {
         let _ = nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(raw), None);
     });

@@ -9,3 +9,4 @@ pub mod replay;
 pub mod server;
 pub mod session;
 pub mod spawn;
+pub mod upgrade;

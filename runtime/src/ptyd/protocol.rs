@@ -78,6 +78,12 @@ pub enum Request {
         /// The session id.
         id: String,
     },
+    /// Re-execute as the `tether-ptyd` at `path`, keeping every terminal (contract section 6,
+    /// "Upgrade in place"); refused with `EUPGRADE` when that cannot be done safely.
+    Upgrade {
+        /// The new binary.
+        path: String,
+    },
 }
 
 impl Request {
@@ -90,7 +96,7 @@ impl Request {
             | Request::Close { id, .. }
             | Request::Subscribe { id, .. }
             | Request::Unsubscribe { id } => Some(id),
-            Request::Hello { .. } | Request::List => None,
+            Request::Hello { .. } | Request::List | Request::Upgrade { .. } => None,
         }
     }
 }

@@ -31,6 +31,15 @@ struct Table {
 
 static TABLE: OnceLock<Arc<Mutex<Table>>> = OnceLock::new();
 
+/// Held while reaping; an upgrade holds it from writing its state to `execve`, so no exit
+/// is reaped by the old image after the state was taken.
+static REAPING: Mutex<()> = Mutex::new(());
+
+/// Stops reaping until the guard is dropped.
+pub fn pause() -> std::sync::MutexGuard<'static, ()> {
+    lock(&REAPING)
+}
+
 fn table() -> &'static Arc<Mutex<Table>> {
     TABLE.get_or_init(Default::default)
 }
@@ -69,6 +78,7 @@ pub fn watch(pid: u32) -> oneshot::Receiver<Exit> {
 
 /// Reaps every child that has exited.
 fn reap_all() {
+    let _reaping = lock(&REAPING);
     loop {
         let (pid, exit) = match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::Exited(pid, code)) => (

@@ -62,6 +62,19 @@ impl ReplayBuffer {
         }
     }
 
+    /// A buffer holding `bytes` from offset `start` on (a daemon restored after an upgrade).
+    pub fn restored(per_session: usize, start: u64, bytes: &[u8]) -> Self {
+        let mut buffer = ReplayBuffer::new(per_session);
+        buffer.start = start;
+        buffer.bytes.extend(bytes);
+        buffer
+    }
+
+    /// The offset of the oldest byte held.
+    pub fn start(&self) -> u64 {
+        self.start
+    }
+
     /// The offset after the newest byte: every byte the terminal has produced.
     pub fn end(&self) -> u64 {
         self.start + self.bytes.len() as u64

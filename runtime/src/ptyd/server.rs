@@ -2,8 +2,9 @@
 //! A bad frame closes that client only; nothing a client sends can stop the daemon.
 
 use std::collections::HashMap;
+use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::DirBuilderExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -52,18 +53,75 @@ impl Sessions {
     }
 }
 
-/// Binds `socket` (removing a stale file first) and serves clients until the process ends.
-pub async fn serve(socket: &Path) -> anyhow::Result<()> {
+/// What every client's handler may need: the terminals, and for an upgrade the socket's
+/// path and the listening fd to hand over.
+pub struct Daemon {
+    sessions: Arc<Sessions>,
+    socket: PathBuf,
+    listener_fd: RawFd,
+}
+
+/// Binds `socket` (removing a stale file first) — or, after an upgrade, takes over the
+/// previous image's socket and terminals from the state at `resume_state` — and serves
+/// clients until the process ends.
+pub async fn serve(socket: &Path, resume_state: Option<RawFd>) -> anyhow::Result<()> {
     super::reaper::start().context("cannot watch for terminals' exits (SIGCHLD)")?;
-    let mut listener = crate::private_socket::SameUserListener(bind(socket).await?);
-    tracing::info!(socket = %socket.display(), pid = std::process::id(), "tether-ptyd listening");
     let sessions = Arc::new(Sessions::default());
+    let listener = match resume_state {
+        Some(fd) => resume(fd, &sessions, socket).await?,
+        None => bind(socket).await?,
+    };
+    let listener_fd = listener.as_raw_fd();
+    let mut listener = crate::private_socket::SameUserListener(listener);
+    tracing::info!(socket = %socket.display(), pid = std::process::id(), version = VERSION, "tether-ptyd listening");
+    let daemon = Arc::new(Daemon {
+        sessions,
+        socket: socket.to_path_buf(),
+        listener_fd,
+    });
     let next_id = AtomicU64::new(1);
     loop {
         let (stream, _) = axum::serve::Listener::accept(&mut listener).await;
         let id = next_id.fetch_add(1, Ordering::Relaxed);
-        tokio::spawn(serve_client(stream, id, sessions.clone()));
+        tokio::spawn(serve_client(stream, id, daemon.clone()));
     }
+}
+
+/// Restores the terminals the previous image handed over, and its listening socket.
+async fn resume(
+    fd: RawFd,
+    sessions: &Arc<Sessions>,
+    socket: &Path,
+) -> anyhow::Result<UnixListener> {
+    let (listener, restored) = super::upgrade::read_state(fd)
+        .context("cannot read the state the previous tether-ptyd handed over")?;
+    let count = restored.len();
+    for terminal in restored {
+        let forget = forgetter(sessions);
+        let session =
+            Session::restore(&terminal.session, terminal.master, &terminal.replay, forget)
+                .with_context(|| format!("cannot restore terminal {}", terminal.session.id))?;
+        sessions.insert(session);
+    }
+    tracing::info!(terminals = count, "upgraded in place: terminals restored");
+    match listener {
+        Some(fd) => {
+            let listener = std::os::unix::net::UnixListener::from(fd);
+            listener.set_nonblocking(true)?;
+            Ok(UnixListener::from_std(listener)?)
+        }
+        None => bind(socket).await,
+    }
+}
+
+/// `forget` for a session: drop it from `sessions` once its exit was delivered.
+fn forgetter(sessions: &Arc<Sessions>) -> Box<dyn Fn(&str) + Send + Sync> {
+    let registry = Arc::downgrade(sessions);
+    Box::new(move |id: &str| {
+        if let Some(sessions) = registry.upgrade() {
+            sessions.forget_exited(id);
+        }
+    })
 }
 
 /// Binds the socket with mode `0600`; a stale file is removed, a live daemon is not displaced.
@@ -89,7 +147,8 @@ pub async fn bind(socket: &Path) -> anyhow::Result<UnixListener> {
         .with_context(|| format!("cannot listen on {}", socket.display()))
 }
 
-async fn serve_client(stream: UnixStream, id: u64, sessions: Arc<Sessions>) {
+async fn serve_client(stream: UnixStream, id: u64, daemon: Arc<Daemon>) {
+    let sessions = daemon.sessions.clone();
     let (reader, writer) = stream.into_split();
     let mut reader = BufReader::with_capacity(64 * 1024, reader);
     let (client, mut rx) = ClientHandle::new(id);
@@ -158,7 +217,7 @@ async fn serve_client(stream: UnixStream, id: u64, sessions: Arc<Sessions>) {
                 }
             }
         }
-        handle(&client, &sessions, request, frame);
+        handle(&client, &daemon, request, frame);
     }
 
     for session in sessions.all() {
@@ -173,7 +232,8 @@ fn reject(client: &ClientHandle, id: Option<&str>, message: &str) {
     client.send(&Event::error(id, "EPROTO", message), &[]);
 }
 
-fn handle(client: &ClientHandle, sessions: &Arc<Sessions>, request: Request, frame: Frame) {
+fn handle(client: &ClientHandle, daemon: &Arc<Daemon>, request: Request, frame: Frame) {
+    let sessions = &daemon.sessions;
     if request.session_id().is_some_and(|id| !valid_session_id(id)) {
         // Answered without echoing the id: it may hold anything.
         let message = "session ids are 1-128 bytes of [A-Za-z0-9._:-]";
@@ -226,6 +286,15 @@ fn handle(client: &ClientHandle, sessions: &Arc<Sessions>, request: Request, fra
         Request::Unsubscribe { id } => with_session(client, sessions, &id, |session| {
             session.unsubscribe(client.id)
         }),
+        Request::Upgrade { path } => {
+            let (client, daemon) = (client.clone(), daemon.clone());
+            // Its own thread: it waits on a dry run and, on success, never comes back.
+            tokio::task::spawn_blocking(move || {
+                let failure = upgrade(&daemon, PathBuf::from(path));
+                tracing::warn!("upgrade refused: {failure:#}");
+                client.send(&Event::error(None, "EUPGRADE", format!("{failure:#}")), &[]);
+            });
+        }
     }
 }
 
@@ -252,13 +321,7 @@ fn open(client: &ClientHandle, sessions: &Arc<Sessions>, id: String, spec: Spawn
         client.send(&Event::error(Some(&id), "EEXIST", message), &[]);
         return;
     }
-    let registry = Arc::downgrade(sessions);
-    let forget = Box::new(move |id: &str| {
-        if let Some(sessions) = registry.upgrade() {
-            sessions.forget_exited(id);
-        }
-    });
-    match Session::spawn(id.clone(), spec, forget) {
+    match Session::spawn(id.clone(), spec, forgetter(sessions)) {
         Ok(session) => {
             let pid = session.pid;
             sessions.insert(session);
@@ -292,4 +355,37 @@ fn close(client: &ClientHandle, sessions: &Sessions, id: String, signal: Option<
     }
     sessions.remove(&id);
     client.send(&Event::Closed { id }, &[]);
+}
+
+/// Becomes the `tether-ptyd` at `path` with every terminal; returns why not (the daemon
+/// goes on serving as it was).
+fn upgrade(daemon: &Daemon, path: PathBuf) -> anyhow::Error {
+    // The reaper waits for any child: paused, it cannot take the dry run's exit status.
+    let reaping = super::reaper::pause();
+    if let Err(e) = super::upgrade::dry_run(&path) {
+        return e;
+    }
+    // Input already accepted reaches its pty first (a program that reads nothing for 2 s
+    // loses what it had not read: the one loss an upgrade can cause).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while daemon
+        .sessions
+        .all()
+        .iter()
+        .any(|s| s.unwritten_input() > 0)
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    super::session::freeze_output();
+    let saved: Vec<_> = daemon.sessions.all().iter().map(|s| s.save()).collect();
+    let mut keep: Vec<RawFd> = saved.iter().map(|(_, _, fd)| *fd).collect();
+    keep.push(daemon.listener_fd);
+    let failure = match super::upgrade::encode(&saved, Some(daemon.listener_fd)) {
+        Ok(state) => super::upgrade::exec(&path, &daemon.socket, &state, &keep),
+        Err(e) => e,
+    };
+    super::session::thaw_output();
+    drop(reaping);
+    failure
 }

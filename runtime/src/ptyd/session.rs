@@ -198,6 +198,25 @@ async fn write_all(master: &AsyncFd<OwnedFd>, mut bytes: &[u8]) -> std::io::Resu
     Ok(())
 }
 
+/// While set, no pty is read: an upgrade is taking the replay buffers.
+static FROZEN: AtomicBool = AtomicBool::new(false);
+/// Pty reads under way (read and pushed to the replay buffer, or not started).
+static READING: AtomicUsize = AtomicUsize::new(0);
+
+/// Stops reading every pty, and waits until no read is half done: from now on the replay
+/// buffers hold every byte read. (Blocking: called from the upgrade's own thread.)
+pub fn freeze_output() {
+    FROZEN.store(true, Ordering::SeqCst);
+    while READING.load(Ordering::SeqCst) > 0 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Reads the ptys again (an upgrade failed).
+pub fn thaw_output() {
+    FROZEN.store(false, Ordering::SeqCst);
+}
+
 thread_local! {
     /// One read buffer per runtime thread, not one per terminal.
     static READ_BUFFER: RefCell<Vec<u8>> = RefCell::new(vec![0; READ_CHUNK]);
@@ -222,27 +241,100 @@ impl Session {
         forget: Box<dyn Fn(&str) + Send + Sync>,
     ) -> anyhow::Result<Arc<Session>> {
         let started = spawn::spawn(&spec)?;
-        let exit = reaper::watch(started.pid);
-        // SAFETY: an OwnedFd is open and names the same file until the AsyncFd drops it.
-        let master = unsafe { AsyncFd::register(started.master) }
-            .map_err(|e| anyhow::anyhow!("cannot watch the pty: {e}"))?;
-        let master = Arc::new(master);
-        let session = Arc::new(Session {
+        Session::start(
             id,
-            pid: started.pid,
-            input: InputQueue::start(master.clone()),
-            master,
-            forget,
-            exited: watch::Sender::new(false),
-            shared: Mutex::new(Shared {
+            started.pid,
+            started.master,
+            Shared {
                 replay: ReplayBuffer::new(replay_bytes()),
                 input_offset: 0,
                 subscribers: Vec::new(),
                 alive: true,
                 exit: None,
                 size: (spec.cols, spec.rows),
-            }),
+            },
+            forget,
+        )
+    }
+
+    /// A terminal handed over by the daemon image before an upgrade.
+    pub fn restore(
+        saved: &super::upgrade::SavedSession,
+        master: OwnedFd,
+        replay: &[u8],
+        forget: Box<dyn Fn(&str) + Send + Sync>,
+    ) -> anyhow::Result<Arc<Session>> {
+        let exit = saved.exit.as_ref().map(|(code, signal)| Event::Exit {
+            id: saved.id.clone(),
+            code: *code,
+            signal: signal.clone(),
         });
+        let shared = Shared {
+            replay: ReplayBuffer::restored(replay_bytes(), saved.replay_start, replay),
+            input_offset: saved.input_offset,
+            subscribers: Vec::new(),
+            alive: exit.is_none(),
+            exit,
+            size: (saved.cols, saved.rows),
+        };
+        Session::start(saved.id.clone(), saved.pid, master, shared, forget)
+    }
+
+    /// What an upgrade hands to the next image: everything but the live subscribers.
+    pub fn save(&self) -> (super::upgrade::SavedSession, Vec<u8>, std::os::fd::RawFd) {
+        let shared = lock(&self.shared);
+        let exit = match &shared.exit {
+            Some(Event::Exit { code, signal, .. }) => Some((*code, signal.clone())),
+            _ => None,
+        };
+        let saved = super::upgrade::SavedSession {
+            id: self.id.clone(),
+            pid: self.pid,
+            cols: shared.size.0,
+            rows: shared.size.1,
+            replay_start: shared.replay.start(),
+            output_offset: shared.replay.end(),
+            input_offset: shared.input_offset,
+            exit,
+        };
+        (
+            saved,
+            shared.replay.snapshot(),
+            self.master.get_ref().as_raw_fd(),
+        )
+    }
+
+    /// Input queued and not yet written to the pty.
+    pub fn unwritten_input(&self) -> usize {
+        self.input.queued.load(Ordering::Relaxed)
+    }
+
+    /// Starts the tasks of a terminal whose child runs as `pid` on `master`.
+    fn start(
+        id: String,
+        pid: u32,
+        master: OwnedFd,
+        shared: Shared,
+        forget: Box<dyn Fn(&str) + Send + Sync>,
+    ) -> anyhow::Result<Arc<Session>> {
+        let alive = shared.alive;
+        // SAFETY: an OwnedFd is open and names the same file until the AsyncFd drops it.
+        let master = unsafe { AsyncFd::register(master) }
+            .map_err(|e| anyhow::anyhow!("cannot watch the pty: {e}"))?;
+        let master = Arc::new(master);
+        let session = Arc::new(Session {
+            id,
+            pid,
+            input: InputQueue::start(master.clone()),
+            master,
+            forget,
+            exited: watch::Sender::new(!alive),
+            shared: Mutex::new(shared),
+        });
+        if !alive {
+            return Ok(session);
+        }
+        let exit = reaper::watch(pid);
         let (eof_tx, eof_rx) = oneshot::channel::<()>();
         let pump = session.clone();
         tokio::spawn(async move {
@@ -260,7 +352,16 @@ impl Session {
             let Ok(mut ready) = self.master.readable().await else {
                 break;
             };
-            match ready.try_io(|fd| read_once(fd.get_ref(), |chunk| self.broadcast_output(chunk))) {
+            READING.fetch_add(1, Ordering::SeqCst);
+            if FROZEN.load(Ordering::SeqCst) {
+                READING.fetch_sub(1, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+            let read =
+                ready.try_io(|fd| read_once(fd.get_ref(), |chunk| self.broadcast_output(chunk)));
+            READING.fetch_sub(1, Ordering::SeqCst);
+            match read {
                 Ok(Ok(0)) => break,
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) if e.kind() == std::io::ErrorKind::Interrupted => {}

@@ -285,6 +285,12 @@ async fn an_update_restarts_the_host_on_the_new_files_and_keeps_its_terminal() {
         exe, installed.host,
         "the new host does not run from the installed files"
     );
+    // The pty daemon was upgraded in place: same pid, now running the installed file.
+    let ptyd_exe = std::fs::read_link(format!("/proc/{}/exe", after["ptydPid"])).expect("exe");
+    assert_eq!(
+        ptyd_exe, installed.ptyd,
+        "tether-ptyd still runs the old binary"
+    );
     conn.input("s1", b"echo after-$((2+2))\n").await;
     conn.output_until("s1", "after-4").await;
 

@@ -28,6 +28,9 @@ pub struct RelayConn {
     pub authorization: String,
     pub uri: String,
     pub ws: WebSocketStream<TcpStream>,
+    /// The output offset `resume` names for every terminal (`None`: the host's own, as a
+    /// relay that got everything says; `Some(0)`: a relay that lost it all).
+    pub resume_from: Option<u64>,
 }
 
 impl RelayConn {
@@ -48,9 +51,27 @@ impl RelayConn {
     }
 
     /// Waits for a control message of `kind`.
+    /// Reads messages until one of type `kind`. A protocol-2 `hello` is answered with
+    /// `resume` at once, naming each terminal at the offset the host announced (this relay
+    /// keeps no output of its own).
     pub async fn expect_type(&mut self, kind: &str) -> Value {
         loop {
             let message = self.next_json().await;
+            if message["type"] == "hello" && message["protocol"] == 2 {
+                let sessions: Vec<Value> = message["sessions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|s| {
+                        let offset = self
+                            .resume_from
+                            .map_or(s["outputOffset"].clone(), Value::from);
+                        json!({"sessionId": s["sessionId"], "outputOffset": offset})
+                    })
+                    .collect();
+                self.send_json(json!({"type": "resume", "sessions": sessions}))
+                    .await;
+            }
             if message["type"] == kind {
                 return message;
             }
@@ -163,6 +184,7 @@ impl MiniRelay {
                             authorization: seen.0,
                             uri: seen.1,
                             ws,
+                            resume_from: None,
                         });
                     }
                 });

@@ -2,6 +2,7 @@
 
 mod isolation;
 mod lifecycle;
+mod upgrade;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

@@ -170,14 +170,21 @@ pub(super) fn check(results: &mut Vec<StepResult>, rig: &UpdateRig<'_>) -> anyho
         Ok(())
     })?;
     record(results, place, "self-update keeps the terminal", || {
-        // (pid, image start, version): restarted in place keeps the pid, not the rest.
-        let host = |status: String| -> anyhow::Result<(u64, i64, String)> {
+        // (pid, image start, version, ptyd pid, ptyd version): restarted and upgraded in
+        // place keeps both pids, not the rest.
+        type Seen = (u64, i64, String, u64, String);
+        let host = |status: String| -> anyhow::Result<Seen> {
             let doc: serde_json::Value = serde_json::from_str(&status)?;
             let line = &doc["hosts"][0];
             Ok((
                 line["pid"].as_u64().context("no host pid")?,
                 line["startedAt"].as_i64().context("no startedAt")?,
                 line["version"].as_str().context("no version")?.to_string(),
+                line["ptydPid"].as_u64().context("no ptyd pid")?,
+                line["ptydVersion"]
+                    .as_str()
+                    .context("no ptyd version")?
+                    .to_string(),
             ))
         };
         let host_before = host(run(&["host", "status", "--json"])?)?;
@@ -197,6 +204,10 @@ pub(super) fn check(results: &mut Vec<StepResult>, rig: &UpdateRig<'_>) -> anyho
             host_after.2 == version,
             "the host runs {}, not {version}",
             host_after.2
+        );
+        ensure!(
+            host_after.3 == host_before.3 && host_after.4 == version,
+            "tether-ptyd was not upgraded in place: {host_before:?} -> {host_after:?}"
         );
         exec(rig, "echo after-$((2+2))", "after-4")
     })?;
