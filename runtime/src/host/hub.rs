@@ -101,9 +101,11 @@ impl Hub {
             let mut terminals = lock(&self.terminals);
             for (id, stream) in terminals.iter_mut() {
                 // Listed: from the relay's offset. Opened on this connection: from where its
-                // output was held back. Otherwise the relay does not know it: live.
-                if let Some(offset) = listed.get(id) {
-                    stream.next_output = Some(*offset);
+                // output was held back. Otherwise the relay does not know it: from `hello` on.
+                match listed.get(id) {
+                    Some(offset) => stream.next_output = Some(*offset),
+                    None if stream.next_output.is_none() => stream.next_output = stream.at_hello,
+                    None => {}
                 }
                 subscribe.push((id.clone(), stream.next_output));
             }
@@ -346,6 +348,7 @@ impl Hub {
         for session in &sessions {
             if let Some(stream) = terminals.get_mut(&session.session_id) {
                 stream.next_output = None;
+                stream.at_hello = Some(session.output_offset);
             }
         }
         sessions

@@ -30,6 +30,9 @@ pub struct Stream {
     /// The output offset the relay gets next; `None` until known (a terminal the relay did
     /// not list in `resume` starts at the first byte that comes).
     pub next_output: Option<u64>,
+    /// The output offset `hello` announced on the current connection: where a terminal the
+    /// relay does not list goes on from (nothing said after `hello` is lost).
+    pub at_hello: Option<u64>,
     /// Input bytes handed to ptyd since the terminal opened.
     pub input_offset: u64,
     /// The input offset last acknowledged to the relay.
