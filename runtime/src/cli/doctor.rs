@@ -90,7 +90,19 @@ async fn host_services(settings: &Settings) -> Result<String, String> {
         }
         let status = crate::host::control_client::status(&paths.control_socket).await;
         lines.push(match status {
-            Ok(doc) => format!("{org} runs under {} (pid {})", doc.manager, doc.pid),
+            Ok(doc) => {
+                let ptyd = match (doc.ptyd_pid, &doc.ptyd_version, &doc.ptyd_exe) {
+                    (Some(pid), Some(version), Some(exe)) => {
+                        format!("; tether-ptyd {version} (pid {pid}, {exe})")
+                    }
+                    (Some(pid), ..) => format!("; tether-ptyd pid {pid}"),
+                    _ => "; tether-ptyd not connected".into(),
+                };
+                format!(
+                    "{org} runs under {} (pid {}, {}){ptyd}",
+                    doc.manager, doc.pid, doc.version
+                )
+            }
             Err(e) => format!("{org} runs but does not answer: {e:#}"),
         });
     }

@@ -90,7 +90,7 @@ impl Hub {
     }
 
     /// The relay answered `hello` with `resume`: each listed terminal's output goes on
-    /// from the relay's offset (ptyd replays it), the others' from their next byte.
+    /// from the relay's offset (ptyd replays it), the others' from the offset `hello` named.
     pub fn resume(&self, listed: Vec<ResumeSession>) {
         let listed: HashMap<String, u64> = listed
             .into_iter()
@@ -139,8 +139,8 @@ impl Hub {
         }
     }
 
-    /// No `resume` within 5 s of `hello`: a protocol-1 relay gets live output (and the
-    /// terminals it opened on this connection theirs from the start).
+    /// No `resume` within 5 s of `hello`: a protocol-1 relay gets output from the offsets
+    /// `hello` named (and the terminals it opened on this connection from the start).
     pub fn resume_timed_out(&self) {
         if *lock(&self.mode) != Mode::Holding || lock(&self.relay).is_none() {
             return;
