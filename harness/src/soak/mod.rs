@@ -136,6 +136,11 @@ async fn carry_out(
     for planned in plan {
         let at = started + Duration::from_secs_f64(planned.at_s);
         tokio::time::sleep_until(at.into()).await;
+        // A disruption of the relay connection waits until there is one (the host may still
+        // be reconnecting from the previous one: 3 s apart is less than a backoff).
+        if matches!(planned.chaos, Chaos::RelayAbort | Chaos::TokenExpired) {
+            let _ = relay.wait_host("org_a", Duration::from_secs(30)).await;
+        }
         let outcome = match planned.chaos {
             Chaos::RelayAbort => relay.drop_connection("org_a", &host, false),
             Chaos::RelayRestart => relay.restart_keeping_state(Duration::from_secs(2)).await,
