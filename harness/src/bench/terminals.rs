@@ -48,21 +48,29 @@ pub async fn burst(
     samples: usize,
 ) -> anyhow::Result<Burst> {
     let started = Instant::now();
-    let mut terminals: Vec<Terminal> = Vec::with_capacity(n);
+    // Each terminal waits for its `session.opened` on a task of its own, so every answer
+    // is timed when it comes, not when the burst has been sent.
+    let mut waiting = Vec::with_capacity(n);
     for i in 0..n {
-        terminals.push(
+        let mut terminal =
             world
                 .relay
-                .request_terminal("org_a", host, &format!("burst-{i}"), None)?,
-        );
+                .request_terminal("org_a", host, &format!("burst-{i}"), None)?;
+        waiting.push(tokio::spawn(async move {
+            let opened = terminal.wait_opened(Duration::from_secs(120)).await;
+            opened.map(|()| (started.elapsed(), terminal))
+        }));
         tokio::time::sleep(OPEN_GAP).await;
     }
-    let mut first = None;
-    for terminal in &mut terminals {
-        terminal.wait_opened(Duration::from_secs(120)).await?;
-        first.get_or_insert_with(|| started.elapsed());
+    let mut terminals: Vec<Terminal> = Vec::with_capacity(n);
+    let (mut first, mut all) = (Duration::MAX, Duration::ZERO);
+    for task in waiting {
+        let (at, terminal) = task.await??;
+        first = first.min(at);
+        all = all.max(at);
+        terminals.push(terminal);
     }
-    let all = started.elapsed();
+    let first = Some(first);
     tokio::time::sleep(Duration::from_secs(1)).await;
     let ptyd = *machine
         .pids_of("tether-ptyd")

@@ -135,7 +135,12 @@ pub async fn serve(ws: Ws, hub: &Arc<Hub>) -> Ended {
                             resume_waiting = false;
                             hub.resume(sessions);
                         }
-                        Ok(Some(control)) => terminals::from_relay(hub, control),
+                        Ok(Some(control)) => {
+                            terminals::from_relay(hub, control);
+                            // Buffered messages are read without waiting: let the tasks
+                            // that answer them (ptyd's events) run in between.
+                            tokio::task::yield_now().await;
+                        }
                         Ok(None) => tracing::debug!("ignoring an unknown relay message type"),
                         Err(e) => tracing::warn!("dropping a malformed relay message: {e}"),
                     },

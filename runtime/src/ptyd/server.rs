@@ -217,7 +217,14 @@ async fn serve_client(stream: UnixStream, id: u64, daemon: Arc<Daemon>) {
                 }
             }
         }
+        let opened = matches!(request, Request::Open { .. });
         handle(&client, &daemon, request, frame);
+        if opened {
+            // A burst of opens is read from the buffer without ever waiting: let this
+            // client's writer (in this worker's LIFO slot, where no other worker can take
+            // it) send each `open-ok` as its terminal starts, not after the whole burst.
+            tokio::task::yield_now().await;
+        }
     }
 
     for session in sessions.all() {

@@ -548,7 +548,8 @@ async fn offsets_replay_from_any_offset_and_name_the_gap() {
     client
         .send(&Request::Input { id: "o1".into() }, b"typed\n")
         .expect("input");
-    wait_output(&mut rx, "o1", "typed").await;
+    // The pty's echo, then cat's copy: both before counting.
+    wait_output(&mut rx, "o1", "typed\r\ntyped\r\n").await;
 
     let written: String = (1000..2000)
         .map(|i| format!("N{i}\r\n"))
