@@ -70,7 +70,7 @@ pub async fn burst(
         all = all.max(at);
         terminals.push(terminal);
     }
-    let first = Some(first);
+
     tokio::time::sleep(Duration::from_secs(1)).await;
     let ptyd = *machine
         .pids_of("tether-ptyd")
@@ -109,7 +109,7 @@ pub async fn burst(
     };
     Ok(Burst {
         terminals: n,
-        first_ms: ms(first.unwrap_or(all)),
+        first_ms: ms(first.min(all)),
         all_ms: ms(all),
         ptyd_threads,
         ptyd_fds,
