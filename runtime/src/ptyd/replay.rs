@@ -88,15 +88,20 @@ impl ReplayBuffer {
             .min((TOTAL_REPLAY_BYTES / sessions).max(FLOOR))
     }
 
-    /// Appends output, dropping the oldest bytes past the capacity.
-    pub fn push(&mut self, chunk: &[u8]) {
+    /// Appends output, dropping the oldest bytes past the capacity first, so the buffer
+    /// never holds (nor allocates for) more than its capacity.
+    pub fn push(&mut self, mut chunk: &[u8]) {
         let capacity = self.capacity();
-        self.bytes.extend(chunk);
-        let overflow = self.bytes.len().saturating_sub(capacity);
+        let overflow = (self.bytes.len() + chunk.len()).saturating_sub(capacity);
         if overflow > 0 {
-            self.bytes.drain(..overflow);
+            let from_buffer = overflow.min(self.bytes.len());
+            self.bytes.drain(..from_buffer);
+            // What is left over comes off the chunk's head: never stored, still counted.
+            let from_chunk = overflow - from_buffer;
+            chunk = &chunk[from_chunk..];
             self.start += overflow as u64;
         }
+        self.bytes.extend(chunk);
     }
 
     /// Everything held, oldest first.
@@ -147,6 +152,24 @@ mod tests {
             (resumed.offset, resumed.bytes.as_slice()),
             (5, &b" world"[..])
         );
+    }
+
+    #[test]
+    fn the_buffer_never_grows_past_its_capacity() {
+        let mut buffer = ReplayBuffer::new(4096);
+        for _ in 0..100 {
+            buffer.push(&[7u8; 1000]);
+            assert!(buffer.bytes.len() <= 4096);
+        }
+        assert!(
+            buffer.bytes.capacity() <= 8192,
+            "{}",
+            buffer.bytes.capacity()
+        );
+        assert_eq!(buffer.end(), 100_000);
+        buffer.push(&[1u8; 10_000]);
+        assert_eq!((buffer.start(), buffer.end()), (110_000 - 4096, 110_000));
+        assert_eq!(buffer.snapshot(), vec![1u8; 4096]);
     }
 
     #[test]
