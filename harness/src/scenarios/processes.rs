@@ -49,5 +49,21 @@ pub fn kill(pid: u32, signal: &str) -> anyhow::Result<()> {
         .args([format!("-{signal}"), pid.to_string()])
         .status()?;
     anyhow::ensure!(status.success(), "kill -{signal} {pid} failed");
+    if signal == "KILL" {
+        // `kill` returns before the process is gone; its locks go with it (at most 5 s).
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while std::time::Instant::now() < deadline {
+            let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            // The state follows the command's closing parenthesis: gone, or a zombie.
+            let gone = state
+                .rsplit(')')
+                .next()
+                .and_then(|rest| rest.split_whitespace().next());
+            if matches!(gone, None | Some("Z") | Some("X")) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
     Ok(())
 }
