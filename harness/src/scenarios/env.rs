@@ -41,6 +41,26 @@ impl World {
         Machine::new(&self.auth.uri(), &self.relay.url())
     }
 
+    /// A machine signed in with an API key of org_a whose host service (with `extra_env`)
+    /// is connected to the relay; the machine and the host's id.
+    pub async fn connected_host(
+        &self,
+        extra_env: &[(&str, &str)],
+    ) -> anyhow::Result<(Machine, String)> {
+        let mut machine = self.machine()?;
+        machine.api_key = Some(self.auth.state().issue_api_key("user_alice", "org_a"));
+        machine.extra_env = extra_env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        machine.start_host("org_a").await?;
+        let (host, _) = self
+            .relay
+            .wait_host("org_a", Duration::from_secs(15))
+            .await?;
+        Ok((machine, host))
+    }
+
     /// Stops the relay (every connection drops), waits `down`, and starts it again on the same port.
     pub async fn restart_relay(&mut self, down: Duration) -> anyhow::Result<()> {
         let addr = self.relay.addr;

@@ -28,22 +28,6 @@ pub fn scenarios() -> Vec<Scenario> {
 const WAIT: Duration = Duration::from_secs(15);
 const KEY_PREFIX: &str = "sk_live_";
 
-async fn connected_host(
-    world: &World,
-    extra_env: &[(&str, &str)],
-) -> anyhow::Result<(Machine, String)> {
-    let key = world.auth.state().issue_api_key("user_alice", "org_a");
-    let mut machine = world.machine()?;
-    machine.api_key = Some(key);
-    machine.extra_env = extra_env
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    machine.start_host("org_a").await?;
-    let (host, _) = world.relay.wait_host("org_a", WAIT).await?;
-    Ok((machine, host))
-}
-
 /// The host is connected, its pty daemon never restarted, and `terminal` still echoes.
 async fn still_healthy(
     machine: &Machine,
@@ -70,8 +54,9 @@ async fn still_healthy(
 
 async fn credential_free_shell() -> anyhow::Result<()> {
     let world = World::start().await?;
-    let (_machine, host) =
-        connected_host(&world, &[("TETHER_E2E_SESSION_TOKEN", "tok_must_not_leak")]).await?;
+    let (_machine, host) = world
+        .connected_host(&[("TETHER_E2E_SESSION_TOKEN", "tok_must_not_leak")])
+        .await?;
     let mut terminal = world.relay.open_terminal("org_a", &host, None).await?;
     terminal.send(b"env; echo env-$((1+1))-done\n")?;
     let seen = terminal.read_until("env-2-done", WAIT).await?;
@@ -87,7 +72,7 @@ async fn credential_free_shell() -> anyhow::Result<()> {
 
 async fn bad_session_ids() -> anyhow::Result<()> {
     let world = World::start().await?;
-    let (machine, host) = connected_host(&world, &[]).await?;
+    let (machine, host) = world.connected_host(&[]).await?;
     let live = world.relay.open_terminal("org_a", &host, None).await?;
     let long = "x".repeat(300);
     let bad = ["a\0b", "\u{1b}[2J", long.as_str(), ""];
@@ -113,7 +98,7 @@ async fn bad_session_ids() -> anyhow::Result<()> {
 
 async fn too_many_sessions() -> anyhow::Result<()> {
     let world = World::start().await?;
-    let (machine, host) = connected_host(&world, &[]).await?;
+    let (machine, host) = world.connected_host(&[]).await?;
     let mut first = world.relay.open_terminal("org_a", &host, None).await?;
     for _ in 1..64 {
         world
@@ -141,7 +126,7 @@ async fn too_many_sessions() -> anyhow::Result<()> {
 
 async fn stuck_terminal() -> anyhow::Result<()> {
     let world = World::start().await?;
-    let (machine, host) = connected_host(&world, &[]).await?;
+    let (machine, host) = world.connected_host(&[]).await?;
     let stuck = world
         .relay
         .open_terminal("org_a", &host, Some("sleep 600"))
@@ -156,7 +141,7 @@ async fn stuck_terminal() -> anyhow::Result<()> {
 
 async fn oversized_input() -> anyhow::Result<()> {
     let world = World::start().await?;
-    let (machine, host) = connected_host(&world, &[]).await?;
+    let (machine, host) = world.connected_host(&[]).await?;
     let sink = world
         .relay
         .open_terminal("org_a", &host, Some("cat > /dev/null"))
@@ -168,7 +153,7 @@ async fn oversized_input() -> anyhow::Result<()> {
 
 async fn route_spellings() -> anyhow::Result<()> {
     let world = World::start().await?;
-    let (_machine, host) = connected_host(&world, &[]).await?;
+    let (_machine, host) = world.connected_host(&[]).await?;
     for path in [
         "/health&/../internal/status",
         "/x&/../internal/shutdown",
@@ -201,7 +186,7 @@ async fn route_spellings() -> anyhow::Result<()> {
 /// The `session.exit` code of a terminal running `command` on a freshly connected host.
 async fn exit_code_of(command: &str) -> anyhow::Result<Option<i32>> {
     let world = World::start().await?;
-    let (_machine, host) = connected_host(&world, &[]).await?;
+    let (_machine, host) = world.connected_host(&[]).await?;
     let mut terminal = world
         .relay
         .open_terminal("org_a", &host, Some(command))
@@ -228,7 +213,7 @@ async fn killed_by_signal() -> anyhow::Result<()> {
 async fn relay_stops_reading() -> anyhow::Result<()> {
     const LIMIT_KIB: u64 = 64 * 1024;
     let world = World::start().await?;
-    let (machine, host) = connected_host(&world, &[]).await?;
+    let (machine, host) = world.connected_host(&[]).await?;
     let mut live = world.relay.open_terminal("org_a", &host, None).await?;
     let flood = world
         .relay

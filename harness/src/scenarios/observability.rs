@@ -20,18 +20,6 @@ pub fn scenarios() -> Vec<Scenario> {
 
 const WAIT: Duration = Duration::from_secs(15);
 
-async fn host(world: &World, extra_env: &[(&str, &str)]) -> anyhow::Result<(Machine, String)> {
-    let mut machine = world.machine()?;
-    machine.api_key = Some(world.auth.state().issue_api_key("user_alice", "org_a"));
-    machine.extra_env = extra_env
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    machine.start_host("org_a").await?;
-    let (host, _) = world.relay.wait_host("org_a", WAIT).await?;
-    Ok((machine, host))
-}
-
 /// `2026-12-06T15:52:23.297274Z`: date, `T`, time, `Z`.
 fn rfc3339_utc(word: &str) -> bool {
     let b = word.as_bytes();
@@ -47,7 +35,7 @@ fn rfc3339_utc(word: &str) -> bool {
 
 async fn log_timestamps() -> anyhow::Result<()> {
     let world = World::start().await?;
-    let (text_machine, _) = host(&world, &[]).await?;
+    let (text_machine, _) = world.connected_host(&[]).await?;
     let logs = text_machine.host_logs();
     let (_, text) = logs.first().context("no host log")?;
     ensure!(text.lines().count() >= 3, "too few lines: {text}");
@@ -59,7 +47,9 @@ async fn log_timestamps() -> anyhow::Result<()> {
         .tether(&["host", "stop", "--org", "org_a"])
         .await;
 
-    let (json_machine, _) = host(&world, &[("TETHER_LOG_FORMAT", "json")]).await?;
+    let (json_machine, _) = world
+        .connected_host(&[("TETHER_LOG_FORMAT", "json")])
+        .await?;
     let logs = json_machine.host_logs();
     let (_, text) = logs.first().context("no host log")?;
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
@@ -102,7 +92,7 @@ fn value(scrape: &prometheus_parse::Scrape, name: &str) -> anyhow::Result<f64> {
 
 async fn metrics() -> anyhow::Result<()> {
     let world = World::start().await?;
-    let (machine, host) = host(&world, &[]).await?;
+    let (machine, host) = world.connected_host(&[]).await?;
     let mut terminal = world.relay.open_terminal("org_a", &host, None).await?;
     terminal.send(b"echo counted-$((40+2))\n")?;
     terminal.read_until("counted-42", WAIT).await?;
@@ -158,7 +148,7 @@ async fn metrics() -> anyhow::Result<()> {
 
 async fn metrics_not_relayed() -> anyhow::Result<()> {
     let world = World::start().await?;
-    let (_machine, host) = host(&world, &[]).await?;
+    let (_machine, host) = world.connected_host(&[]).await?;
     let answer = world
         .relay
         .http_request("org_a", &host, "GET", "/metrics", &[])

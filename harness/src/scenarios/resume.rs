@@ -41,15 +41,7 @@ fn expected_output() -> String {
 /// A world with a connected host (`extra_env` for the host), and its id.
 async fn connected(extra_env: &[(&str, &str)]) -> anyhow::Result<(World, Machine, String)> {
     let world = World::start().await?;
-    let key = world.auth.state().issue_api_key("user_alice", "org_a");
-    let mut machine = world.machine()?;
-    machine.api_key = Some(key);
-    machine.extra_env = extra_env
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    machine.start_host("org_a").await?;
-    let (host, _) = world.relay.wait_host("org_a", WAIT).await?;
+    let (machine, host) = world.connected_host(extra_env).await?;
     Ok((world, machine, host))
 }
 
