@@ -95,26 +95,39 @@ pub fn table(outcomes: &[Outcome]) -> String {
     out
 }
 
-/// For `--repeat`: each scenario with the number of runs it failed in, worst first.
+/// For `--repeat`: the scenarios that failed in any run, worst first, each with why it
+/// failed in every run it failed in (repeated here so that the end of a long log says it).
 pub fn failures_per_scenario(runs: &[Vec<Outcome>]) -> String {
-    let mut counts: Vec<(&str, usize)> = Vec::new();
-    for outcome in runs.iter().flatten() {
-        let failed = usize::from(outcome.failure.is_some());
-        match counts.iter_mut().find(|(id, _)| *id == outcome.id) {
-            Some((_, n)) => *n += failed,
-            None => counts.push((outcome.id, failed)),
+    let mut failed: Vec<(&str, Vec<(usize, &str)>)> = Vec::new();
+    let mut scenarios = 0;
+    for (run, outcomes) in runs.iter().enumerate() {
+        scenarios = scenarios.max(outcomes.len());
+        for outcome in outcomes {
+            let Some(why) = outcome.failure.as_deref() else {
+                continue;
+            };
+            match failed.iter_mut().find(|(id, _)| *id == outcome.id) {
+                Some((_, whys)) => whys.push((run + 1, why)),
+                None => failed.push((outcome.id, vec![(run + 1, why)])),
+            }
         }
     }
-    counts.sort_by_key(|c| std::cmp::Reverse(c.1));
-    let mut out = format!("{:<34} failed runs (of {})\n", "scenario", runs.len());
-    for (id, failed) in &counts {
-        out.push_str(&format!("{id:<34} {failed}\n"));
+    failed.sort_by_key(|(_, whys)| std::cmp::Reverse(whys.len()));
+    let mut out = String::new();
+    for (id, whys) in &failed {
+        out.push_str(&format!(
+            "{id}: failed in {} of {} runs\n",
+            whys.len(),
+            runs.len()
+        ));
+        for (run, why) in whys {
+            out.push_str(&format!("    run {run}: {why}\n"));
+        }
     }
-    let flaky = counts.iter().filter(|(_, n)| *n > 0).count();
     out.push_str(&format!(
         "{} of {} scenarios failed in at least one of {} runs\n",
-        flaky,
-        counts.len(),
+        failed.len(),
+        scenarios,
         runs.len()
     ));
     out
@@ -219,22 +232,23 @@ mod tests {
     }
 
     #[test]
-    fn failures_are_counted_per_scenario_across_runs() {
+    fn failures_are_counted_per_scenario_across_runs_with_why() {
         let mut second = outcomes();
         second[0].failure = Some("flaked".into());
         let text = failures_per_scenario(&[outcomes(), second]);
         assert!(
-            text.contains("auth.a                             1"),
+            text.contains("auth.a: failed in 1 of 2 runs\n    run 2: flaked"),
             "{text}"
         );
+        assert!(text.contains("auth.b: failed in 2 of 2 runs"), "{text}");
+        // Worst first.
+        assert!(text.find("auth.b") < text.find("auth.a"), "{text}");
         assert!(
-            text.contains("auth.b                             2"),
+            text.ends_with("2 of 2 scenarios failed in at least one of 2 runs\n"),
             "{text}"
         );
-        assert!(
-            text.contains("2 of 2 scenarios failed in at least one of 2 runs"),
-            "{text}"
-        );
+        let clean = failures_per_scenario(&[vec![outcomes()[0].clone()]]);
+        assert_eq!(clean, "0 of 1 scenarios failed in at least one of 1 runs\n");
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub fn scenarios() -> Vec<Scenario> {
         scenario!("resume.clean_close", "the relay closes the connection cleanly mid-output: every byte exactly once, in order", "contract §4 resume", clean_close),
         scenario!("resume.rotation", "a tokenExpired rotation mid-output (two connections at once): every byte exactly once, in order", "contract §4 rotation, resume", rotation),
         scenario!("resume.host_restart", "tether-host killed with SIGKILL mid-output and started again: every byte exactly once (no scrollback replayed on top)", "contract §4 resume, §6", host_restart),
+        scenario!("resume.ptyd_late", "tether-host restarted while its pty daemon is stopped for 6 s (hello names no terminal; resume lists it): every byte exactly once", "contract §4 resume, §6", ptyd_late),
         scenario!("resume.typed_input", "300 numbered lines typed into cat across a relay crash: each reaches the program exactly once, in order", "contract §4 input.ack", typed_input),
         scenario!("resume.gap", "a relay down long enough that output leaves the replay buffer: a session.gap names exactly the missing bytes, and the rest follows", "contract §4, §6 replay buffer", gap),
         scenario!("resume.protocol_1", "a relay that never answers hello with resume gets live output after 5 s, and the host logs once that resume is off", "contract §4 protocol 1", protocol_1),
@@ -136,6 +137,29 @@ async fn host_restart() -> anyhow::Result<()> {
             .context("host pid")?;
         crate::scenarios::processes::kill(pid as u32, "KILL")?;
         machine.start_host("org_a").await
+    };
+    printer_across(&world, &host, restart).await
+}
+
+async fn ptyd_late() -> anyhow::Result<()> {
+    let (world, machine, host) = connected(&[]).await?;
+    let restart = async {
+        let status = machine.host_status("org_a").await?;
+        let pid = status["pid"].as_u64().context("host pid")? as u32;
+        let ptyd = status["ptydPid"].as_u64().context("ptyd pid")? as u32;
+        // The new host waits 5 s for ptyd before its hello: this one answers after 6.
+        // (Stopped after the host is gone: stopped in the group the host's death orphans,
+        // the kernel would send it SIGHUP.)
+        crate::scenarios::processes::kill(pid, "KILL")?;
+        crate::scenarios::processes::kill(ptyd, "STOP")?;
+        let started = async {
+            machine.start_host("org_a").await?;
+            tokio::time::sleep(Duration::from_secs(6)).await;
+            anyhow::Ok(())
+        }
+        .await;
+        crate::scenarios::processes::kill(ptyd, "CONT")?;
+        started
     };
     printer_across(&world, &host, restart).await
 }

@@ -12,7 +12,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use super::relay_protocol::{encode_binary, Control, HelloSession, ResumeSession, KIND_OUTPUT};
 use super::state::HostState;
-use super::streams::{admit, Mode, Stream};
+use super::streams::{admit, resume_point, Mode, Stream};
 use crate::ptyd::client::PtydClient;
 use crate::ptyd::protocol::{Event, Request, SessionInfo};
 use crate::sync::lock;
@@ -31,6 +31,9 @@ pub struct Hub {
     terminals: Mutex<HashMap<String, Stream>>,
     /// How output flows on the current relay connection.
     mode: Mutex<Mode>,
+    /// The output offsets the relay named in this connection's `resume`, for terminals
+    /// the host learns of only afterwards (a pty daemon that was slow to come back).
+    listed: Mutex<HashMap<String, u64>>,
     /// Whether "resume is off for this relay" was logged already.
     said_protocol_1: AtomicBool,
     /// An `upgrade` was sent to ptyd and has not ended yet.
@@ -73,6 +76,7 @@ impl Hub {
             ptyd_ready: tokio::sync::watch::Sender::new(false),
             terminals: Mutex::new(HashMap::new()),
             mode: Mutex::new(Mode::Holding),
+            listed: Mutex::new(HashMap::new()),
             said_protocol_1: AtomicBool::new(false),
             upgrading: AtomicBool::new(false),
             upgrade_refused: Mutex::new(None),
@@ -83,9 +87,8 @@ impl Hub {
     pub fn set_ptyd(&self, client: Option<PtydClient>) {
         let connected = client.is_some();
         *lock(&self.ptyd) = client;
-        if !connected {
-            lock(&self.list_waiters).clear();
-        }
+        // Replies to the previous connection's `list`s will never come.
+        lock(&self.list_waiters).clear();
         self.ptyd_ready.send_replace(connected);
     }
 
@@ -111,7 +114,9 @@ impl Hub {
             }
             *lock(&self.mode) = Mode::Resumed;
         }
-        if !listed.is_empty() {
+        let replayed = !listed.is_empty();
+        *lock(&self.listed) = listed;
+        if replayed {
             crate::metrics::global().resume_replayed();
         }
         for (id, from) in subscribe {
@@ -154,28 +159,28 @@ impl Hub {
     /// After (re)connecting to ptyd: follow every terminal from where the relay connection
     /// stands, once it has resumed (until then `resume` does it).
     pub async fn resubscribe_all(&self) {
-        let sessions = self.sessions().await;
+        // Ended ones too: their last bytes and their exit have yet to reach the relay.
+        let sessions = self.list().await;
         let resumed = *lock(&self.mode) == Mode::Resumed;
         if !resumed {
             return;
         }
         for session in sessions {
-            let from = resumed
-                .then(|| {
-                    lock(&self.terminals)
-                        .get(&session.session_id)
-                        .and_then(|s| s.next_output)
-                })
-                .flatten();
+            let from = {
+                let listed = lock(&self.listed);
+                let mut terminals = lock(&self.terminals);
+                let stream = terminals.entry(session.id.clone()).or_default();
+                resume_point(stream, listed.get(&session.id).copied())
+            };
             let request = Request::Subscribe {
-                id: session.session_id.clone(),
+                id: session.id.clone(),
                 replay: false,
                 from,
             };
             if self.to_ptyd(&request, &[]).is_err() {
                 return;
             }
-            tracing::info!(session = %session.session_id, "re-attached to terminal");
+            tracing::info!(session = %session.id, "re-attached to terminal");
         }
     }
 
@@ -303,6 +308,7 @@ impl Hub {
     pub fn set_relay(&self, out: Option<RelayOut>) {
         *lock(&self.relay) = out;
         *lock(&self.mode) = Mode::Holding;
+        lock(&self.listed).clear();
         self.unsubscribe_all();
     }
 
@@ -354,38 +360,49 @@ impl Hub {
         sessions
     }
 
-    /// The terminals the pty daemon holds, with their offsets.
-    pub async fn sessions(&self) -> Vec<HelloSession> {
+    /// The live terminals the pty daemon holds, with their offsets, for `hello`.
+    async fn sessions(&self) -> Vec<HelloSession> {
+        self.list()
+            .await
+            .into_iter()
+            // `hello` names the live ones; an ended one is followed after `resume` for its
+            // last bytes and its exit.
+            .filter(|s| s.alive)
+            .map(|s| HelloSession {
+                session_id: s.id,
+                pid: s.pid,
+                cols: s.cols,
+                rows: s.rows,
+                output_offset: s.output_offset,
+                input_offset: s.input_offset,
+            })
+            .collect()
+    }
+
+    /// Every terminal the pty daemon holds, ended ones included; each becomes one of ours.
+    async fn list(&self) -> Vec<SessionInfo> {
         let (tx, rx) = oneshot::channel();
-        lock(&self.list_waiters).push_back(tx);
-        if self.to_ptyd(&Request::List, &[]).is_err() {
+        {
+            // Queued only once sent (a waiter for a `list` that never went would take the
+            // next reply), and under the lock, so the reply cannot come first.
+            let mut waiters = lock(&self.list_waiters);
+            if self.to_ptyd(&Request::List, &[]).is_err() {
+                return Vec::new();
+            }
+            waiters.push_back(tx);
+        }
+        let Ok(Ok(list)) = tokio::time::timeout(std::time::Duration::from_secs(5), rx).await else {
             return Vec::new();
+        };
+        let mut terminals = lock(&self.terminals);
+        for s in &list {
+            let stream = terminals.entry(s.id.clone()).or_default();
+            // ptyd's count is what the relay may rely on (input in flight to ptyd was
+            // queued before this `list` and is counted in it).
+            stream.input_offset = stream.input_offset.max(s.input_offset);
+            stream.acked = stream.input_offset;
         }
-        match tokio::time::timeout(std::time::Duration::from_secs(5), rx).await {
-            Ok(Ok(list)) => list
-                .into_iter()
-                .inspect(|s| {
-                    let mut terminals = lock(&self.terminals);
-                    let stream = terminals.entry(s.id.clone()).or_default();
-                    // ptyd's count is what the relay may rely on (input in flight to
-                    // ptyd was queued before this `list` and is counted in it).
-                    stream.input_offset = stream.input_offset.max(s.input_offset);
-                    stream.acked = stream.input_offset;
-                })
-                // `hello` names the live ones; an ended one is followed after `resume`
-                // for its last bytes and its exit.
-                .filter(|s| s.alive)
-                .map(|s| HelloSession {
-                    session_id: s.id,
-                    pid: s.pid,
-                    cols: s.cols,
-                    rows: s.rows,
-                    output_offset: s.output_offset,
-                    input_offset: s.input_offset,
-                })
-                .collect(),
-            _ => Vec::new(),
-        }
+        list
     }
 
     /// The part of an output chunk the relay connection is owed: nothing while holding

@@ -54,6 +54,14 @@ pub fn admit(next: &mut Option<u64>, offset: u64, len: usize) -> Option<Range<us
     Some((want - offset) as usize..len)
 }
 
+/// Where a terminal the host (re)learns of after `resume` goes on from: where it already
+/// stands, else the offset the relay named for it in `resume`, else the offset `hello`
+/// named (`None`: the first byte that comes). Sets it as where the terminal stands.
+pub fn resume_point(stream: &mut Stream, listed: Option<u64>) -> Option<u64> {
+    stream.next_output = stream.next_output.or(listed).or(stream.at_hello);
+    stream.next_output
+}
+
 impl Stream {
     /// Counts `n` input bytes handed to ptyd.
     pub fn forwarded(&mut self, n: usize) {
@@ -101,6 +109,26 @@ mod tests {
         let mut next = None;
         assert_eq!(admit(&mut next, 4000, 10), Some(0..10));
         assert_eq!(next, Some(4010));
+    }
+
+    #[test]
+    fn a_terminal_learnt_of_after_resume_goes_on_from_the_relays_offset() {
+        // The pty daemon came back only after `resume`: the relay's offset, not live output.
+        let mut late = Stream::default();
+        assert_eq!(resume_point(&mut late, Some(4000)), Some(4000));
+        assert_eq!(late.next_output, Some(4000));
+        // Already flowing: where it stands wins.
+        let mut flowing = Stream {
+            next_output: Some(5000),
+            ..Stream::default()
+        };
+        assert_eq!(resume_point(&mut flowing, Some(4000)), Some(5000));
+        // Unknown to the relay: from what `hello` named.
+        let mut unlisted = Stream {
+            at_hello: Some(300),
+            ..Stream::default()
+        };
+        assert_eq!(resume_point(&mut unlisted, None), Some(300));
     }
 
     #[test]
