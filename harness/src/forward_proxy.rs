@@ -3,6 +3,8 @@
 //! request it saw. Names under `tether.test` resolve to loopback here and nowhere else, so
 //! a scenario that reaches `api.tether.test` proves its traffic went through the proxy.
 //! Anything other than `CONNECT` is answered 501: tether never sends plaintext through it.
+//! It can stall (the soak's "proxy stalls for 40 s"): tunnels stay open and carry nothing,
+//! new ones wait.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -11,7 +13,9 @@ use std::time::Duration;
 use crate::lock::lock;
 use base64::Engine;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
 
 /// One request the proxy received.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,9 +28,10 @@ pub struct Seen {
     pub authorized: bool,
 }
 
-#[derive(Default)]
 struct Shared {
     seen: Mutex<Vec<Seen>>,
+    /// True while the proxy carries nothing.
+    stalled: watch::Sender<bool>,
 }
 
 /// A running proxy.
@@ -47,8 +52,15 @@ impl Drop for ForwardProxy {
 impl ForwardProxy {
     /// Starts on a free loopback port; with `credentials`, every request must carry them.
     pub fn start(credentials: Option<(&str, &str)>) -> anyhow::Result<ForwardProxy> {
-        let listener =
-            crate::server_runtime::listener(std::net::TcpListener::bind("127.0.0.1:0")?)?;
+        let listener = {
+            let _entered = crate::server_runtime::handle().enter();
+            let socket = tokio::net::TcpSocket::new_v4()?;
+            // A proxy buffers little: when it stalls, a busy sender's writes stall within
+            // a second rather than filling megabytes of loopback buffers first.
+            socket.set_recv_buffer_size(64 * 1024)?;
+            socket.bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
+            socket.listen(1024)?
+        };
         let addr = listener.local_addr()?;
         let credentials = credentials.map(|(u, p)| (u.to_string(), p.to_string()));
         let expected = credentials.as_ref().map(|(u, p)| {
@@ -57,7 +69,10 @@ impl ForwardProxy {
                 base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
             )
         });
-        let shared = Arc::new(Shared::default());
+        let shared = Arc::new(Shared {
+            seen: Mutex::new(Vec::new()),
+            stalled: watch::Sender::new(false),
+        });
         let task = crate::server_runtime::spawn(accept(listener, expected, shared.clone()));
         Ok(ForwardProxy {
             addr,
@@ -78,6 +93,12 @@ impl ForwardProxy {
     /// Every request so far.
     pub fn seen(&self) -> Vec<Seen> {
         lock(&self.shared.seen).clone()
+    }
+
+    /// Stops carrying bytes (true): open tunnels stay open with nothing passing either
+    /// way, and new ones wait; or carries on (false), everything held flowing in order.
+    pub fn set_stalled(&self, on: bool) {
+        self.shared.stalled.send_replace(on);
     }
 
     /// Targets of the authorized `CONNECT` tunnels so far.
@@ -149,6 +170,9 @@ async fn serve(mut conn: TcpStream, expected: Option<String>, shared: Arc<Shared
             .await;
         return;
     }
+    if flowing(&mut shared.stalled.subscribe()).await.is_err() {
+        return;
+    }
     let Some((host, port)) = target.rsplit_once(':') else {
         let _ = conn.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
         return;
@@ -158,7 +182,7 @@ async fn serve(mut conn: TcpStream, expected: Option<String>, shared: Arc<Shared
         Ok(port) => TcpStream::connect((resolve(host), port)).await,
         Err(_) => Err(std::io::Error::other("bad port")),
     };
-    let Ok(mut upstream) = upstream else {
+    let Ok(upstream) = upstream else {
         let _ = conn.write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n").await;
         return;
     };
@@ -170,5 +194,33 @@ async fn serve(mut conn: TcpStream, expected: Option<String>, shared: Arc<Shared
     {
         return;
     }
-    let _ = tokio::io::copy_bidirectional(&mut conn, &mut upstream).await;
+    let (from_client, to_client) = conn.into_split();
+    let (from_upstream, to_upstream) = upstream.into_split();
+    tokio::join!(
+        pump(from_client, to_upstream, shared.stalled.subscribe()),
+        pump(from_upstream, to_client, shared.stalled.subscribe()),
+    );
+}
+
+/// Waits until the proxy is not stalled.
+async fn flowing(stalled: &mut watch::Receiver<bool>) -> Result<(), watch::error::RecvError> {
+    stalled.wait_for(|on| !*on).await.map(drop)
+}
+
+/// Copies one direction of a tunnel, holding bytes while the proxy is stalled.
+async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, mut stalled: watch::Receiver<bool>) {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        if flowing(&mut stalled).await.is_err() {
+            break;
+        }
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        if flowing(&mut stalled).await.is_err() || to.write_all(&buf[..n]).await.is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown().await;
 }

@@ -48,6 +48,17 @@ impl World {
         extra_env: &[(&str, &str)],
     ) -> anyhow::Result<(Machine, String)> {
         let mut machine = self.machine()?;
+        let host = self.connect(&mut machine, extra_env).await?;
+        Ok((machine, host))
+    }
+
+    /// Signs `machine` in with an API key of org_a and starts its host service (with
+    /// `extra_env`); the host's id once it is connected to the relay.
+    pub async fn connect(
+        &self,
+        machine: &mut Machine,
+        extra_env: &[(&str, &str)],
+    ) -> anyhow::Result<String> {
         machine.api_key = Some(self.auth.state().issue_api_key("user_alice", "org_a"));
         machine.extra_env = extra_env
             .iter()
@@ -58,7 +69,7 @@ impl World {
             .relay
             .wait_host("org_a", Duration::from_secs(15))
             .await?;
-        Ok((machine, host))
+        Ok(host)
     }
 
     /// Stops the relay (every connection drops), waits `down`, and starts it again on the same port.

@@ -1,7 +1,9 @@
-//! The processes of a [`Machine`]: found by its `TETHER_HOME` in their environment, and
-//! their memory figures from `/proc`.
+//! The processes of a [`Machine`]: found by its `TETHER_HOME` in their environment, their
+//! memory figures from `/proc`, and its pty daemon upgraded in place.
 
 use std::path::PathBuf;
+
+use anyhow::Context;
 
 use super::env::Machine;
 
@@ -10,7 +12,11 @@ impl Machine {
     pub fn pids_of(&self, binary: &str) -> Vec<u32> {
         self.processes()
             .into_iter()
-            .filter(|(_, exe)| exe.as_ref().and_then(|e| e.file_name()) == Some(binary.as_ref()))
+            .filter(|(_, exe)| {
+                // A binary replaced under a running process reads "<path> (deleted)".
+                let name = exe.as_ref().and_then(|e| e.file_name()?.to_str());
+                name.map(|n| n.trim_end_matches(" (deleted)")) == Some(binary)
+            })
             .map(|(pid, _)| pid)
             .collect()
     }
@@ -66,4 +72,78 @@ pub fn kill(pid: u32, signal: &str) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+impl Machine {
+    /// Gives this machine copies of the three binaries, so that one can be replaced on disk
+    /// (as an update does) without touching the build's.
+    pub fn own_binaries(&mut self) -> anyhow::Result<()> {
+        let dir = self.dir.path().join("bin");
+        std::fs::create_dir_all(&dir)?;
+        for name in ["tether", "tether-host", "tether-ptyd"] {
+            std::fs::copy(self.bins.join(name), dir.join(name))
+                .with_context(|| format!("cannot copy {name} to {}", dir.display()))?;
+        }
+        self.bins = dir;
+        Ok(())
+    }
+
+    /// Puts a new `tether-ptyd` file in place of the running one's (as an update does) and
+    /// has the host of `org_a` upgrade the daemon to it; checks that it kept its pid and
+    /// runs the new file. The daemon's pid.
+    pub async fn upgrade_ptyd_in_place(&self) -> anyhow::Result<u32> {
+        let before = self.pids_of("tether-ptyd");
+        let bin = self.bins.join("tether-ptyd");
+        let staged = self.bins.join(".tether-ptyd.new");
+        std::fs::copy(&bin, &staged)?;
+        std::fs::rename(&staged, &bin)?;
+        let socket = self.home().join("run/host-org_a.sock");
+        let answer = control_post(&socket, "/internal/ptyd/upgrade").await?;
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+        anyhow::ensure!(
+            head.starts_with("HTTP/1.1 200"),
+            "the host did not upgrade tether-ptyd: {answer}"
+        );
+        let done: serde_json::Value = serde_json::from_str(body.trim())
+            .with_context(|| format!("the upgrade's answer is not JSON: {body}"))?;
+        let pid = done["pid"]
+            .as_u64()
+            .context("no pid in the upgrade's answer")? as u32;
+        anyhow::ensure!(
+            before == [pid],
+            "tether-ptyd was {before:?} before the upgrade and {pid} after"
+        );
+        let exe = std::fs::read_link(format!("/proc/{pid}/exe"))?;
+        anyhow::ensure!(
+            exe == bin,
+            "tether-ptyd runs {} after the upgrade",
+            exe.display()
+        );
+        Ok(pid)
+    }
+}
+
+/// One `POST` to a host's control API on its Unix socket; the whole answer.
+async fn control_post(socket: &std::path::Path, path: &str) -> anyhow::Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::UnixStream::connect(socket)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot reach the host's control socket {}",
+                socket.display()
+            )
+        })?;
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nhost: localhost\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await?;
+    let mut answer = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(15),
+        stream.read_to_end(&mut answer),
+    )
+    .await
+    .context("the host's control API did not answer within 15 s")??;
+    Ok(String::from_utf8_lossy(&answer).into_owned())
 }

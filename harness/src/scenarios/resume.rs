@@ -20,6 +20,7 @@ pub fn scenarios() -> Vec<Scenario> {
         scenario!("resume.host_restart", "tether-host killed with SIGKILL mid-output and started again: every byte exactly once (no scrollback replayed on top)", "contract §4 resume, §6", host_restart),
         scenario!("resume.ptyd_late", "tether-host restarted while its pty daemon is stopped for 6 s (hello names no terminal; resume lists it): every byte exactly once", "contract §4 resume, §6", ptyd_late),
         scenario!("resume.typed_input", "300 numbered lines typed into cat across a relay crash: each reaches the program exactly once, in order", "contract §4 input.ack", typed_input),
+        scenario!("resume.ptyd_upgrade", "300 numbered lines typed into cat while tether-ptyd upgrades in place: each reaches the program exactly once, in order", "contract §6 upgrade in place, §4 input.ack", ptyd_upgrade),
         scenario!("resume.gap", "a relay down long enough that output leaves the replay buffer: a session.gap names exactly the missing bytes, and the rest follows", "contract §4, §6 replay buffer", gap),
         scenario!("resume.protocol_1", "a relay that never answers hello with resume gets live output after 5 s, and the host logs once that resume is off", "contract §4 protocol 1", protocol_1),
     ]
@@ -166,15 +167,48 @@ async fn ptyd_late() -> anyhow::Result<()> {
 
 async fn typed_input() -> anyhow::Result<()> {
     let (world, _machine, host) = connected(&[]).await?;
+    let drop = || world.relay.drop_connection("org_a", &host, false);
+    typed_across(&world, &host, drop).await
+}
+
+async fn ptyd_upgrade() -> anyhow::Result<()> {
+    let world = World::start().await?;
+    let mut machine = world.machine()?;
+    machine.own_binaries()?;
+    let host = world.connect(&mut machine, &[]).await?;
+    let machine = std::sync::Arc::new(machine);
+    let mut upgrading = None;
+    let upgrade = || {
+        let machine = machine.clone();
+        upgrading = Some(tokio::spawn(async move {
+            machine.upgrade_ptyd_in_place().await
+        }));
+        Ok(())
+    };
+    typed_across(&world, &host, upgrade).await?;
+    upgrading.context("the upgrade never started")?.await??;
+    Ok(())
+}
+
+/// 300 numbered lines typed into `cat` (10 a millisecond apart, then 30 ms), `disrupt` run
+/// before line 101; each must come back exactly once, in order.
+async fn typed_across(
+    world: &World,
+    host: &str,
+    disrupt: impl FnOnce() -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let mut terminal = world
         .relay
-        .open_terminal("org_a", &host, Some("stty -echo; echo ready; cat"))
+        .open_terminal("org_a", host, Some("stty -echo; echo ready; cat"))
         .await?;
     terminal.read_until("ready\r\n", WAIT).await?;
     let mut want = String::new();
+    let mut disrupt = Some(disrupt);
     for i in 1..=300 {
         if i == 101 {
-            world.relay.drop_connection("org_a", &host, false)?;
+            if let Some(disrupt) = disrupt.take() {
+                disrupt()?;
+            }
         }
         terminal.send(format!("I{i}\n").as_bytes())?;
         want.push_str(&format!("I{i}\r\n"));

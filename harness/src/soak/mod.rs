@@ -17,6 +17,7 @@ use tokio::sync::Mutex as AsyncMutex;
 
 use crate::authserver::AuthServer;
 use crate::clock::now_ms;
+use crate::forward_proxy::ForwardProxy;
 use crate::lock::lock;
 use crate::relay::Relay;
 use crate::scenarios::env::Machine;
@@ -45,11 +46,21 @@ const RESTART_EXCUSE_S: f64 = 10.0;
 pub async fn run(options: Options) -> anyhow::Result<()> {
     let length = Duration::from_secs_f64(options.minutes * 60.0);
     let auth = AuthServer::start().await?;
+    // The host reaches the API and the relay at names only the proxy resolves, as behind a
+    // corporate proxy: so the proxy can stall.
+    let proxy = Arc::new(ForwardProxy::start(None)?);
+    let api = auth.uri().replace("127.0.0.1", "api.tether.test");
+    auth.state().issuer = api.clone();
     // Access tokens expire every 5 minutes (sooner in a short run): the host refreshes.
     auth.state().access_ttl =
         Duration::from_secs_f64((length.as_secs_f64() / 2.0).clamp(70.0, 300.0));
-    let relay = Arc::new(Relay::start(&auth.uri()).await?);
-    let machine = Arc::new(Machine::new(&auth.uri(), &relay.url())?);
+    let relay = Arc::new(Relay::start(&api).await?);
+    let relay_url = relay.url().replace("127.0.0.1", "relay.tether.test");
+    let mut machine = Machine::new(&api, &relay_url)?;
+    machine.extra_env = vec![("HTTPS_PROXY".into(), proxy.url())];
+    // Binaries of its own, so an upgrade can replace tether-ptyd on disk.
+    machine.own_binaries()?;
+    let machine = Arc::new(machine);
     {
         let mut state = auth.state();
         let refresh = state.issue_refresh_token("user_alice");
@@ -71,9 +82,12 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let events = Arc::new(AsyncMutex::new(Vec::new()));
     let chaos = tokio::spawn(carry_out(
         plan,
-        relay.clone(),
-        machine.clone(),
-        host.clone(),
+        Targets {
+            relay: relay.clone(),
+            proxy: proxy.clone(),
+            machine: machine.clone(),
+            host: host.clone(),
+        },
         started,
         events.clone(),
     ));
@@ -127,21 +141,36 @@ async fn watch(machine: &Machine, started: Instant, length: Duration) -> Vec<Sam
     samples
 }
 
+/// What the chaos acts on.
+struct Targets {
+    relay: Arc<Relay>,
+    proxy: Arc<ForwardProxy>,
+    machine: Arc<Machine>,
+    host: String,
+}
+
 /// Carries out the schedule, recording each disruption and how it went.
 async fn carry_out(
     plan: Vec<Planned>,
-    relay: Arc<Relay>,
-    machine: Arc<Machine>,
-    host: String,
+    targets: Targets,
     started: Instant,
     events: Arc<AsyncMutex<Vec<Event>>>,
 ) {
+    let Targets {
+        relay,
+        proxy,
+        machine,
+        host,
+    } = targets;
     for planned in plan {
         let at = started + Duration::from_secs_f64(planned.at_s);
         tokio::time::sleep_until(at.into()).await;
         // A disruption of the relay connection waits until there is one (the host may still
         // be reconnecting from the previous one: 3 s apart is less than a backoff).
-        if matches!(planned.chaos, Chaos::RelayAbort | Chaos::TokenExpired) {
+        if matches!(
+            planned.chaos,
+            Chaos::RelayAbort | Chaos::TokenExpired | Chaos::ProxyStall
+        ) {
             let _ = relay.wait_host("org_a", Duration::from_secs(30)).await;
         }
         let outcome = match planned.chaos {
@@ -150,6 +179,13 @@ async fn carry_out(
             Chaos::TokenExpired => relay.expire_now("org_a", &host),
             Chaos::RefreshStorm => refresh_storm(&machine).await,
             Chaos::HostKill => host_kill(&machine).await,
+            Chaos::PtydUpgrade => machine.upgrade_ptyd_in_place().await.map(drop),
+            Chaos::ProxyStall => {
+                proxy.set_stalled(true);
+                tokio::time::sleep(schedule::STALL).await;
+                proxy.set_stalled(false);
+                Ok(())
+            }
         };
         let outcome = match outcome {
             Ok(()) => "done".to_string(),

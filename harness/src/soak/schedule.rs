@@ -1,7 +1,8 @@
 //! The soak's chaos, drawn from a seed: when each disruption happens. Periods are the
 //! issue's (relay aborts every 20–60 s, `tokenExpired` every 2 min, a refresh storm every
-//! 3 min, a host SIGKILL every 10 min, one relay restart), shortened for short runs so
-//! that every kind happens at least once.
+//! 3 min, a host SIGKILL every 10 min, a ptyd upgrade in place every 15 min, one relay
+//! restart, one 40 s proxy stall), shortened for short runs so that every kind happens at
+//! least once.
 
 use std::time::Duration;
 
@@ -23,6 +24,23 @@ pub enum Chaos {
     RefreshStorm,
     /// `tether-host` killed with SIGKILL and started again.
     HostKill,
+    /// `tether-ptyd` replaced on disk and upgraded in place (same pid, every terminal kept).
+    PtydUpgrade,
+    /// The proxy between the host and the relay and API carries nothing for 40 s.
+    ProxyStall,
+}
+
+/// How long the proxy stall lasts.
+pub const STALL: Duration = Duration::from_secs(40);
+
+impl Chaos {
+    /// How long it keeps going once started (the next one waits for its end).
+    pub fn lasts(self) -> f64 {
+        match self {
+            Chaos::ProxyStall => STALL.as_secs_f64(),
+            _ => 0.0,
+        }
+    }
 }
 
 /// A disruption at a time from the start.
@@ -52,6 +70,7 @@ pub fn plan(length: Duration, seed: u64) -> Vec<Planned> {
     every(Chaos::TokenExpired, 120.0, &mut out, &mut rng);
     every(Chaos::RefreshStorm, 180.0, &mut out, &mut rng);
     every(Chaos::HostKill, 600.0, &mut out, &mut rng);
+    every(Chaos::PtydUpgrade, 900.0, &mut out, &mut rng);
     let mut at = first + rng.random_range(5.0..15.0);
     while at < last {
         out.push(Planned {
@@ -64,11 +83,17 @@ pub fn plan(length: Duration, seed: u64) -> Vec<Planned> {
         at_s: first + (last - first) * rng.random_range(0.35..0.65),
         chaos: Chaos::RelayRestart,
     });
+    out.push(Planned {
+        at_s: first + (last - first - STALL.as_secs_f64()).max(0.0) * rng.random_range(0.1..0.9),
+        chaos: Chaos::ProxyStall,
+    });
     out.sort_by(|a, b| a.at_s.total_cmp(&b.at_s));
-    // Two disruptions less than 3 s apart blur the check of each: space them out.
+    // Two disruptions less than 3 s apart (after the first one's end) blur the check of
+    // each: space them out.
     for i in 1..out.len() {
-        if out[i].at_s < out[i - 1].at_s + 3.0 {
-            out[i].at_s = out[i - 1].at_s + 3.0;
+        let free = out[i - 1].at_s + out[i - 1].chaos.lasts() + 3.0;
+        if out[i].at_s < free {
+            out[i].at_s = free;
         }
     }
     out.retain(|p| p.at_s < last);
@@ -88,6 +113,8 @@ mod tests {
             Chaos::TokenExpired,
             Chaos::RefreshStorm,
             Chaos::HostKill,
+            Chaos::PtydUpgrade,
+            Chaos::ProxyStall,
         ] {
             assert!(
                 plan_a.iter().any(|p| p.chaos == kind),
@@ -96,6 +123,13 @@ mod tests {
         }
         let again = plan(Duration::from_secs(120), 7);
         assert_eq!(format!("{plan_a:?}"), format!("{again:?}"));
-        assert!(plan_a.windows(2).all(|w| w[1].at_s >= w[0].at_s + 3.0));
+        assert!(plan_a
+            .windows(2)
+            .all(|w| w[1].at_s >= w[0].at_s + w[0].chaos.lasts() + 3.0));
+        let hour = plan(Duration::from_secs(3600), 1);
+        let count = |kind| hour.iter().filter(|p| p.chaos == kind).count();
+        assert_eq!(count(Chaos::PtydUpgrade), 4, "every 15 min: {hour:?}");
+        assert_eq!(count(Chaos::ProxyStall), 1);
+        assert_eq!(count(Chaos::HostKill), 6);
     }
 }

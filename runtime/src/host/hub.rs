@@ -38,9 +38,15 @@ pub struct Hub {
     said_protocol_1: AtomicBool,
     /// An `upgrade` was sent to ptyd and has not ended yet.
     upgrading: AtomicBool,
+    /// Input kept back while ptyd upgrades (`Some` from the `upgrade` until the new image
+    /// is connected or the upgrade is refused): what ptyd has not read when it execs is gone.
+    held_input: Mutex<Option<Vec<HeldInput>>>,
     /// Why the last upgrade of ptyd was refused (`EUPGRADE`), if it was.
     upgrade_refused: Mutex<Option<String>>,
 }
+
+/// Input for one terminal (its id, the bytes) kept back while ptyd upgrades.
+type HeldInput = (String, Vec<u8>);
 
 /// The current relay connection's outbound queues, both bounded.
 #[derive(Debug, Clone)]
@@ -79,6 +85,7 @@ impl Hub {
             listed: Mutex::new(HashMap::new()),
             said_protocol_1: AtomicBool::new(false),
             upgrading: AtomicBool::new(false),
+            held_input: Mutex::new(None),
             upgrade_refused: Mutex::new(None),
         })
     }
@@ -254,15 +261,48 @@ impl Hub {
     /// Asks ptyd to become the binary at `path`, keeping every terminal; the connection
     /// then drops and the supervisor reconnects to the same pid.
     pub fn upgrade_ptyd(&self, path: &std::path::Path) {
+        // Under the input lock: no input goes after the `upgrade` on this connection.
+        let mut held = lock(&self.held_input);
         self.upgrading.store(true, Ordering::SeqCst);
         *lock(&self.upgrade_refused) = None;
         tracing::info!(path = %path.display(), "upgrading tether-ptyd in place");
         let request = Request::Upgrade {
             path: path.display().to_string(),
         };
-        if let Err(e) = self.to_ptyd(&request, &[]) {
-            self.upgrading.store(false, Ordering::SeqCst);
-            *lock(&self.upgrade_refused) = Some(e.to_string());
+        match self.to_ptyd(&request, &[]) {
+            Ok(()) => {
+                held.get_or_insert_with(Vec::new);
+            }
+            Err(e) => {
+                self.upgrading.store(false, Ordering::SeqCst);
+                *lock(&self.upgrade_refused) = Some(e.to_string());
+            }
+        }
+    }
+
+    /// Hands input for terminal `id` to ptyd: `Ok(true)` when sent, `Ok(false)` when kept
+    /// back until an upgrade of ptyd is over.
+    pub fn input_to_ptyd(&self, id: &str, chunk: &[u8]) -> anyhow::Result<bool> {
+        let mut held = lock(&self.held_input);
+        if let Some(held) = held.as_mut() {
+            held.push((id.to_string(), chunk.to_vec()));
+            return Ok(false);
+        }
+        self.to_ptyd(&Request::Input { id: id.to_string() }, chunk)?;
+        Ok(true)
+    }
+
+    /// Sends the input kept back during an upgrade, in order (the new image is connected,
+    /// or the old one refused and goes on).
+    pub fn release_held_input(&self) {
+        let mut held = lock(&self.held_input);
+        for (id, chunk) in held.take().unwrap_or_default() {
+            if self
+                .to_ptyd(&Request::Input { id: id.clone() }, &chunk)
+                .is_ok()
+            {
+                self.input_forwarded(&id, chunk.len());
+            }
         }
     }
 
@@ -478,6 +518,7 @@ impl Hub {
                 self.upgrading.store(false, Ordering::SeqCst);
                 tracing::warn!("tether-ptyd refused to upgrade and goes on serving: {message}");
                 *lock(&self.upgrade_refused) = Some(message);
+                self.release_held_input();
             }
             Event::Error { id, code, message } => {
                 tracing::warn!(session = ?id, %code, "tether-ptyd: {message}");

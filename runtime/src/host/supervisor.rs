@@ -72,6 +72,8 @@ pub async fn supervise(hub: Arc<Hub>, ptyd: PathBuf, socket: PathBuf) {
                 tracing::info!(pid, %version, "tether-ptyd connected");
                 hub.set_ptyd(Some(client));
                 hub.state.set_ptyd(PtydState::Running);
+                // Input kept back during an upgrade goes to the new image, before any newer.
+                hub.release_held_input();
                 resubscribe(hub.clone());
                 // An older daemon (this host was updated): upgrade it in place, once.
                 if version != crate::version::VERSION && asked.insert((pid, version.clone())) {

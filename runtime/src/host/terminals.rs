@@ -115,12 +115,15 @@ fn max_terminals() -> usize {
 
 /// Keystrokes from the relay for one terminal, in pieces ptyd accepts.
 pub fn input(hub: &Hub, session_id: &str, payload: &[u8]) {
-    let request = Request::Input {
-        id: session_id.to_string(),
-    };
     for chunk in payload.chunks(INPUT_CHUNK) {
-        if forward(hub, session_id, &request, chunk) {
-            hub.input_forwarded(session_id, chunk.len());
+        match hub.input_to_ptyd(session_id, chunk) {
+            Ok(true) => hub.input_forwarded(session_id, chunk.len()),
+            // Kept back while ptyd upgrades; counted when it goes.
+            Ok(false) => {}
+            Err(e) => hub.to_relay(&Control::Error {
+                session_id: Some(session_id.to_string()),
+                error: e.to_string(),
+            }),
         }
     }
 }
