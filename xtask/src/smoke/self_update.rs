@@ -193,7 +193,21 @@ pub(super) fn check(results: &mut Vec<StepResult>, rig: &UpdateRig<'_>) -> anyho
             &["self-update", "--version", &version],
             &[("TETHER_DOWNLOAD_URL", &update)],
         );
-        checked(c, "tether self-update")?;
+        // The terminal prints a numbered line every 10 ms throughout the update.
+        let relay = rig.relay;
+        let (counted, updated) = std::thread::scope(|scope| {
+            let counter = scope.spawn(move || {
+                exec_at(relay, COUNTER, COUNTED, std::time::Duration::from_secs(120))
+            });
+            std::thread::sleep(std::time::Duration::from_secs(2));
+            let updated = checked(c, "tether self-update");
+            let counted = counter
+                .join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("the counting thread panicked")));
+            (counted, updated)
+        });
+        updated?;
+        every_line_once(&counted?)?;
         ensure!(rig.installed()?.1, "no bin/tether.old after the update");
         let host_after = host(run(&["host", "status", "--json"])?)?;
         ensure!(
@@ -224,24 +238,87 @@ fn version(out: &str) -> anyhow::Result<String> {
         .context("tether --version printed no version")
 }
 
+/// Lines the counter prints, one every 10 ms (about 25 s with the shell's own time).
+const COUNTED_LINES: u32 = 2000;
+/// The program the terminal runs across the update: `N1` … `N2000`, then [`COUNTED`].
+const COUNTER: &str =
+    "i=1; while [ $i -le 2000 ]; do echo N$i; i=$((i+1)); sleep 0.01; done; echo COUNT$((1+1))ED";
+/// What the counter prints last (not in its echoed command line).
+const COUNTED: &str = "COUNT2ED";
+
 /// Types `input` into the terminal the smoke keeps open (`update-smoke`) and waits for `expect`.
 fn exec(rig: &UpdateRig<'_>, input: &str, expect: &str) -> anyhow::Result<()> {
+    exec_at(rig.relay, input, expect, std::time::Duration::from_secs(15)).map(drop)
+}
+
+/// [`exec`] through the relay at `relay` (its HTTPS base, the CA file), waiting at most
+/// `limit`; the terminal's output from the input on.
+fn exec_at(
+    relay: (&str, &Path),
+    input: &str,
+    expect: &str,
+    limit: std::time::Duration,
+) -> anyhow::Result<String> {
     let body = serde_json::json!({
         "organizationId": ORG, "sessionId": "update-smoke", "input": input,
-        "expect": expect, "timeoutMs": 15000,
+        "expect": expect, "timeoutMs": limit.as_millis() as u64,
     })
     .to_string();
-    let (relay_http, ca) = rig.relay;
+    let (relay_http, ca) = relay;
     let mut curl = Command::new("curl");
     curl.arg("--cacert")
         .arg(ca)
-        .args(["-sS", "--max-time", "20", "-X", "POST"])
-        .args(["-H", "content-type: application/json", "--data", &body])
+        .args(["-sS", "--max-time", &(limit.as_secs() + 5).to_string()])
+        .args(["-X", "POST", "-H", "content-type: application/json"])
+        .args(["--data", &body])
         .arg(format!("{relay_http}/debug/exec"));
     let answer = checked(curl, "curl to the relay")?;
+    let doc: serde_json::Value = serde_json::from_str(&answer)
+        .with_context(|| format!("the relay's answer is not JSON: {answer}"))?;
+    let output = doc["output"].as_str().unwrap_or_default();
     ensure!(
-        answer.contains(expect),
+        output.contains(expect),
         "the terminal did not answer: {answer}"
     );
+    Ok(output.to_string())
+}
+
+/// Checks that the counter's lines `N1` … `N2000` each came exactly once, in order.
+fn every_line_once(output: &str) -> anyhow::Result<()> {
+    let numbers: Vec<u32> = output
+        .split("\r\n")
+        .filter_map(|line| line.strip_prefix('N')?.parse().ok())
+        .collect();
+    let wrong = numbers
+        .iter()
+        .zip(1..)
+        .find(|(got, want)| **got != *want)
+        .map(|(got, want)| format!("line N{got} came where N{want} was due"));
+    ensure!(
+        wrong.is_none() && numbers.len() == COUNTED_LINES as usize,
+        "the counter's output across the update was not every line once, in order: {} ({} of {COUNTED_LINES} lines)",
+        wrong.unwrap_or_default(),
+        numbers.len()
+    );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_counters_lines_are_checked_for_loss_and_repeats() {
+        let all: String = (1..=COUNTED_LINES).map(|i| format!("N{i}\r\n")).collect();
+        let command = format!("$ {COUNTER}\r\n");
+        assert!(every_line_once(&format!("{command}{all}{COUNTED}\r\n")).is_ok());
+        let lost = all.replace("N7\r\n", "");
+        assert!(every_line_once(&lost).is_err());
+        let repeated = all.replace("N9\r\n", "N9\r\nN8\r\nN9\r\n");
+        assert!(every_line_once(&repeated).is_err());
+        assert!(
+            every_line_once(&all[..all.len() - 8]).is_err(),
+            "the end is missing"
+        );
+    }
 }
