@@ -102,3 +102,22 @@ async fn a_relay_ignoring_the_organization_is_caught() {
     .await;
     assert_eq!(failed, ["server.relay_other_org"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_that_never_answers_resume_is_caught() {
+    let failed = failing_checks(|w| w.relay.set_protocol_1(true)).await;
+    // Resending input is checked after a resume, so it fails with it.
+    assert_eq!(failed, ["server.relay_resume", "server.relay_resend_input"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_that_forgets_unacknowledged_input_is_caught() {
+    let failed = failing_checks(|w| {
+        w.relay.break_rules(BrokenRelay {
+            forget_unacked_input: true,
+            ..BrokenRelay::default()
+        })
+    })
+    .await;
+    assert_eq!(failed, ["server.relay_resend_input"]);
+}

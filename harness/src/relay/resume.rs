@@ -104,7 +104,8 @@ pub(crate) fn on_hello(
         let _ = tx.send(Message::text(
             serde_json::to_string(&resume).unwrap_or_default(),
         ));
-        for (id, stream) in &entry.streams {
+        let resend = !crate::lock::lock(&shared.verifier.broken).forget_unacked_input;
+        for (id, stream) in entry.streams.iter().filter(|_| resend) {
             let from = have.get(id.as_str()).copied().unwrap_or(stream.input_base);
             let again = stream.unacked_from(from);
             if let (false, Some(frame)) = (again.is_empty(), encode_binary(KIND_INPUT, id, &again))

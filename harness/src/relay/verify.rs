@@ -170,6 +170,9 @@ pub struct BrokenRelay {
     pub accept_alg_none: bool,
     /// Accept a token for an organization it does not name.
     pub ignore_org: bool,
+    /// Never send unacknowledged input again after a `hello` (a relay that loses keystrokes
+    /// typed across a reconnect).
+    pub forget_unacked_input: bool,
 }
 
 /// The claims of an `alg: none` token, for [`BrokenRelay::accept_alg_none`] only.

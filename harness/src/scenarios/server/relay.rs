@@ -25,6 +25,8 @@ pub fn checks() -> Vec<Check> {
         check!("server.relay_hs256_public_key", "HS256 signed with the server's public key as secret is refused with 401", "contract §4, RFC 8725 §3.1", hs256_public_key),
         check!("server.relay_expired", "a token expired beyond the 30 s leeway is refused with 401", "contract §4", expired),
         check!("server.relay_other_org", "a valid token for an organization it does not name is refused with 403", "contract §4", other_org),
+        check!("server.relay_resume", "a protocol-2 hello is answered with resume (within 6 s)", "contract §4 resume", resume),
+        check!("server.relay_resend_input", "input the host did not acknowledge is sent again after its next hello, from the inputOffset it names; acknowledged input is not", "contract §4 resume, input.ack", resend_input),
         check!("server.relay_valid", "a valid token is upgraded (101); hello and an unknown message type keep the connection open (a ping within 30 s with TETHER_E2E_SLOW=1)", "contract §4", valid),
     ]
 }
@@ -38,7 +40,16 @@ async fn handshake(
     org: &str,
     token: Option<&str>,
 ) -> anyhow::Result<(u16, Option<Ws>)> {
-    let host_id = format!("conformance-{}", now_s());
+    handshake_as(target, org, token, &format!("conformance-{}", now_s())).await
+}
+
+/// [`handshake`] as host `host_id`.
+async fn handshake_as(
+    target: &Target,
+    org: &str,
+    token: Option<&str>,
+    host_id: &str,
+) -> anyhow::Result<(u16, Option<Ws>)> {
     let url = format!(
         "{}/hosts/connect?organizationId={}&hostId={host_id}",
         target.relay,
@@ -210,6 +221,133 @@ async fn valid(target: &Target) -> anyhow::Result<()> {
         }
     }
     ensure!(!slow || pinged, "no ping within 35 s");
+    let _ = ws.close(None).await;
+    Ok(())
+}
+
+/// A valid connection as host `host_id` that said a protocol-2 `hello` announcing terminal
+/// `s1` with `input_offset`, and got `resume`; the input frames that came before `resume`
+/// are none (the relay resends after it).
+async fn hello_resumed(
+    target: &Target,
+    (org, token): (&str, &str),
+    host_id: &str,
+    input_offset: Option<u64>,
+) -> anyhow::Result<Ws> {
+    use tether_contract::relay_protocol::{Control, HelloSession, PROTOCOL};
+    let (status, ws) = handshake_as(target, org, Some(token), host_id).await?;
+    ensure!(status == 101, "a valid token got {status}, not 101");
+    let mut ws = ws.context("no socket after 101")?;
+    let sessions = input_offset
+        .map(|input_offset| HelloSession {
+            session_id: "s1".into(),
+            pid: 1,
+            cols: 80,
+            rows: 24,
+            output_offset: 0,
+            input_offset,
+        })
+        .into_iter()
+        .collect();
+    let hello = Control::Hello {
+        host_id: host_id.into(),
+        version: "conformance".into(),
+        organization_id: org.into(),
+        protocol: Some(PROTOCOL),
+        sessions,
+    };
+    ws.send(Message::text(serde_json::to_string(&hello)?))
+        .await?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(6);
+    loop {
+        match tokio::time::timeout_at(deadline, ws.next()).await {
+            Err(_) => anyhow::bail!("no resume within 6 s of a protocol-2 hello"),
+            Ok(Some(Ok(Message::Text(text)))) => {
+                let doc: Value = serde_json::from_str(&text).unwrap_or_default();
+                if doc["type"] == "resume" {
+                    ensure!(
+                        doc["sessions"].is_array(),
+                        "resume without a sessions array: {text}"
+                    );
+                    return Ok(ws);
+                }
+            }
+            Ok(Some(Ok(Message::Binary(_)))) => {
+                anyhow::bail!("a binary frame came before resume")
+            }
+            Ok(Some(Ok(_))) => {}
+            Ok(other) => anyhow::bail!("the connection ended before resume: {other:?}"),
+        }
+    }
+}
+
+async fn resume(target: &Target) -> anyhow::Result<()> {
+    let (org, token, _) = bound(target).await?;
+    let host = format!("conformance-resume-{}", now_s());
+    let mut ws = hello_resumed(target, (&org, &token), &host, None).await?;
+    let _ = ws.close(None).await;
+    Ok(())
+}
+
+/// The keystrokes for `s1` that arrive within `limit` (until a quiet 300 ms after some).
+async fn input_within(ws: &mut Ws, limit: Duration) -> anyhow::Result<Vec<u8>> {
+    use tether_contract::relay_protocol::{decode_binary, KIND_INPUT};
+    let mut got = Vec::new();
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let until = if got.is_empty() {
+            deadline
+        } else {
+            tokio::time::Instant::now() + Duration::from_millis(300)
+        };
+        match tokio::time::timeout_at(until, ws.next()).await {
+            Err(_) => return Ok(got),
+            Ok(Some(Ok(Message::Binary(frame)))) => {
+                if let Some((KIND_INPUT, "s1", bytes)) = decode_binary(&frame) {
+                    got.extend_from_slice(bytes);
+                }
+            }
+            Ok(Some(Ok(_))) => {}
+            Ok(other) => anyhow::bail!("the connection ended: {other:?}"),
+        }
+    }
+}
+
+async fn resend_input(target: &Target) -> anyhow::Result<()> {
+    use tether_contract::relay_protocol::Control;
+    let world = target.reference_world(
+        "typing into a host's terminal needs the relay's client side, which the contract leaves to the deployment",
+    )?;
+    let (org, token, _) = bound(target).await?;
+    let keys = (org.as_str(), token.as_str());
+    let host = format!("conformance-input-{}", now_s());
+    let mut ws = hello_resumed(target, keys, &host, Some(0)).await?;
+    let terminal = world.relay.attach(&org, &host, "s1");
+    terminal.send(b"typed-1\n")?;
+    let got = input_within(&mut ws, Duration::from_secs(5)).await?;
+    ensure!(got == b"typed-1\n", "the input frame carried {got:?}");
+    let _ = ws.close(None).await;
+    // Not acknowledged, and the host's hello says ptyd has none of it: sent again.
+    let mut ws = hello_resumed(target, keys, &host, Some(0)).await?;
+    let again = input_within(&mut ws, Duration::from_secs(5)).await?;
+    ensure!(
+        again == b"typed-1\n",
+        "after hello (inputOffset 0) the relay resent {again:?}, not the unacknowledged input"
+    );
+    let ack = Control::InputAck {
+        session_id: "s1".into(),
+        input_offset: 8,
+    };
+    ws.send(Message::text(serde_json::to_string(&ack)?)).await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let _ = ws.close(None).await;
+    // Acknowledged: never again.
+    let mut ws = hello_resumed(target, keys, &host, Some(8)).await?;
+    let after_ack = input_within(&mut ws, Duration::from_secs(1)).await?;
+    ensure!(
+        after_ack.is_empty(),
+        "acknowledged input was sent again: {after_ack:?}"
+    );
     let _ = ws.close(None).await;
     Ok(())
 }
