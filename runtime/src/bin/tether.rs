@@ -99,5 +99,11 @@ async fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
             };
             cli::self_update::run(settings, request).await
         }
+        Command::Completions { shell } => {
+            use std::io::Write;
+            // A reader that goes away early (`| head`) is not an error.
+            let _ = std::io::stdout().lock().write_all(&cli::completions(shell));
+            Ok(())
+        }
     }
 }

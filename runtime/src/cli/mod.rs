@@ -57,6 +57,36 @@ pub enum Command {
         #[arg(long)]
         rollback: bool,
     },
+    /// Print the shell completion script (e.g. `tether completions bash > /etc/bash_completion.d/tether`).
+    Completions {
+        /// The shell.
+        shell: CompletionShell,
+    },
+}
+
+/// Shells `tether completions` writes for (contract section 11).
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum CompletionShell {
+    /// bash
+    Bash,
+    /// zsh
+    Zsh,
+    /// fish
+    Fish,
+}
+
+/// The completion script for `shell` of the whole `tether` command line.
+pub fn completions(shell: CompletionShell) -> Vec<u8> {
+    use clap::CommandFactory;
+    let shell = match shell {
+        CompletionShell::Bash => clap_complete::Shell::Bash,
+        CompletionShell::Zsh => clap_complete::Shell::Zsh,
+        CompletionShell::Fish => clap_complete::Shell::Fish,
+    };
+    // Into memory: clap_complete panics on a failed write (a closed pipe).
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "tether", &mut script);
+    script
 }
 
 /// `tether host …`

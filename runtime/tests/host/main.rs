@@ -4,6 +4,7 @@
 mod support;
 
 mod cli_host;
+mod completions;
 mod install;
 mod limits;
 mod relay;
