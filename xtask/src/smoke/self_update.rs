@@ -287,7 +287,9 @@ fn exec_at(
 fn every_line_once(output: &str) -> anyhow::Result<()> {
     let numbers: Vec<u32> = output
         .split("\r\n")
-        .filter_map(|line| line.strip_prefix('N')?.parse().ok())
+        // What a line shows is after its last carriage return (bash ends its bracketed
+        // paste mode with `ESC[?2004l CR` just before the program's first line).
+        .filter_map(|line| line.rsplit('\r').next()?.strip_prefix('N')?.parse().ok())
         .collect();
     let wrong = numbers
         .iter()
@@ -296,9 +298,10 @@ fn every_line_once(output: &str) -> anyhow::Result<()> {
         .map(|(got, want)| format!("line N{got} came where N{want} was due"));
     ensure!(
         wrong.is_none() && numbers.len() == COUNTED_LINES as usize,
-        "the counter's output across the update was not every line once, in order: {} ({} of {COUNTED_LINES} lines)",
+        "the counter's output across the update was not every line once, in order: {} ({} of {COUNTED_LINES} lines); it began {:?}",
         wrong.unwrap_or_default(),
-        numbers.len()
+        numbers.len(),
+        output.chars().take(400).collect::<String>()
     );
     Ok(())
 }
@@ -310,7 +313,7 @@ mod tests {
     #[test]
     fn the_counters_lines_are_checked_for_loss_and_repeats() {
         let all: String = (1..=COUNTED_LINES).map(|i| format!("N{i}\r\n")).collect();
-        let command = format!("$ {COUNTER}\r\n");
+        let command = format!("$ {COUNTER}\r\n\u{1b}[?2004l\r");
         assert!(every_line_once(&format!("{command}{all}{COUNTED}\r\n")).is_ok());
         let lost = all.replace("N7\r\n", "");
         assert!(every_line_once(&lost).is_err());
