@@ -260,16 +260,32 @@ async fn churn(
             return;
         }
         n += 1;
+        let Ok(mut terminal) =
+            relay.request_terminal("org_a", &host, &format!("churn_{n}"), Some("exec sh"))
+        else {
+            // Not connected (a scheduled disruption): tried again, not counted as lost.
+            continue;
+        };
         let once = async {
-            let mut terminal = relay.open_terminal("org_a", &host, Some("exec sh")).await?;
             terminal.send(format!("echo churn-$(({n}*2))\n").as_bytes())?;
             terminal
                 .read_until(&format!("churn-{}", n * 2), Duration::from_secs(20))
-                .await?;
-            terminal.close()
+                .await
         };
-        match once.await {
-            Ok(()) => lock(&tally).churned += 1,
+        let answered = once.await;
+        // Closed whatever happened: an open held up by a stall reaches the host later, and
+        // a client that gave up must not leave its shell behind.
+        let mut closed = terminal.close();
+        for _ in 0..30 {
+            if closed.is_ok() {
+                break;
+            }
+            // Not connected just now: the close waits for the host to be back.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            closed = terminal.close();
+        }
+        match answered.and(closed) {
+            Ok(_) => lock(&tally).churned += 1,
             // A churn that met a scheduled disruption is tried again, not counted as lost.
             Err(e) => tracing::info!("churn terminal {n}: {e:#}"),
         }
