@@ -420,20 +420,37 @@ impl Hub {
     }
 
     /// Every terminal the pty daemon holds, ended ones included; each becomes one of ours.
+    /// A daemon that goes away before it answers (an upgrade execs it) is asked again once
+    /// it is back (within 5 s); one that is not connected gets no question.
     async fn list(&self) -> Vec<SessionInfo> {
-        let (tx, rx) = oneshot::channel();
-        {
-            // Queued only once sent (a waiter for a `list` that never went would take the
-            // next reply), and under the lock, so the reply cannot come first.
-            let mut waiters = lock(&self.list_waiters);
-            if self.to_ptyd(&Request::List, &[]).is_err() {
-                return Vec::new();
+        for _ in 0..3 {
+            let (tx, rx) = oneshot::channel();
+            {
+                // Queued only once sent (a waiter for a `list` that never went would take
+                // the next reply), and under the lock, so the reply cannot come first.
+                let mut waiters = lock(&self.list_waiters);
+                if self.to_ptyd(&Request::List, &[]).is_err() {
+                    return Vec::new();
+                }
+                waiters.push_back(tx);
             }
-            waiters.push_back(tx);
+            match tokio::time::timeout(std::time::Duration::from_secs(5), rx).await {
+                Ok(Ok(list)) => return self.adopt(list),
+                // The connection ended and its waiters were dropped.
+                Ok(Err(_)) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    if !self.wait_for_ptyd(std::time::Duration::from_secs(5)).await {
+                        return Vec::new();
+                    }
+                }
+                Err(_) => return Vec::new(),
+            }
         }
-        let Ok(Ok(list)) = tokio::time::timeout(std::time::Duration::from_secs(5), rx).await else {
-            return Vec::new();
-        };
+        Vec::new()
+    }
+
+    /// Makes every terminal of a `list-reply` one of ours, with ptyd's input count.
+    fn adopt(&self, list: Vec<SessionInfo>) -> Vec<SessionInfo> {
         let mut terminals = lock(&self.terminals);
         for s in &list {
             let stream = terminals.entry(s.id.clone()).or_default();
