@@ -153,9 +153,11 @@ async fn restart_host(
         stop_ptyd: false,
         restart: true,
     };
-    control_client::shutdown(&paths.control_socket, &request)
+    // A service that acts on the request at once may re-execute before its answer is out:
+    // a cut answer is judged by whether the service comes back, not taken as a refusal.
+    let asked = control_client::shutdown(&paths.control_socket, &request)
         .await
-        .context("cannot ask it to restart")?;
+        .context("cannot ask it to restart");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -168,6 +170,7 @@ async fn restart_host(
             return start_host(&installed.cli, org, environment.as_deref());
         }
         if std::time::Instant::now() > deadline {
+            asked?;
             bail!("it did not come back within 10 s (see `tether host logs --org {org}`)");
         }
     }

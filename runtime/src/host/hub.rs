@@ -311,6 +311,11 @@ impl Hub {
         self.upgrading.swap(false, Ordering::SeqCst)
     }
 
+    /// Whether an `upgrade` was sent to ptyd and has not ended yet.
+    pub fn upgrade_in_progress(&self) -> bool {
+        self.upgrading.load(Ordering::SeqCst)
+    }
+
     /// Why the last upgrade was refused, if it was.
     pub fn upgrade_refusal(&self) -> Option<String> {
         lock(&self.upgrade_refused).clone()

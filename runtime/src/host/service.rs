@@ -82,6 +82,14 @@ impl Service {
                 }
             })
         };
+        // A service that has just started, or that is upgrading an older daemon on its own,
+        // gets its daemon back first (at most 8 s): a second upgrade meanwhile would fail.
+        let settle = tokio::time::Instant::now() + std::time::Duration::from_secs(8);
+        while (self.hub.ptyd_pid().is_none() || self.hub.upgrade_in_progress())
+            && tokio::time::Instant::now() < settle
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
         if let Some(done) = current(&self.hub) {
             return Ok(done);
         }
@@ -93,7 +101,9 @@ impl Service {
             if let Some(why) = self.hub.upgrade_refusal() {
                 return Err(why);
             }
-            if let Some(done) = current(&self.hub) {
+            // Done once the old image's connection has ended and the new one is connected
+            // (right after `execve` the old connection still names the same pid).
+            if let Some(done) = current(&self.hub).filter(|_| !self.hub.upgrade_in_progress()) {
                 return Ok(done);
             }
             if tokio::time::Instant::now() > deadline {
