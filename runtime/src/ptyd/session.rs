@@ -222,21 +222,11 @@ thread_local! {
     static READ_BUFFER: RefCell<Vec<u8>> = RefCell::new(vec![0; READ_CHUNK]);
 }
 
-/// Non-blocking reads into the thread's buffer until the pty has nothing more (or the
-/// buffer is nearly full), handed to `sink` as one chunk: a pty gives at most 4 KiB a read,
-/// and every chunk becomes a frame at each hop after this one.
+/// One non-blocking read into the thread's buffer, handed to `sink`.
 fn read_once(fd: &OwnedFd, sink: impl FnOnce(&[u8])) -> std::io::Result<usize> {
     READ_BUFFER.with(|buffer| {
         let mut buffer = buffer.borrow_mut();
-        let mut n = nix::unistd::read(fd.as_raw_fd(), &mut buffer).map_err(std::io::Error::from)?;
-        // What came first is delivered whatever the next read says (EAGAIN, EOF, EIO: the
-        // next turn of the loop sees it again).
-        while n > 0 && buffer.len() - n >= 4096 {
-            match nix::unistd::read(fd.as_raw_fd(), &mut buffer[n..]) {
-                Ok(more) if more > 0 => n += more,
-                _ => break,
-            }
-        }
+        let n = nix::unistd::read(fd.as_raw_fd(), &mut buffer).map_err(std::io::Error::from)?;
         sink(&buffer[..n]);
         Ok(n)
     })
