@@ -296,7 +296,12 @@ impl Hub {
     /// or the old one refused and goes on).
     pub fn release_held_input(&self) {
         let mut held = lock(&self.held_input);
-        for (id, chunk) in held.take().unwrap_or_default() {
+        let input = held.take().unwrap_or_default();
+        if !input.is_empty() {
+            let bytes: usize = input.iter().map(|(_, chunk)| chunk.len()).sum();
+            tracing::info!(bytes, "sending the input held back during the ptyd upgrade");
+        }
+        for (id, chunk) in input {
             if self
                 .to_ptyd(&Request::Input { id: id.clone() }, &chunk)
                 .is_ok()
