@@ -11,6 +11,7 @@ use anyhow::{bail, Context};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 
+use crate::flags::Format;
 use crate::targets::Target;
 
 /// A running `xtask dist --target <target>`.
@@ -20,10 +21,12 @@ pub struct BackgroundDist {
 }
 
 impl BackgroundDist {
-    /// Starts `nice -n 19 xtask dist --target <target> --out-dir <out_dir>`, into cargo's
-    /// target directory `target_dir` when given; its output goes to `log`.
+    /// Starts `nice -n 19 xtask dist --target <target> --formats <formats> --out-dir
+    /// <out_dir>`, into cargo's target directory `target_dir` when given; its output goes
+    /// to `log`.
     pub fn start(
         target: &Target,
+        formats: &[Format],
         out_dir: &Path,
         target_dir: Option<&Path>,
         log: &Path,
@@ -37,7 +40,15 @@ impl BackgroundDist {
         command
             .args(["-n", "19"])
             .arg(xtask)
-            .args(["dist", "--target", target.name, "--out-dir"])
+            .args(["dist", "--target", target.name, "--formats"])
+            .arg(
+                formats
+                    .iter()
+                    .map(|f| f.name())
+                    .collect::<Vec<_>>()
+                    .join(","),
+            )
+            .arg("--out-dir")
             .arg(out_dir)
             .current_dir(crate::flags::project_root())
             .stdin(Stdio::null())

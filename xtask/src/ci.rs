@@ -4,7 +4,7 @@ use anyhow::Context;
 use xshell::{cmd, Shell};
 
 use crate::background::BackgroundDist;
-use crate::flags::{CiArgs, E2eArgs, SmokeArgs};
+use crate::flags::{CiArgs, E2eArgs, Format, SmokeArgs};
 use crate::images::{self, Image};
 use crate::reproducible::Rebuild;
 use crate::step::step;
@@ -18,7 +18,7 @@ pub fn run(sh: &Shell, args: &CiArgs) -> anyhow::Result<()> {
     let rebuild = if args.tests_only {
         None
     } else {
-        Some(Rebuild::start(&target)?)
+        Some(Rebuild::start(&target, &Format::ALL)?)
     };
     let docker = lint_and_images(sh, args)?;
     if let Err(e) = &docker {
@@ -36,6 +36,7 @@ pub fn run(sh: &Shell, args: &CiArgs) -> anyhow::Result<()> {
             let root = crate::flags::project_root();
             BackgroundDist::start(
                 &target,
+                &Format::ALL,
                 &root.join("dist"),
                 None,
                 &root.join("target/dist-background.log"),
@@ -91,9 +92,13 @@ pub fn run(sh: &Shell, args: &CiArgs) -> anyhow::Result<()> {
     if let Some(rebuild) = rebuild {
         step("reproducible", || {
             // Built by the smoke already; this packs and verifies it again.
-            let archive =
-                crate::dist::dist_one(sh, &target, &crate::flags::project_root().join("dist"))?;
-            rebuild.compare(&archive)
+            let written = crate::dist::dist_formats(
+                sh,
+                &target,
+                &Format::ALL,
+                &crate::flags::project_root().join("dist"),
+            )?;
+            rebuild.compare(&written)
         })?;
     }
     Ok(())

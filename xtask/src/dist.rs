@@ -37,15 +37,32 @@ pub fn run(sh: &Shell, args: &DistArgs) -> anyhow::Result<()> {
     for target in targets {
         let rebuild = args
             .check_reproducible
-            .then(|| crate::reproducible::Rebuild::start(&target))
+            .then(|| crate::reproducible::Rebuild::start(&target, &args.formats))
             .transpose()?;
-        let archive = dist_one(sh, &target, &out_dir)?;
+        let written = dist_formats(sh, &target, &args.formats, &out_dir)?;
         if let Some(rebuild) = rebuild {
-            rebuild.compare(&archive)?;
+            rebuild.compare(&written)?;
         }
-        println!("{}", archive.display());
+        for path in written {
+            println!("{}", path.display());
+        }
     }
     Ok(())
+}
+
+/// The archive of `target`, then the packages of `formats` made from it; returns every
+/// path written, the archive first.
+pub fn dist_formats(
+    sh: &Shell,
+    target: &Target,
+    formats: &[crate::flags::Format],
+    out_dir: &Path,
+) -> anyhow::Result<Vec<PathBuf>> {
+    let archive = dist_one(sh, target, out_dir)?;
+    let packages = step(&format!("packages {}", target.name), || {
+        crate::packages::build(&archive, formats, out_dir)
+    })?;
+    Ok(std::iter::once(archive).chain(packages).collect())
 }
 
 /// The cargo-auditable release `.ci/setup` installs (and the release workflow on macOS).

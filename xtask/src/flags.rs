@@ -159,6 +159,37 @@ pub struct DistArgs {
     /// Then build each target again from an empty target directory and require identical bytes.
     #[arg(long)]
     pub check_reproducible: bool,
+    /// What to make: tar (the archive, always made), deb, rpm, oci (comma-separated).
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "tar")]
+    pub formats: Vec<Format>,
+}
+
+/// A release format (contract section 11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// The `.tar.gz` bundle.
+    Tar,
+    /// The Debian package.
+    Deb,
+    /// The RPM package.
+    Rpm,
+    /// The OCI image layout.
+    Oci,
+}
+
+impl Format {
+    /// Every format, as `--formats` spells them.
+    pub const ALL: [Format; 4] = [Format::Tar, Format::Deb, Format::Rpm, Format::Oci];
+
+    /// The name `--formats` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Tar => "tar",
+            Format::Deb => "deb",
+            Format::Rpm => "rpm",
+            Format::Oci => "oci",
+        }
+    }
 }
 
 /// `cargo xtask verify`

@@ -12,6 +12,7 @@ mod fuzz;
 mod images;
 #[cfg(test)]
 mod installer_tests;
+mod packages;
 mod reproducible;
 mod sign;
 mod smoke;

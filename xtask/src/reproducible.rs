@@ -3,11 +3,12 @@
 //! build may leak into a bundle. The second build runs in the background at the lowest
 //! CPU priority, so CI starts it first and it uses the cores the tests leave idle.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 
 use crate::background::BackgroundDist;
+use crate::flags::Format;
 use crate::targets::Target;
 
 /// A second build of a target's bundle, running.
@@ -17,14 +18,15 @@ pub struct Rebuild {
 }
 
 impl Rebuild {
-    /// Starts the second build in a scratch directory.
-    pub fn start(target: &Target) -> anyhow::Result<Rebuild> {
+    /// Starts the second build of `formats` in a scratch directory.
+    pub fn start(target: &Target, formats: &[Format]) -> anyhow::Result<Rebuild> {
         let scratch = tempfile::Builder::new()
             .prefix("tether-reproducible-")
             .tempdir()
             .context("cannot create a scratch directory")?;
         let build = BackgroundDist::start(
             target,
+            formats,
             &scratch.path().join("dist"),
             Some(&scratch.path().join("target")),
             &scratch.path().join("build.log"),
@@ -32,9 +34,24 @@ impl Rebuild {
         Ok(Rebuild { build, scratch })
     }
 
-    /// Waits for the second build and requires the same bytes as `archive`.
-    pub fn compare(mut self, archive: &Path) -> anyhow::Result<()> {
+    /// Waits for the second build and requires the same bytes as each of `files` (the
+    /// archive and its packages).
+    pub fn compare(mut self, files: &[PathBuf]) -> anyhow::Result<()> {
         self.build.wait()?;
+        for file in files {
+            if let Err(e) = self.compare_one(file) {
+                // Kept for a look: the second build's files stay where the message says.
+                let kept = self.scratch.keep();
+                return Err(e.context(format!(
+                    "the second build is kept in {}",
+                    kept.join("dist").display()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn compare_one(&self, archive: &Path) -> anyhow::Result<()> {
         let name = archive.file_name().context("the archive has no name")?;
         let again = self.scratch.path().join("dist").join(name);
         let first =
@@ -42,12 +59,9 @@ impl Rebuild {
         let second = std::fs::read(&again)
             .with_context(|| format!("the second build wrote no {}", again.display()))?;
         if first != second {
-            let kept = self.scratch.keep();
             bail!(
-                "{} is not reproducible: a second build from an empty target directory gave different bytes ({} kept in {})",
-                archive.display(),
-                name.to_string_lossy(),
-                kept.join("dist").display()
+                "{} is not reproducible: a second build from an empty target directory gave different bytes",
+                archive.display()
             );
         }
         eprintln!(

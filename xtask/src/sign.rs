@@ -1,7 +1,7 @@
 //! `cargo xtask sign`: the release's checksums and update metadata, signed with minisign
-//! (contract section 8). `SHA256SUMS` lists every archive, SBOM and `install.sh`;
-//! `latest.json` names each target's archive and hash; both get a `.minisig` that the
-//! standard `minisign -V` and `tether self-update` check.
+//! (contract sections 8 and 11). `SHA256SUMS` lists every archive, package, image, SBOM
+//! and `install.sh`; `latest.json` names each target's archive and hash; both get a
+//! `.minisig` that the standard `minisign -V` and `tether self-update` check.
 
 use std::collections::BTreeMap;
 use std::io::Cursor;
@@ -167,9 +167,23 @@ fn latest(archives: &[(PathBuf, Manifest, String)], base_url: &str) -> anyhow::R
     Ok(Latest { version, targets })
 }
 
-/// `<hex>  <name>` for every archive, SBOM and the installer in `dir`, sorted by name.
+/// `<hex>  <name>` for every archive, package, image, SBOM and the installer in `dir`,
+/// sorted by name. Each package is checked against the archive beside it first.
 fn sha256sums(dir: &Path) -> anyhow::Result<String> {
     let mut files = files_ending(dir, ".tar.gz")?;
+    for ending in crate::packages::ENDINGS {
+        for package in files_ending(dir, ending)? {
+            let problems = crate::packages::check::beside_archive(&package)?;
+            if !problems.is_empty() {
+                bail!(
+                    "{} failed verification: not signing it\n{}",
+                    package.display(),
+                    problems.join("\n")
+                );
+            }
+            files.push(package);
+        }
+    }
     files.extend(files_ending(dir, ".cdx.json")?);
     files.push(dir.join("install.sh"));
     files.sort();

@@ -7,9 +7,10 @@ use tether::settings::Settings;
 #[derive(Debug, Parser)]
 #[command(name = "tether-host", version = tether::version::LONG_VERSION, about)]
 struct Args {
-    /// Organization to serve.
+    /// Organization to serve (default: the stored one, else the API key's bound org, as
+    /// `tether host start` picks it; the container image relies on this).
     #[arg(long)]
-    org: String,
+    org: Option<String>,
     /// Port for /health on 127.0.0.1 (0 picks a free one).
     #[arg(long, default_value_t = 0)]
     port: u16,
@@ -22,7 +23,8 @@ fn main() {
     if let Err(e) = nix::sys::prctl::set_dumpable(false) {
         eprintln!("tether-host: warning: cannot mark the process undumpable: {e}");
     }
-    let org = match tether::OrgId::parse(&args.org) {
+    // Checked before anything else: a bad `--org` is a usage error, not a network one.
+    let org = match args.org.as_deref().map(tether::OrgId::parse).transpose() {
         Ok(org) => org,
         Err(e) => {
             eprintln!("tether-host: {e}");
@@ -41,8 +43,11 @@ fn main() {
             std::process::exit(2);
         }
     }
-    tether::daemon::run(
-        "tether-host",
-        tether::host::run::run(settings, org, args.port),
-    );
+    tether::daemon::run("tether-host", async move {
+        let org = match org {
+            Some(org) => org,
+            None => tether::cli::host::resolve_org(&settings, None).await?,
+        };
+        tether::host::run::run(settings, org, args.port).await
+    });
 }

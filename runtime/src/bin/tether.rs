@@ -105,5 +105,10 @@ async fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
             let _ = std::io::stdout().lock().write_all(&cli::completions(shell));
             Ok(())
         }
+        Command::Manpage => {
+            use std::io::Write;
+            let _ = std::io::stdout().lock().write_all(&cli::manpage());
+            Ok(())
+        }
     }
 }

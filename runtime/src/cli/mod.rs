@@ -62,6 +62,9 @@ pub enum Command {
         /// The shell.
         shell: CompletionShell,
     },
+    /// Print the man page, tether(1), in roff (the packages install it).
+    #[command(hide = true)]
+    Manpage,
 }
 
 /// Shells `tether completions` writes for (contract section 11).
@@ -87,6 +90,15 @@ pub fn completions(shell: CompletionShell) -> Vec<u8> {
     let mut script = Vec::new();
     clap_complete::generate(shell, &mut Cli::command(), "tether", &mut script);
     script
+}
+
+/// The man page tether(1) in roff, from the same definition as `--help`.
+pub fn manpage() -> Vec<u8> {
+    use clap::CommandFactory;
+    let mut page = Vec::new();
+    // Into memory, like the completions; writing to a Vec cannot fail.
+    let _ = clap_mangen::Man::new(Cli::command()).render(&mut page);
+    page
 }
 
 /// `tether host …`

@@ -32,6 +32,7 @@ pub struct Request {
 /// Runs `tether self-update`.
 pub async fn run(settings: &Settings, request: Request) -> anyhow::Result<()> {
     let installed = installed()?;
+    refuse_packaged(&installed)?;
     if request.rollback {
         replace::rollback(&installed.paths()).map_err(anyhow::Error::msg)?;
         println!("rolled back to the previous tether (run --rollback again to undo)");
@@ -84,6 +85,23 @@ pub async fn run(settings: &Settings, request: Request) -> anyhow::Result<()> {
         "updated tether {VERSION} → {version}; the previous files are kept as *.old (`tether self-update --rollback`)"
     );
     restart_hosts(settings, &installed).await
+}
+
+/// Refuses to touch binaries a package manager installed: the next upgrade or removal
+/// of the package would trip over files it no longer recognises.
+fn refuse_packaged(installed: &Installed) -> anyhow::Result<()> {
+    for file in installed.paths() {
+        if let Some(owner) = release::package_manager::owner(&file) {
+            bail!(
+                "{} belongs to the {} package `{}`: update it with `{}`; nothing was changed",
+                file.display(),
+                owner.manager,
+                owner.package,
+                owner.update_command()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The installed bundle's files, from this CLI's own path.

@@ -5,6 +5,7 @@
 pub mod key_file;
 pub mod latest;
 pub mod latest_json;
+pub mod package_manager;
 pub mod replace;
 pub mod unpack;
 pub mod update;

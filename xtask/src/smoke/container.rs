@@ -18,10 +18,25 @@ use crate::images::{self, Image};
 use crate::targets::Target;
 
 /// Containers and a network that are removed however the smoke ends.
-struct Docker<'a> {
-    sh: &'a Shell,
-    containers: Vec<String>,
-    network: Option<String>,
+pub(super) struct Docker<'a> {
+    pub(super) sh: &'a Shell,
+    pub(super) containers: Vec<String>,
+    pub(super) network: Option<String>,
+}
+
+impl<'a> Docker<'a> {
+    /// A new private network named `network`, removed with the containers.
+    pub(super) fn on_new_network(sh: &'a Shell, network: &str) -> anyhow::Result<Docker<'a>> {
+        cmd!(sh, "docker network create {network}")
+            .quiet()
+            .ignore_stdout()
+            .run()?;
+        Ok(Docker {
+            sh,
+            containers: vec![],
+            network: Some(network.to_string()),
+        })
+    }
 }
 
 impl Drop for Docker<'_> {
@@ -62,17 +77,8 @@ pub(super) fn smoke_container(
     );
     images::ensure(sh, &[Image::Harness, image])?;
     let id = std::process::id();
-    let mut docker = Docker {
-        sh,
-        containers: vec![],
-        network: None,
-    };
     let network = format!("tether-smoke-{id}");
-    cmd!(sh, "docker network create {network}")
-        .quiet()
-        .ignore_stdout()
-        .run()?;
-    docker.network = Some(network.clone());
+    let mut docker = Docker::on_new_network(sh, &network)?;
 
     let (served, relay_http) = start_harness(&mut docker, &network, id, releases)?;
 
@@ -168,7 +174,7 @@ fn update_in(
 
 /// Starts the harness container on `network` (as `harness`, the relay's port mapped to
 /// loopback here); returns what it served and the relay's HTTPS base from this machine.
-fn start_harness(
+pub(super) fn start_harness(
     docker: &mut Docker<'_>,
     network: &str,
     id: u32,
@@ -237,7 +243,7 @@ fn start_harness(
 
 /// Starts the OS container `os` from `tag` with the bundle and the harness CA copied in;
 /// returns the CA's path on this machine.
-fn start_os(
+pub(super) fn start_os(
     sh: &Shell,
     os: &str,
     tag: &str,

@@ -5,6 +5,7 @@
 mod container;
 mod host;
 mod installer;
+mod packages;
 mod release_files;
 mod self_update;
 mod served;
@@ -39,6 +40,12 @@ pub enum Place {
     Host,
     /// A clean container of this image.
     Container(Image),
+    /// The `.deb` installed with apt on a clean container of this image.
+    Deb(Image),
+    /// The `.rpm` listed and installed into an empty root on this machine.
+    Rpm,
+    /// The OCI image run by Docker.
+    Oci,
 }
 
 impl Place {
@@ -46,18 +53,37 @@ impl Place {
         match self {
             Place::Host => "host".into(),
             Place::Container(image) => image.tag(),
+            Place::Deb(image) => format!("deb {}", image.short_name()),
+            Place::Rpm => "rpm".into(),
+            Place::Oci => "oci image".into(),
         }
     }
 }
 
-/// The places named by `--on`: `host`, an image's short name, or `all`.
+/// The Debian releases the `.deb` is installed on.
+const DEB_ON: [Image; 2] = [Image::Debian("bookworm"), Image::Debian("bullseye")];
+
+/// The places named by `--on`: `host`, an image's short name, `deb`, `rpm`, `oci`,
+/// `packages` (those three) or `all`.
 pub fn places(on: &str) -> anyhow::Result<Vec<Place>> {
     let containers = Image::SMOKE.into_iter().map(Place::Container);
-    if on == "all" {
-        return Ok(std::iter::once(Place::Host).chain(containers).collect());
-    }
-    if on == "host" {
-        return Ok(vec![Place::Host]);
+    let packages = DEB_ON
+        .into_iter()
+        .map(Place::Deb)
+        .chain([Place::Rpm, Place::Oci]);
+    match on {
+        "all" => {
+            return Ok(std::iter::once(Place::Host)
+                .chain(containers)
+                .chain(packages)
+                .collect())
+        }
+        "host" => return Ok(vec![Place::Host]),
+        "packages" => return Ok(packages.collect()),
+        "deb" => return Ok(DEB_ON.into_iter().map(Place::Deb).collect()),
+        "rpm" => return Ok(vec![Place::Rpm]),
+        "oci" => return Ok(vec![Place::Oci]),
+        _ => {}
     }
     match Image::SMOKE
         .into_iter()
@@ -66,7 +92,10 @@ pub fn places(on: &str) -> anyhow::Result<Vec<Place>> {
         Some(image) => Ok(vec![Place::Container(image)]),
         None => {
             let names: Vec<&str> = Image::SMOKE.iter().map(|i| i.short_name()).collect();
-            bail!("unknown --on {on:?}: host, {} or all", names.join(", "))
+            bail!(
+                "unknown --on {on:?}: host, {}, deb, rpm, oci, packages or all",
+                names.join(", ")
+            )
         }
     }
 }
@@ -88,8 +117,8 @@ pub fn run(sh: &Shell, args: &SmokeArgs) -> anyhow::Result<()> {
     let os_images: Vec<Image> = places
         .iter()
         .filter_map(|place| match place {
-            Place::Container(image) => Some(*image),
-            Place::Host => None,
+            Place::Container(image) | Place::Deb(image) => Some(*image),
+            Place::Host | Place::Rpm | Place::Oci => None,
         })
         .collect();
     // A scope: an early error still waits for the image builds (no orphan debootstrap).
@@ -136,8 +165,48 @@ pub fn run(sh: &Shell, args: &SmokeArgs) -> anyhow::Result<()> {
     let mut results = Vec::new();
     // Recorded in the table like a place's steps; a failure does not stop the places.
     let _ = release_files::check(&mut results, &archive, &bundle);
+    let wants_packages = places
+        .iter()
+        .any(|p| matches!(p, Place::Deb(_) | Place::Rpm | Place::Oci));
+    let built = if wants_packages {
+        packages::packages_of(&archive, &staging.path().join("packages")).map(Some)
+    } else {
+        Ok(None)
+    };
+    if let Ok(Some(packages)) = &built {
+        packages::lint(packages, &mut results);
+    }
     for place in places {
+        let packages = match (&built, place) {
+            (Ok(Some(packages)), _) => Some(packages),
+            (Err(e), Place::Deb(_) | Place::Rpm | Place::Oci) => {
+                results.push(StepResult {
+                    place: place.name(),
+                    step: "packages",
+                    elapsed: Duration::ZERO,
+                    failure: Some(format!("{e:#}")),
+                });
+                continue;
+            }
+            _ => None,
+        };
         let outcome = match place {
+            Place::Deb(image) => match packages {
+                Some(p) if target.name == "linux-x64" => {
+                    packages::smoke_deb(sh, &target, image, &p.deb, &mut results)
+                }
+                _ => Err(anyhow::anyhow!("the .deb smoke runs x86-64 containers")),
+            },
+            Place::Rpm => match packages {
+                Some(p) => packages::smoke_rpm(&p.rpm, &mut results),
+                None => Err(anyhow::anyhow!("no .rpm")),
+            },
+            Place::Oci => match packages {
+                Some(p) if target.name == "linux-x64" => {
+                    packages::smoke_oci(sh, &p.oci, &mut results)
+                }
+                _ => Err(anyhow::anyhow!("the image smoke runs x86-64 images")),
+            },
             Place::Host => {
                 host::smoke_host(sh, &target, releases, &bundle, staging.path(), &mut results)
             }
@@ -145,13 +214,18 @@ pub fn run(sh: &Shell, args: &SmokeArgs) -> anyhow::Result<()> {
                 container::smoke_container(sh, &target, image, (releases, &bundle), &mut results)
             }
         };
-        if let Err(e) = outcome {
-            results.push(StepResult {
+        // A failed step is in the table already; anything else failed around the steps.
+        let step_failed = results
+            .last()
+            .is_some_and(|r| r.place == place.name() && r.failure.is_some());
+        match outcome {
+            Err(e) if !step_failed => results.push(StepResult {
                 place: place.name(),
                 step: "setup",
                 elapsed: Duration::ZERO,
                 failure: Some(format!("{e:#}")),
-            });
+            }),
+            _ => {}
         }
     }
     print_results(&results);
@@ -184,12 +258,12 @@ fn current_bundle(sh: &Shell, target: &Target) -> anyhow::Result<PathBuf> {
 /// The table of verdicts, then each failure in full.
 fn print_results(results: &[StepResult]) {
     println!(
-        "\n{:<22} {:<26} {:<6} {:>8}",
+        "\n{:<22} {:<30} {:<6} {:>8}",
         "place", "step", "result", "time"
     );
     for r in results {
         println!(
-            "{:<22} {:<26} {:<6} {:>7.2}s",
+            "{:<22} {:<30} {:<6} {:>7.2}s",
             r.place,
             r.step,
             if r.failure.is_none() { "ok" } else { "FAIL" },

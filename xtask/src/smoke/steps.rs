@@ -29,7 +29,7 @@ pub(super) fn checked(mut command: Command, what: &str) -> anyhow::Result<String
 }
 
 /// Asks the relay to run `echo` in a terminal on the org's host; checks the answer.
-fn terminal_echo(relay_http: &str, ca: &Path) -> anyhow::Result<()> {
+pub(super) fn terminal_echo(relay_http: &str, ca: &Path) -> anyhow::Result<()> {
     let body = format!(
         r#"{{"organizationId":"{ORG}","input":"echo smoke-$((40+2))","expect":"smoke-42","timeoutMs":10000}}"#
     );
@@ -56,7 +56,9 @@ fn terminal_echo(relay_http: &str, ca: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn poll_relay_connected(mut status: impl FnMut() -> anyhow::Result<String>) -> anyhow::Result<()> {
+pub(super) fn poll_relay_connected(
+    mut status: impl FnMut() -> anyhow::Result<String>,
+) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let doc: serde_json::Value =
