@@ -195,7 +195,8 @@ impl Format {
 /// `cargo xtask verify`
 #[derive(Debug, Args)]
 pub struct VerifyArgs {
-    /// Archives to check; each needs its `.sha256` beside it.
+    /// Archives to check (each needs its `.sha256` beside it), or packages and images
+    /// (each checked against the archive of its version and target beside it).
     #[arg(required = true)]
     pub archives: Vec<PathBuf>,
     /// Also refuse a test build: `tether` must trust `keys/release.pub` and nothing else.
