@@ -15,3 +15,4 @@ pub mod scenarios;
 pub mod server_runtime;
 pub mod soak;
 pub mod tls;
+pub mod transcript;

@@ -57,6 +57,8 @@ pub fn run(sh: &Shell, args: &CiArgs) -> anyhow::Result<()> {
             &E2eArgs {
                 filter: None,
                 junit: None,
+                // The whole suite's report, searched for every secret the runs used.
+                report: Some(crate::flags::project_root().join("target/e2e-report")),
                 api_url: None,
                 relay_url: None,
                 parallel: 8,

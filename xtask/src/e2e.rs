@@ -31,6 +31,10 @@ pub fn run(sh: &Shell, args: &E2eArgs) -> anyhow::Result<()> {
         let absolute = std::env::current_dir()?.join(junit);
         harness_args.extend(["--junit".into(), absolute.display().to_string()]);
     }
+    if let Some(report) = &args.report {
+        let absolute = std::env::current_dir()?.join(report);
+        harness_args.extend(["--report".into(), absolute.display().to_string()]);
+    }
     let _env = match (&args.api_url, &args.relay_url) {
         (Some(api), Some(relay)) => {
             if std::env::var_os("TETHER_E2E_API_KEY").is_none() {

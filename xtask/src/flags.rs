@@ -105,6 +105,9 @@ pub struct E2eArgs {
     /// Write a JUnit XML report here.
     #[arg(long)]
     pub junit: Option<PathBuf>,
+    /// Write the conformance report here (index.html, results.json, junit.xml).
+    #[arg(long)]
+    pub report: Option<PathBuf>,
     /// Run the black-box scenarios against this API instead of the reference server.
     #[arg(long, requires = "relay_url")]
     pub api_url: Option<String>,

@@ -150,6 +150,7 @@ impl AuthServer {
             *server.address(),
             drops.clone(),
             server_config,
+            crate::transcript::current(),
         ));
         Ok(AuthServer {
             server,

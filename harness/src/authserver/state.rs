@@ -165,13 +165,29 @@ pub struct AuthState {
     pub(super) opaque_access: HashMap<String, (String, i64)>,
 }
 
+/// The `iss` the server answers by default: the correct one, unless
+/// `TETHER_HARNESS_BREAK=iss` asks for a broken reference server (the report's own test
+/// breaks a scenario on purpose with it, docs/HARNESS.md).
+fn sabotaged_iss() -> IssAnswer {
+    if std::env::var("TETHER_HARNESS_BREAK").is_ok_and(|v| v == "iss") {
+        IssAnswer::Wrong
+    } else {
+        IssAnswer::Correct
+    }
+}
+
 /// A random URL-safe token with a prefix.
 pub fn random_token(prefix: &str) -> String {
     let bytes: [u8; 24] = rand::rng().random();
-    format!(
+    let token = format!(
         "{prefix}{}",
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-    )
+    );
+    // Ids (`key_`, `fam_`) are not secrets; everything else this makes is.
+    if !matches!(prefix, "key_" | "fam_") {
+        crate::transcript::issued(&token);
+    }
+    token
 }
 
 impl AuthState {
@@ -190,7 +206,7 @@ impl AuthState {
             metadata_enabled: true,
             openid_configuration_enabled: false,
             profile: Profile::Tether,
-            iss_answer: IssAnswer::Correct,
+            iss_answer: sabotaged_iss(),
             deny_next_authorization: false,
             id_tokens: true,
             broken: BrokenAuth::default(),

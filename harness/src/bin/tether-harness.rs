@@ -81,6 +81,9 @@ enum Command {
         /// Write JUnit XML here.
         #[arg(long)]
         junit: Option<PathBuf>,
+        /// Write the conformance report here: index.html, results.json, junit.xml.
+        #[arg(long)]
+        report: Option<PathBuf>,
         /// Only the scenarios that need no server-side knobs.
         #[arg(long)]
         black_box: bool,
@@ -155,6 +158,7 @@ async fn main() -> anyhow::Result<()> {
         Command::E2e {
             filter,
             junit,
+            report: report_dir,
             black_box,
             parallel,
             repeat,
@@ -169,6 +173,7 @@ async fn main() -> anyhow::Result<()> {
             if selected.is_empty() {
                 anyhow::bail!("no scenario matches");
             }
+            let started = std::time::Instant::now();
             let mut runs = Vec::new();
             for run in 1..=repeat {
                 if repeat > 1 {
@@ -180,6 +185,10 @@ async fn main() -> anyhow::Result<()> {
             }
             if repeat > 1 {
                 print!("{}", report::failures_per_scenario(&runs));
+            }
+            if let Some(dir) = report_dir {
+                let facts = report::files::RunFacts::of_this_run(started.elapsed());
+                report::files::write(&dir, &report::one_per_scenario(&runs), &facts)?;
             }
             let outcomes: Vec<_> = runs.into_iter().flatten().collect();
             if let Some(path) = junit {

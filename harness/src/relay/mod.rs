@@ -112,6 +112,7 @@ impl Relay {
             protocol_1: std::sync::atomic::AtomicBool::new(false),
             drop_connection: watch::Sender::new(None),
             refusing: std::sync::atomic::AtomicBool::new(false),
+            transcript: crate::transcript::current(),
         });
         let tls_failures = Arc::new(AtomicU32::new(0));
         let task = serve(

@@ -115,9 +115,11 @@ async fn serve_host(
         tokio::select! {
             out = rx.recv() => match out {
                 Some(message) => {
+                    shared.record_frame("to_host", id, &message);
                     let mut result = sink.feed(message).await;
                     while result.is_ok() {
                         let Ok(next) = rx.try_recv() else { break };
+                        shared.record_frame("to_host", id, &next);
                         result = sink.feed(next).await;
                     }
                     if result.is_err() || sink.flush().await.is_err() { break }
@@ -126,14 +128,22 @@ async fn serve_host(
             },
             _ = reading.changed() => {}
             incoming = stream.next(), if read_now => match incoming {
-                Some(Ok(Message::Text(text))) => from_host(&shared, &key, id, text.as_str()),
-                Some(Ok(Message::Binary(bytes))) => output_from_host(&shared, &key, &bytes),
+                Some(Ok(Message::Text(text))) => {
+                    shared.record_frame("from_host", id, &Message::Text(text.clone()));
+                    from_host(&shared, &key, id, text.as_str())
+                }
+                Some(Ok(Message::Binary(bytes))) => {
+                    shared.record_frame("from_host", id, &Message::Binary(bytes.clone()));
+                    output_from_host(&shared, &key, &bytes)
+                }
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
                 Some(Ok(_)) => {}
             },
             _ = &mut expiry, if expired_at.is_none() => {
                 let text = serde_json::to_string(&Control::Error { session_id: None, error: TOKEN_EXPIRED.into() }).unwrap_or_default();
-                if sink.send(Message::text(text)).await.is_err() { break }
+                let message = Message::text(text);
+                shared.record_frame("to_host", id, &message);
+                if sink.send(message).await.is_err() { break }
                 expired_at = Some(tokio::time::Instant::now());
             }
             _ = grace => break,

@@ -66,12 +66,32 @@ pub(crate) struct Shared {
     pub(crate) drop_connection: watch::Sender<Option<(u64, bool)>>,
     /// True while the relay refuses every handshake (`503`), as one that is down would.
     pub(crate) refusing: AtomicBool,
+    /// The transcript of the scenario that started the relay: frames go into it.
+    pub(crate) transcript: Option<Arc<crate::transcript::Transcript>>,
 }
 
 /// The hosts by `(org, host id)`.
 pub(crate) type Hosts = HashMap<(String, String), HostEntry>;
 
 impl Shared {
+    /// Records a frame of connection `conn` going `direction` (`to_host`, `from_host`).
+    pub(crate) fn record_frame(&self, direction: &'static str, conn: u64, message: &Message) {
+        let Some(transcript) = &self.transcript else {
+            return;
+        };
+        let text = match message {
+            Message::Text(text) => text.to_string(),
+            Message::Binary(bytes) => crate::transcript::describe_binary(bytes),
+            Message::Close(_) => "close".to_string(),
+            _ => return,
+        };
+        transcript.push(crate::transcript::EventKind::Frame {
+            direction,
+            connection: conn,
+            text,
+        });
+    }
+
     pub(crate) fn hosts(&self) -> MutexGuard<'_, Hosts> {
         lock(&self.hosts)
     }

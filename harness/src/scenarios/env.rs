@@ -316,6 +316,10 @@ impl Drop for Machine {
             let tail: Vec<&str> = text.lines().rev().take(LOG_TAIL_LINES).collect();
             let tail: Vec<&str> = tail.into_iter().rev().collect();
             diagnostics::record(format!("tail of {}:\n{}", path.display(), tail.join("\n")));
+            crate::transcript::record(crate::transcript::EventKind::Log {
+                name: path.display().to_string(),
+                tail: tail.join("\n"),
+            });
         }
         // Everything still running from this machine's binaries with this home goes: a
         // signal each, nothing that blocks the scenario's runtime thread.

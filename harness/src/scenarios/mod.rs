@@ -58,6 +58,17 @@ pub enum Run {
 #[error("not applicable: {0}")]
 pub struct NotApplicable(pub String);
 
+/// A check whose SHOULD (of the contract or an RFC) was not met: reported as
+/// `non-strict`, which does not fail the run.
+#[derive(Debug, thiserror::Error)]
+#[error("non-strict: {0}")]
+pub struct NonStrict(pub String);
+
+/// Behaviour the contract leaves open, recorded as `informational`.
+#[derive(Debug, thiserror::Error)]
+#[error("informational: {0}")]
+pub struct Informational(pub String);
+
 /// Every scenario, in a stable order.
 pub fn all() -> Vec<Scenario> {
     [

@@ -55,7 +55,19 @@ pub async fn run_recorded(mut cmd: tokio::process::Command, what: &str) -> anyho
         .await
         .with_context(|| format!("cannot run {what}"))?;
     diagnostics::record(format!("$ {what}\n{}", describe(&out)));
+    record_command(what, &out);
     Ok(out)
+}
+
+/// Puts a finished command into the scenario's transcript.
+fn record_command(what: &str, out: &Output) {
+    let (stdout, stderr) = text(out);
+    crate::transcript::record(crate::transcript::EventKind::Command {
+        argv: what.to_string(),
+        exit: out.status.to_string(),
+        stdout,
+        stderr,
+    });
 }
 
 /// Exit status, stdout and stderr of a finished process, for error messages.
@@ -81,6 +93,7 @@ pub async fn wait_output(running: Running) -> anyhow::Result<Output> {
     let _ = reader.await;
     out.stderr = lock(&printed).clone().into_bytes();
     diagnostics::record(format!("$ {what}\n{}", describe(&out)));
+    record_command(&what, &out);
     Ok(out)
 }
 

@@ -1,10 +1,44 @@
-//! Running scenarios outside `cargo test`: a verdict table for people and JUnit XML for CI.
+//! Running scenarios outside `cargo test`: a verdict table for people, JUnit XML for CI,
+//! and the conformance report (contract section 12: `index.html`, `results.json`).
+
+pub mod files;
 
 use std::time::{Duration, Instant};
 
 use futures_util::stream::{self, StreamExt};
 
-use crate::scenarios::{diagnostics, NotApplicable, Scenario};
+use crate::scenarios::{diagnostics, Informational, NonStrict, NotApplicable, Scenario};
+use crate::transcript::{self, Event, Transcript};
+
+/// The outcomes of section 12.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// Every MUST held.
+    Pass,
+    /// A MUST of the contract or an RFC was broken.
+    Fail,
+    /// A SHOULD was not met: reported, does not fail the run.
+    NonStrict,
+    /// Behaviour the contract leaves open, recorded.
+    Informational,
+    /// The check does not apply to this target (with the reason).
+    #[serde(rename = "n/a")]
+    NotApplicable,
+}
+
+impl Verdict {
+    /// As the report and the table write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Pass => "pass",
+            Verdict::Fail => "fail",
+            Verdict::NonStrict => "non-strict",
+            Verdict::Informational => "informational",
+            Verdict::NotApplicable => "n/a",
+        }
+    }
+}
 
 /// How one scenario went.
 #[derive(Debug, Clone)]
@@ -19,8 +53,34 @@ pub struct Outcome {
     pub failure: Option<String>,
     /// Why it did not apply to this target, when it did not.
     pub not_applicable: Option<String>,
+    /// The SHOULD it found unmet, or the open behaviour it recorded.
+    pub soft: Option<(Verdict, String)>,
     /// Wall time.
     pub elapsed: Duration,
+    /// What crossed the edges while it ran.
+    pub transcript: Vec<Event>,
+    /// Events left out of the transcript (it keeps the first few hundred).
+    pub omitted: usize,
+}
+
+impl Outcome {
+    /// Its verdict.
+    pub fn verdict(&self) -> Verdict {
+        match (&self.failure, &self.not_applicable, &self.soft) {
+            (Some(_), _, _) => Verdict::Fail,
+            (None, Some(_), _) => Verdict::NotApplicable,
+            (None, None, Some((verdict, _))) => *verdict,
+            (None, None, None) => Verdict::Pass,
+        }
+    }
+
+    /// Why it is not a plain pass, when it is not.
+    pub fn reason(&self) -> Option<&str> {
+        self.failure
+            .as_deref()
+            .or(self.not_applicable.as_deref())
+            .or(self.soft.as_ref().map(|(_, why)| why.as_str()))
+    }
 }
 
 /// Runs `scenarios`, `parallel` at a time, in the order given.
@@ -28,26 +88,42 @@ pub async fn run_all(scenarios: Vec<Scenario>, parallel: usize) -> Vec<Outcome> 
     stream::iter(scenarios)
         .map(|s| async move {
             let started = Instant::now();
-            let result = tokio::spawn(diagnostics::collect(s.body())).await;
+            let recorded = Transcript::new();
+            let body = transcript::scope(recorded.clone(), diagnostics::collect(s.body()));
+            let result = tokio::spawn(body).await;
             let mut not_applicable = None;
+            let mut soft = None;
             let failure = match result {
                 Ok(Ok(())) => None,
-                Ok(Err(e)) => match e.chain().find_map(|c| c.downcast_ref::<NotApplicable>()) {
-                    Some(na) => {
+                Ok(Err(e)) => {
+                    if let Some(na) = e.chain().find_map(|c| c.downcast_ref::<NotApplicable>()) {
                         not_applicable = Some(na.0.clone());
                         None
+                    } else if let Some(ns) = e.chain().find_map(|c| c.downcast_ref::<NonStrict>()) {
+                        soft = Some((Verdict::NonStrict, ns.0.clone()));
+                        None
+                    } else if let Some(info) =
+                        e.chain().find_map(|c| c.downcast_ref::<Informational>())
+                    {
+                        soft = Some((Verdict::Informational, info.0.clone()));
+                        None
+                    } else {
+                        Some(format!("{e:#}"))
                     }
-                    None => Some(format!("{e:#}")),
-                },
+                }
                 Err(e) => Some(format!("panicked: {e}")),
             };
+            let (events, omitted) = recorded.events();
             Outcome {
                 id: s.id,
                 statement: s.statement,
                 source: s.source,
                 failure,
                 not_applicable,
+                soft,
                 elapsed: started.elapsed(),
+                transcript: events,
+                omitted,
             }
         })
         .buffered(parallel.max(1))
@@ -62,10 +138,9 @@ pub fn table(outcomes: &[Outcome]) -> String {
         "scenario", "verdict", "time", "source"
     );
     for o in outcomes {
-        let verdict = match (&o.failure, &o.not_applicable) {
-            (Some(_), _) => "FAIL",
-            (None, Some(_)) => "n/a",
-            (None, None) => "pass",
+        let verdict = match o.verdict() {
+            Verdict::Fail => "FAIL",
+            other => other.name(),
         };
         out.push_str(&format!(
             "{:<34} {:<7} {:>7.2}s  {}\n",
@@ -74,22 +149,24 @@ pub fn table(outcomes: &[Outcome]) -> String {
             o.elapsed.as_secs_f64(),
             o.source
         ));
-        if let Some(why) = o.failure.as_ref().or(o.not_applicable.as_ref()) {
+        if let Some(why) = o.reason() {
             out.push_str(&format!("    {why}\n"));
         }
     }
-    let failed = outcomes.iter().filter(|o| o.failure.is_some()).count();
-    let skipped = outcomes
-        .iter()
-        .filter(|o| o.not_applicable.is_some())
-        .count();
+    let count = |v: Verdict| outcomes.iter().filter(|o| o.verdict() == v).count();
     out.push_str(&format!(
         "{} passed, {} failed",
-        outcomes.len() - failed - skipped,
-        failed
+        count(Verdict::Pass),
+        count(Verdict::Fail)
     ));
-    if skipped > 0 {
-        out.push_str(&format!(", {skipped} not applicable"));
+    for (verdict, words) in [
+        (Verdict::NonStrict, "non-strict"),
+        (Verdict::Informational, "informational"),
+        (Verdict::NotApplicable, "not applicable"),
+    ] {
+        if count(verdict) > 0 {
+            out.push_str(&format!(", {} {words}", count(verdict)));
+        }
     }
     out.push('\n');
     out
@@ -133,6 +210,23 @@ pub fn failures_per_scenario(runs: &[Vec<Outcome>]) -> String {
     out
 }
 
+/// One outcome per scenario over `runs`: its first failure if it failed in any run (a
+/// report must not hide a flake), else the last run's.
+pub fn one_per_scenario(runs: &[Vec<Outcome>]) -> Vec<Outcome> {
+    let Some(last) = runs.last() else {
+        return vec![];
+    };
+    last.iter()
+        .map(|o| {
+            runs.iter()
+                .flatten()
+                .find(|r| r.id == o.id && r.failure.is_some())
+                .unwrap_or(o)
+                .clone()
+        })
+        .collect()
+}
+
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -140,7 +234,8 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// JUnit XML, one `testcase` per scenario.
+/// JUnit XML, one `testcase` per scenario (`non-strict` and `informational` pass, with
+/// their reason in `system-out`).
 pub fn junit(outcomes: &[Outcome]) -> String {
     let failed = outcomes.iter().filter(|o| o.failure.is_some()).count();
     let skipped = outcomes
@@ -166,6 +261,12 @@ pub fn junit(outcomes: &[Outcome]) -> String {
             xml.push_str(&format!("      <failure message=\"{}\"/>\n", escape(why)));
         } else if let Some(why) = &o.not_applicable {
             xml.push_str(&format!("      <skipped message=\"{}\"/>\n", escape(why)));
+        } else if let Some((verdict, why)) = &o.soft {
+            xml.push_str(&format!(
+                "      <system-out>{}: {}</system-out>\n",
+                verdict.name(),
+                escape(why)
+            ));
         }
         xml.push_str("    </testcase>\n");
     }
@@ -185,7 +286,10 @@ mod tests {
                 source: "RFC",
                 failure: None,
                 not_applicable: None,
+                soft: None,
                 elapsed: Duration::from_millis(1500),
+                transcript: vec![],
+                omitted: 0,
             },
             Outcome {
                 id: "auth.b",
@@ -193,7 +297,10 @@ mod tests {
                 source: "c",
                 failure: Some("broke & \"died\"".into()),
                 not_applicable: None,
+                soft: None,
                 elapsed: Duration::ZERO,
+                transcript: vec![],
+                omitted: 0,
             },
         ]
     }
