@@ -46,6 +46,7 @@ fn a_deployment_known_only_by_url_key_and_ca_gets_every_server_check() {
     std::thread::spawn(move || lines.for_each(drop));
     assert_eq!(env.len(), 4, "serve printed {env:?}");
 
+    let report = tempfile::tempdir().expect("dir");
     let out = Command::new(HARNESS)
         .args([
             "e2e",
@@ -54,7 +55,9 @@ fn a_deployment_known_only_by_url_key_and_ca_gets_every_server_check() {
             "server",
             "--parallel",
             "4",
+            "--report",
         ])
+        .arg(report.path())
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .env_remove("TETHER_E2E_SESSION_TOKEN")
         .output()
@@ -91,4 +94,30 @@ fn a_deployment_known_only_by_url_key_and_ca_gets_every_server_check() {
         table.contains("TETHER_E2E_SESSION_TOKEN"),
         "no reason given:\n{table}"
     );
+    // The report holds what the harness's own client sent the deployment and got back,
+    // and not the deployment's API key.
+    let results = std::fs::read_to_string(report.path().join("results.json")).expect("results");
+    let doc: serde_json::Value = serde_json::from_str(&results).expect("json");
+    let minted = doc["scenarios"]
+        .as_array()
+        .expect("scenarios")
+        .iter()
+        .find(|s| s["id"] == "server.mint_api_key")
+        .expect("server.mint_api_key");
+    let exchange = minted["transcript"]
+        .as_array()
+        .expect("transcript")
+        .iter()
+        .find(|e| e["kind"] == "http" && e["server"] == "deployment")
+        .unwrap_or_else(|| panic!("no deployment exchange recorded: {minted}"));
+    assert!(exchange["status"].is_u64(), "{exchange}");
+    let key = &env
+        .iter()
+        .find(|(k, _)| k == "TETHER_E2E_API_KEY")
+        .expect("key")
+        .1;
+    for file in ["results.json", "index.html", "junit.xml"] {
+        let text = std::fs::read_to_string(report.path().join(file)).expect("file");
+        assert!(!text.contains(key.as_str()), "{file} holds the API key");
+    }
 }

@@ -204,3 +204,74 @@ pub fn secrets_in<'a>(
     }
     Ok(found)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transcript::{Event, EventKind};
+
+    fn outcome(id: &'static str) -> Outcome {
+        Outcome {
+            id,
+            statement: "s",
+            source: "contract §4",
+            failure: None,
+            not_applicable: None,
+            soft: None,
+            elapsed: Duration::from_millis(5),
+            transcript: vec![],
+            omitted: 0,
+        }
+    }
+
+    #[test]
+    fn failures_come_first_then_what_needs_a_look_and_counts_add_up_per_group() {
+        let mut broken = outcome("server.b");
+        broken.failure = Some("MUST broken".into());
+        broken.transcript.push(Event {
+            at_ms: 1.5,
+            kind: EventKind::Note {
+                text: "<script>alert(1)</script>".into(),
+            },
+        });
+        let mut soft = outcome("server.a");
+        soft.soft = Some((Verdict::NonStrict, "SHOULD unmet".into()));
+        let mut na = outcome("auth.c");
+        na.not_applicable = Some("no session".into());
+        let outcomes = vec![outcome("auth.a"), na, soft, broken];
+        let results = results(&outcomes, &RunFacts::default());
+        let order: Vec<&str> = results["scenarios"]
+            .as_array()
+            .expect("scenarios")
+            .iter()
+            .map(|s| s["id"].as_str().expect("id"))
+            .collect();
+        assert_eq!(order, ["server.b", "server.a", "auth.c", "auth.a"]);
+        assert_eq!(
+            results["counts"],
+            json!({"pass": 1, "fail": 1, "non-strict": 1, "informational": 0, "n/a": 1})
+        );
+        assert_eq!(results["groups"]["server"]["non-strict"], 1);
+        assert_eq!(results["groups"]["auth"]["n/a"], 1);
+        let page = html(&results).expect("html");
+        // Recorded text is escaped, never markup; the failure is open, the rest closed.
+        assert!(!page.contains("<script>alert"), "unescaped transcript text");
+        assert!(
+            page.contains("id=\"s-server.b\" open"),
+            "the failure is not open"
+        );
+        assert!(!page.contains("id=\"s-server.a\" open"));
+        assert!(page.contains("id=\"count-non-strict\">1<"), "{page}");
+    }
+
+    #[test]
+    fn a_secret_anywhere_in_the_files_is_found() {
+        let secrets = vec!["sk_live_0123456789abcdef".to_string()];
+        let found = secrets_in(
+            [("a.json", "{}"), ("b.html", "x sk_live_0123456789abcdef y")].into_iter(),
+            &secrets,
+        )
+        .expect("search");
+        assert_eq!(found, ["b.html holds sk_live_01… at byte 2"]);
+    }
+}

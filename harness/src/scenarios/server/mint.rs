@@ -6,7 +6,7 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{DecodingKey, Validation};
 use serde_json::{json, Value};
 
-use super::{check, Check, Target};
+use super::{check, Check, SendVia, Target};
 use crate::clock::now_s;
 
 pub fn checks() -> Vec<Check> {
@@ -50,7 +50,7 @@ async fn mint_bound_org(target: &Target) -> anyhow::Result<()> {
         .http
         .get(&url)
         .header("x-api-key", &target.api_key)
-        .send()
+        .send_via(target)
         .await?
         .json()
         .await

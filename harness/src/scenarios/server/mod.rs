@@ -98,6 +98,80 @@ pub struct Target {
     pub http: reqwest::Client,
 }
 
+/// Sending a request of a server check, recorded in the scenario's transcript when the
+/// target is a deployment (against the reference servers, their front door records it).
+pub trait SendVia {
+    /// Sends the request as `target`'s checks do.
+    fn send_via(
+        self,
+        target: &Target,
+    ) -> impl std::future::Future<Output = anyhow::Result<reqwest::Response>> + Send;
+}
+
+impl SendVia for reqwest::RequestBuilder {
+    async fn send_via(self, target: &Target) -> anyhow::Result<reqwest::Response> {
+        if target.world.is_some() || crate::transcript::current().is_none() {
+            return Ok(self.send().await?);
+        }
+        let (client, request) = self.build_split();
+        let request = request?;
+        let method = request.method().to_string();
+        let path = request.url().to_string();
+        let headers = |map: &reqwest::header::HeaderMap| -> Vec<(String, String)> {
+            map.iter()
+                .map(|(n, v)| {
+                    (
+                        n.to_string(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect()
+        };
+        let request_headers = headers(request.headers());
+        let request_body = request
+            .body()
+            .and_then(|b| b.as_bytes())
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .unwrap_or_default();
+        let response = client.execute(request).await;
+        let response = match response {
+            Ok(response) => response,
+            Err(e) => {
+                crate::transcript::record(crate::transcript::EventKind::Http {
+                    server: "deployment".into(),
+                    method,
+                    path,
+                    status: None,
+                    request_headers,
+                    request_body,
+                    response_headers: vec![],
+                    response_body: format!("(no answer: {e})"),
+                });
+                return Err(e.into());
+            }
+        };
+        let status = response.status();
+        let response_headers = response.headers().clone();
+        let body = response.bytes().await?;
+        crate::transcript::record(crate::transcript::EventKind::Http {
+            server: "deployment".into(),
+            method,
+            path,
+            status: Some(status.as_u16()),
+            request_headers,
+            request_body,
+            response_headers: headers(&response_headers),
+            response_body: String::from_utf8_lossy(&body).into_owned(),
+        });
+        // The body read for the transcript, handed back as a response of its own.
+        let mut rebuilt = http::Response::builder().status(status);
+        if let Some(map) = rebuilt.headers_mut() {
+            *map = response_headers;
+        }
+        Ok(reqwest::Response::from(rebuilt.body(body)?))
+    }
+}
+
 impl Target {
     /// `TETHER_E2E_API_URL` / `_RELAY_URL` / `_API_KEY` (and `_SESSION_TOKEN`), or a
     /// fresh reference world with alice's key for org_a and a session of hers.
@@ -158,7 +232,7 @@ impl Target {
             let response = self
                 .http
                 .get(&url)
-                .send()
+                .send_via(self)
                 .await
                 .with_context(|| format!("GET {url}"))?;
             if response.status() == 404 {
@@ -194,7 +268,7 @@ impl Target {
         let response = self
             .http
             .get(&url)
-            .send()
+            .send_via(self)
             .await
             .with_context(|| format!("GET {url}"))?;
         anyhow::ensure!(
@@ -215,7 +289,7 @@ impl Target {
             .http
             .get(&url)
             .header("x-api-key", &self.api_key)
-            .send()
+            .send_via(self)
             .await
             .with_context(|| format!("GET {url}"))?;
         anyhow::ensure!(

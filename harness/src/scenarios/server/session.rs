@@ -5,7 +5,7 @@ use anyhow::{ensure, Context};
 use serde_json::Value;
 
 use super::mint::verified_claims;
-use super::{check, Check, Target};
+use super::{check, Check, SendVia, Target};
 
 pub fn checks() -> Vec<Check> {
     vec![
@@ -70,7 +70,7 @@ async fn refresh(target: &Target, refresh_token: &str) -> anyhow::Result<(u16, V
             ("refresh_token", refresh_token),
             ("client_id", "tether-cli"),
         ])
-        .send()
+        .send_via(target)
         .await?;
     Ok((
         response.status().as_u16(),

@@ -3,7 +3,7 @@
 
 use anyhow::{ensure, Context};
 
-use super::{check, Check, Target};
+use super::{check, Check, SendVia, Target};
 
 pub fn checks() -> Vec<Check> {
     vec![
@@ -48,7 +48,7 @@ async fn post(target: &Target, form: &[(&str, &str)]) -> anyhow::Result<reqwest:
         .http
         .post(&url)
         .form(form)
-        .send()
+        .send_via(target)
         .await
         .with_context(|| format!("POST {url}"))
 }
@@ -148,7 +148,7 @@ async fn revoke_unknown(target: &Target) -> anyhow::Result<()> {
             ("token_type_hint", "refresh_token"),
             ("client_id", CLIENT_ID),
         ])
-        .send()
+        .send_via(target)
         .await
         .with_context(|| format!("POST {url}"))?;
     ensure!(response.status() == 200, "answered {}", response.status());
