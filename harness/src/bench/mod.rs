@@ -5,6 +5,7 @@
 //! written to `target/bench/results.json`, never asserted.
 
 mod openssh;
+mod page;
 mod terminals;
 
 use std::path::{Path, PathBuf};
@@ -42,7 +43,7 @@ fn ms(d: Duration) -> String {
 }
 
 /// What the benchmarks measured.
-struct Report {
+pub(crate) struct Report {
     starts: Vec<Duration>,
     echoes: Vec<Duration>,
     mib: f64,
@@ -121,7 +122,11 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         burst,
     };
     print(&report);
-    write_results(&report, &options.results)
+    write_results(&report, &options.results)?;
+    let page = options.results.with_file_name("index.html");
+    page::write(&report, &page)?;
+    println!("report: {}", page.display());
+    Ok(())
 }
 
 /// `target/bench/results.json`: this run's figures, to compare runs by.

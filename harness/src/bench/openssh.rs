@@ -19,6 +19,9 @@ pub struct OpenSsh {
     pub echo_ms: (f64, f64),
     /// `cat` of the file through ssh, MiB/s.
     pub cat_mib_s: f64,
+    /// Every echo sample in ms, sorted (for the report's distribution chart).
+    #[serde(skip)]
+    pub echo_samples_ms: Vec<f64>,
 }
 
 /// A private sshd; killed on drop.
@@ -161,6 +164,7 @@ pub fn measure(samples: usize, file: &Path, bytes: usize) -> anyhow::Result<Open
         version,
         echo_ms: (p(0.5), p(0.99)),
         cat_mib_s: bytes as f64 / (1024.0 * 1024.0) / elapsed.as_secs_f64(),
+        echo_samples_ms: echoes.iter().map(|d| d.as_secs_f64() * 1000.0).collect(),
     })
 }
 
