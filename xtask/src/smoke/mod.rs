@@ -355,14 +355,24 @@ mod tests {
             Some(vec![Place::Container(Image::Debian("bullseye"))])
         );
         let all = places("all").unwrap_or_default();
-        assert_eq!(all.len(), 1 + Image::SMOKE.len());
+        // The host, each clean image, the .deb on two Debian releases, the .rpm, the image.
+        assert_eq!(all.len(), 1 + Image::SMOKE.len() + 4);
         assert_eq!(all[0], Place::Host);
+        assert_eq!(
+            places("packages").ok(),
+            Some(vec![
+                Place::Deb(Image::Debian("bookworm")),
+                Place::Deb(Image::Debian("bullseye")),
+                Place::Rpm,
+                Place::Oci
+            ])
+        );
         let unknown = places("squid")
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(
-            unknown.contains("host, bookworm, bullseye, scratch or all"),
+            unknown.contains("host, bookworm, bullseye, scratch, deb, rpm, oci, packages or all"),
             "{unknown}"
         );
     }
