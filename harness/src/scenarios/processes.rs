@@ -49,6 +49,44 @@ pub fn status_kib(pid: u32, field: &str) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// The processes that have `path` open, with their command lines. Each thread's fd table
+/// is looked at (`/proc/*/task/*/fd`): a killed process's leader can be a zombie while its
+/// other threads, still exiting, hold its files — and its locks.
+pub fn holders(path: &std::path::Path) -> Vec<(u32, String)> {
+    let Ok(wanted) = path.canonicalize() else {
+        return vec![];
+    };
+    let Ok(procs) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
+    let mut out = Vec::new();
+    for entry in procs.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(tasks) = std::fs::read_dir(entry.path().join("task")) else {
+            continue;
+        };
+        let open = tasks.flatten().any(|task| {
+            std::fs::read_dir(task.path().join("fd")).is_ok_and(|fds| {
+                fds.flatten()
+                    .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|target| target == wanted))
+            })
+        });
+        if open {
+            let cmdline = std::fs::read(entry.path().join("cmdline"))
+                .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+                .unwrap_or_default();
+            out.push((pid, cmdline.trim().to_string()));
+        }
+    }
+    out
+}
+
 /// Sends `SIG<signal>` (`KILL`, `TERM`, …) to `pid` with `kill(1)`.
 pub fn kill(pid: u32, signal: &str) -> anyhow::Result<()> {
     let status = std::process::Command::new("kill")
@@ -65,7 +103,12 @@ pub fn kill(pid: u32, signal: &str) -> anyhow::Result<()> {
                 .rsplit(')')
                 .next()
                 .and_then(|rest| rest.split_whitespace().next());
-            if matches!(gone, None | Some("Z") | Some("X")) {
+            // A zombie leader may still have threads exiting, holding the files (and
+            // locks) they share: only the leader left counts as gone.
+            let threads = std::fs::read_dir(format!("/proc/{pid}/task"))
+                .map(|tasks| tasks.count())
+                .unwrap_or(0);
+            if matches!(gone, None | Some("X")) || (gone == Some("Z") && threads <= 1) {
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(10));

@@ -221,6 +221,23 @@ async fn host_kill(machine: &Machine) -> anyhow::Result<()> {
     let doc: serde_json::Value = serde_json::from_str(&text)?;
     let pid = doc["pid"].as_u64().context("no host pid")?;
     crate::scenarios::processes::kill(pid as u32, "KILL")?;
+    // The instance lock goes with the last process holding its file open: wait for that
+    // (a loaded machine may take a moment), and name any holder that stays.
+    let lock = machine.home().join("run/host-org_a.lock");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let holders = crate::scenarios::processes::holders(&lock);
+        if holders.is_empty() {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            anyhow::bail!(
+                "5 s after kill -KILL {pid}, {} is still held open by {holders:?}",
+                lock.display()
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     machine.start_host("org_a").await
 }
 
