@@ -32,7 +32,9 @@ impl PtydClient {
         let stream = UnixStream::connect(socket)
             .await
             .with_context(|| format!("cannot connect to tether-ptyd at {}", socket.display()))?;
-        let (mut reader, mut writer) = stream.into_split();
+        let (reader, mut writer) = stream.into_split();
+        // Buffered: a frame is two reads (length, then body), one syscall for many frames.
+        let mut reader = tokio::io::BufReader::with_capacity(64 * 1024, reader);
         writer
             .write_all(&encode(
                 &Request::Hello {

@@ -360,6 +360,14 @@ impl Session {
             }
             let read =
                 ready.try_io(|fd| read_once(fd.get_ref(), |chunk| self.broadcast_output(chunk)));
+            if matches!(read, Ok(Ok(n)) if n > 0) {
+                // One read empties n_tty's 4 KiB buffer; reading again at once would only
+                // get EAGAIN after the kernel synchronously flushed the tty's work queue.
+                // Wait for the next wakeup instead: the kernel's push of more data wakes us
+                // anew, and tokio clears only the readiness this guard saw (a wakeup that
+                // came during the read stays set), so nothing is missed.
+                ready.clear_ready();
+            }
             READING.fetch_sub(1, Ordering::SeqCst);
             match read {
                 Ok(Ok(0)) => break,
