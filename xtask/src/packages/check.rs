@@ -8,8 +8,8 @@ use std::path::Path;
 
 use anyhow::{bail, Context};
 
-use super::contents::LIB_DIR;
-use crate::bundle::{archive, layout, manifest, verify};
+use super::contents::{archive_binaries, installed_binaries};
+use crate::bundle::{archive, manifest, verify};
 use crate::flags::Format;
 use crate::targets::{self, Arch};
 
@@ -42,21 +42,6 @@ pub fn read(path: &Path, name: &str) -> anyhow::Result<Package> {
     } else {
         bail!("{name} is not a .deb, .rpm or .oci.tar")
     }
-}
-
-/// Where each binary must be in every package.
-pub fn binary_paths() -> [(&'static str, String); 3] {
-    [
-        (layout::CLI.name, "/usr/bin/tether".to_string()),
-        (
-            layout::HOST.name,
-            format!("{LIB_DIR}/{}", layout::HOST.name),
-        ),
-        (
-            layout::PTYD.name,
-            format!("{LIB_DIR}/{}", layout::PTYD.name),
-        ),
-    ]
 }
 
 /// The files each format holds besides the binaries.
@@ -97,7 +82,7 @@ pub fn problems(
         Err(e) => return vec![format!("{name}: unreadable: {e:#}")],
     };
     let mut problems = Vec::new();
-    for (binary, at) in binary_paths() {
+    for (binary, at) in installed_binaries() {
         match (package.files.get(&at), binaries.get(binary)) {
             (None, _) => problems.push(format!("{name}: {at} is missing")),
             (Some(held), Some(want)) if held != want => problems.push(format!(
@@ -108,7 +93,7 @@ pub fn problems(
             _ => {}
         }
     }
-    let mut expected: Vec<String> = binary_paths().into_iter().map(|(_, p)| p).collect();
+    let mut expected: Vec<String> = installed_binaries().into_iter().map(|(_, p)| p).collect();
     expected.extend(expected_others(name).into_iter().map(str::to_string));
     expected.sort();
     let held: Vec<String> = package.files.keys().cloned().collect();
@@ -118,7 +103,7 @@ pub fn problems(
         ));
     }
     for missing in expected.iter().filter(|p| !held.contains(p)) {
-        if !binary_paths().iter().any(|(_, b)| b == missing) {
+        if !installed_binaries().iter().any(|(_, b)| b == missing) {
             problems.push(format!("{name}: {missing} is missing"));
         }
     }
@@ -220,14 +205,7 @@ pub fn beside_archive(path: &Path) -> anyhow::Result<Vec<String>> {
     }
     let bytes = std::fs::read(&archive_path)?;
     let manifest = manifest::in_archive(&bytes)?;
-    let mut binaries = BTreeMap::new();
-    for entry in archive::read(&bytes)? {
-        for binary in layout::BINARIES {
-            if entry.path.split_once('/').map(|p| p.1) == Some(binary.path) {
-                binaries.insert(binary.name, entry.bytes.clone());
-            }
-        }
-    }
+    let binaries = archive_binaries(&archive::read(&bytes)?);
     let facts = Facts {
         version: manifest.version,
         arch: arch_name(format, target.arch).to_string(),

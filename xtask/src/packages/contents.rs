@@ -26,6 +26,37 @@ pub const DESCRIPTION: &str = "tether's host service dials out to a relay so tha
 /// Where the daemons go on a packaged install; the CLI finds them there from /usr/bin.
 pub const LIB_DIR: &str = "/usr/lib/tether";
 
+/// Where each binary is installed by every package and the image: `(file name, path)`.
+pub fn installed_binaries() -> [(&'static str, String); 3] {
+    [
+        (layout::CLI.name, "/usr/bin/tether".to_string()),
+        (
+            layout::HOST.name,
+            format!("{LIB_DIR}/{}", layout::HOST.name),
+        ),
+        (
+            layout::PTYD.name,
+            format!("{LIB_DIR}/{}", layout::PTYD.name),
+        ),
+    ]
+}
+
+/// The three binaries of an archive's `entries`, by file name.
+pub fn archive_binaries(entries: &[archive::ArchiveEntry]) -> BTreeMap<&'static str, Vec<u8>> {
+    let mut binaries = BTreeMap::new();
+    for binary in layout::BINARIES {
+        if let Some(entry) = entries.iter().find(|e| in_bundle(e, binary.path)) {
+            binaries.insert(binary.name, entry.bytes.clone());
+        }
+    }
+    binaries
+}
+
+/// Whether `entry` is the file at `rel` under the archive's top directory.
+fn in_bundle(entry: &archive::ArchiveEntry, rel: &str) -> bool {
+    entry.kind == EntryKind::File && entry.path.split_once('/').map(|p| p.1) == Some(rel)
+}
+
 /// A bundle's binaries and texts, ready to lay out in any format.
 pub struct Source {
     /// The release version (`0.1.0`).
@@ -76,14 +107,15 @@ impl Source {
         let file = |rel: &str| {
             entries
                 .iter()
-                .find(|e| {
-                    e.kind == EntryKind::File && e.path.split_once('/').map(|p| p.1) == Some(rel)
-                })
+                .find(|e| in_bundle(e, rel))
                 .with_context(|| format!("{} has no {rel}", archive.display()))
         };
-        let mut binaries = BTreeMap::new();
-        for binary in layout::BINARIES {
-            binaries.insert(binary.name, file(binary.path)?.bytes.clone());
+        let binaries = archive_binaries(&entries);
+        if binaries.len() != layout::BINARIES.len() {
+            bail!(
+                "{} lacks a binary: it is not a verified bundle",
+                archive.display()
+            );
         }
         let epoch = file(layout::CLI.path)?.mtime;
         let license = file("LICENSE")?.bytes.clone();

@@ -9,8 +9,7 @@ use std::process::Command;
 use anyhow::{bail, Context};
 use md5::Digest;
 
-use super::contents::{self, Source, DESCRIPTION, HOMEPAGE, LIB_DIR, MAINTAINER, SUMMARY};
-use crate::bundle::layout;
+use super::contents::{self, Source, DESCRIPTION, HOMEPAGE, MAINTAINER, SUMMARY};
 use crate::targets::Arch;
 
 /// Debian's name for an architecture.
@@ -24,22 +23,11 @@ pub fn architecture(arch: Arch) -> &'static str {
 /// Where each file of the package goes, its bytes and whether it is executable.
 pub fn files(source: &Source) -> anyhow::Result<Vec<(String, Vec<u8>, bool)>> {
     let doc = "/usr/share/doc/tether";
-    Ok(vec![
-        (
-            "/usr/bin/tether".into(),
-            source.binaries[layout::CLI.name].clone(),
-            true,
-        ),
-        (
-            format!("{LIB_DIR}/{}", layout::HOST.name),
-            source.binaries[layout::HOST.name].clone(),
-            true,
-        ),
-        (
-            format!("{LIB_DIR}/{}", layout::PTYD.name),
-            source.binaries[layout::PTYD.name].clone(),
-            true,
-        ),
+    let mut files: Vec<(String, Vec<u8>, bool)> = contents::installed_binaries()
+        .into_iter()
+        .map(|(name, path)| (path, source.binaries[name].clone(), true))
+        .collect();
+    files.extend([
         (
             "/usr/share/man/man1/tether.1.gz".into(),
             contents::gzip(&source.manpage)?,
@@ -71,7 +59,8 @@ pub fn files(source: &Source) -> anyhow::Result<Vec<(String, Vec<u8>, bool)>> {
             LINTIAN_OVERRIDES.as_bytes().to_vec(),
             false,
         ),
-    ])
+    ]);
+    Ok(files)
 }
 
 /// What lintian reports that is right for this package, each with the reason.

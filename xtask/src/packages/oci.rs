@@ -3,10 +3,8 @@
 //! a name or time — so its digest is the same for every build of a commit.
 
 use std::collections::BTreeSet;
-use std::io::Write;
 
 use anyhow::Context;
-use flate2::{Compression, GzBuilder};
 use serde_json::json;
 
 use super::contents::{self, Source, LIB_DIR};
@@ -42,17 +40,10 @@ struct Entry {
 
 /// The layer's files: the three binaries, and the state directory the host writes to.
 fn layer_entries(source: &Source) -> Vec<Entry> {
-    let binaries = [
-        ("usr/bin/tether".to_string(), layout::CLI.name),
-        (
-            format!("{}/{}", LIB_DIR.trim_start_matches('/'), layout::HOST.name),
-            layout::HOST.name,
-        ),
-        (
-            format!("{}/{}", LIB_DIR.trim_start_matches('/'), layout::PTYD.name),
-            layout::PTYD.name,
-        ),
-    ];
+    let binaries: Vec<(String, &str)> = contents::installed_binaries()
+        .into_iter()
+        .map(|(name, path)| (path.trim_start_matches('/').to_string(), name))
+        .collect();
     let mut dirs = BTreeSet::new();
     for (path, _) in &binaries {
         let mut parent = std::path::Path::new(path).parent();
@@ -117,18 +108,10 @@ fn tar(entries: &[Entry], mtime: u64) -> anyhow::Result<Vec<u8>> {
     tar.into_inner().context("finishing a tar stream")
 }
 
-fn gzip_layer(bytes: &[u8]) -> anyhow::Result<Vec<u8>> {
-    let mut gz = GzBuilder::new()
-        .mtime(0)
-        .write(Vec::new(), Compression::best());
-    gz.write_all(bytes)?;
-    Ok(gz.finish()?)
-}
-
 /// Builds the image layout tar.
 pub fn build(source: &Source) -> anyhow::Result<Vec<u8>> {
     let layer_tar = tar(&layer_entries(source), source.epoch)?;
-    let layer = gzip_layer(&layer_tar)?;
+    let layer = contents::gzip(&layer_tar)?;
     let created = contents::utc(source.epoch, "+%Y-%m-%dT%H:%M:%SZ");
     let config = serde_json::to_vec(&json!({
         "created": created,

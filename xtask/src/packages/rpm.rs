@@ -4,7 +4,6 @@
 use rpm::{BuildConfig, CompressionType, FileOptions, PackageBuilder};
 
 use super::contents::{self, Source, DESCRIPTION, HOMEPAGE, LIB_DIR, MAINTAINER, SUMMARY};
-use crate::bundle::layout;
 
 /// Builds the `.rpm` bytes.
 pub fn build(source: &Source) -> anyhow::Result<Vec<u8>> {
@@ -29,16 +28,9 @@ pub fn build(source: &Source) -> anyhow::Result<Vec<u8>> {
         );
     let executable = |dest: &str| FileOptions::new(dest).permissions(0o755);
     let plain = |dest: &str| FileOptions::new(dest).permissions(0o644);
-    builder.with_file_contents(
-        source.binaries[layout::CLI.name].clone(),
-        executable("/usr/bin/tether"),
-    )?;
     builder.with_dir_entry(FileOptions::dir(LIB_DIR).permissions(0o755))?;
-    for binary in [layout::HOST, layout::PTYD] {
-        builder.with_file_contents(
-            source.binaries[binary.name].clone(),
-            executable(&format!("{LIB_DIR}/{}", binary.name)),
-        )?;
+    for (name, path) in contents::installed_binaries() {
+        builder.with_file_contents(source.binaries[name].clone(), executable(&path))?;
     }
     builder.with_file_contents(
         contents::gzip(&source.manpage)?,

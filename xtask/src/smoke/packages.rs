@@ -294,7 +294,7 @@ pub(super) fn smoke_rpm(rpm: &Path, results: &mut Vec<StepResult>) -> anyhow::Re
             .lines()
             .map(str::to_string)
             .collect();
-        for (_, path) in check::binary_paths() {
+        for (_, path) in contents::installed_binaries() {
             ensure!(
                 listed.contains(&path),
                 "rpm -qlp does not list {path}: {listed:?}"
@@ -323,7 +323,7 @@ pub(super) fn smoke_rpm(rpm: &Path, results: &mut Vec<StepResult>) -> anyhow::Re
         let mut c = Command::new("rpm");
         c.args(["-i", "--root", &root_arg]).arg(rpm);
         checked(c, "rpm -i")?;
-        for (binary, path) in check::binary_paths() {
+        for (binary, path) in contents::installed_binaries() {
             let there = std::fs::read(root.path().join(path.trim_start_matches('/')))
                 .with_context(|| format!("rpm -i put no {path} into the root"))?;
             ensure!(
