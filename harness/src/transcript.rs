@@ -287,55 +287,36 @@ fn clean_headers(headers: Vec<(String, String)>) -> Vec<(String, String)> {
         .collect()
 }
 
-fn clean(kind: EventKind) -> EventKind {
-    match kind {
+fn clean(mut kind: EventKind) -> EventKind {
+    match &mut kind {
         EventKind::Http {
-            server,
-            method,
             path,
-            status,
             request_headers,
             request_body,
             response_headers,
             response_body,
-        } => EventKind::Http {
-            server,
-            method,
-            path: clean_text(&path),
-            status,
-            request_headers: clean_headers(request_headers),
-            request_body: clean_text(&request_body),
-            response_headers: clean_headers(response_headers),
-            response_body: clean_text(&response_body),
-        },
-        EventKind::Frame {
-            direction,
-            connection,
-            text,
-        } => EventKind::Frame {
-            direction,
-            connection,
-            text: clean_text(&text),
-        },
+            ..
+        } => {
+            *path = clean_text(path);
+            *request_headers = clean_headers(std::mem::take(request_headers));
+            *request_body = clean_text(request_body);
+            *response_headers = clean_headers(std::mem::take(response_headers));
+            *response_body = clean_text(response_body);
+        }
+        EventKind::Frame { text, .. } | EventKind::Note { text } => *text = clean_text(text),
         EventKind::Command {
             argv,
-            exit,
             stdout,
             stderr,
-        } => EventKind::Command {
-            argv: clean_text(&argv),
-            exit,
-            stdout: clean_text(&stdout),
-            stderr: clean_text(&stderr),
-        },
-        EventKind::Log { name, tail } => EventKind::Log {
-            name,
-            tail: clean_text(&tail),
-        },
-        EventKind::Note { text } => EventKind::Note {
-            text: clean_text(&text),
-        },
+            ..
+        } => {
+            *argv = clean_text(argv);
+            *stdout = clean_text(stdout);
+            *stderr = clean_text(stderr);
+        }
+        EventKind::Log { tail, .. } => *tail = clean_text(tail),
     }
+    kind
 }
 
 /// A binary relay frame as the report shows it: kind, session, length, first 64 bytes.

@@ -128,16 +128,16 @@ async fn serve_host(
             },
             _ = reading.changed() => {}
             incoming = stream.next(), if read_now => match incoming {
-                Some(Ok(Message::Text(text))) => {
-                    shared.record_frame("from_host", id, &Message::Text(text.clone()));
-                    from_host(&shared, &key, id, text.as_str())
+                Some(Ok(message)) => {
+                    shared.record_frame("from_host", id, &message);
+                    match message {
+                        Message::Text(text) => from_host(&shared, &key, id, text.as_str()),
+                        Message::Binary(bytes) => output_from_host(&shared, &key, &bytes),
+                        Message::Close(_) => break,
+                        _ => {}
+                    }
                 }
-                Some(Ok(Message::Binary(bytes))) => {
-                    shared.record_frame("from_host", id, &Message::Binary(bytes.clone()));
-                    output_from_host(&shared, &key, &bytes)
-                }
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
-                Some(Ok(_)) => {}
+                None | Some(Err(_)) => break,
             },
             _ = &mut expiry, if expired_at.is_none() => {
                 let text = serde_json::to_string(&Control::Error { session_id: None, error: TOKEN_EXPIRED.into() }).unwrap_or_default();
