@@ -4,8 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-#[path = "src/release/key_file.rs"]
-mod key_file;
+use tether_contract::key_file;
 
 fn main() {
     bake_release_key();

@@ -10,11 +10,12 @@ use xshell::{cmd, Shell};
 use crate::bundle::archive::{self, BundleFile};
 use crate::bundle::dependencies::{sbom_name, sbom_problems};
 use crate::bundle::manifest::{bundle_stem, describe};
+use crate::bundle::release_key;
 use crate::bundle::verify;
-use crate::bundle::{layout, release_key};
 use crate::flags::DistArgs;
 use crate::step::step;
 use crate::targets::{self, Os, Target};
+use tether_contract::bundle_layout as layout;
 
 const BUNDLE_README: &str = include_str!("bundle/readme.md");
 

@@ -161,7 +161,7 @@ fn installs_and_upgrades_in_place_under_dash_and_busybox() {
         let read = |rel: &str| std::fs::read(prefix.path().join(rel)).unwrap_or_default();
         assert_eq!(read("bin/tether"), b"first cli");
         // Where the runtime looks first (runtime/src/bundle/layout.rs).
-        let lib = crate::bundle::layout::INSTALLED_LIB_DIR;
+        let lib = tether_contract::bundle_layout::INSTALLED_LIB_DIR;
         let sample = crate::fixtures::auditable(&fixture("static-x86_64"));
         assert_eq!(read(&format!("{lib}/tether-host")), sample);
         assert_eq!(read(&format!("{lib}/tether-ptyd")), sample);

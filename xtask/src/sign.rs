@@ -20,10 +20,7 @@ pub const SECRET_ENV: &str = "TETHER_SIGNING_KEY";
 /// Its password, for an encrypted key.
 pub const PASSWORD_ENV: &str = "TETHER_SIGNING_KEY_PASSWORD";
 
-/// `latest.json`'s shape, as the runtime declares it.
-#[path = "../../runtime/src/release/latest_json.rs"]
-mod latest_json;
-pub use latest_json::{Latest, LatestTarget};
+pub use tether_contract::latest_json::{Latest, LatestTarget};
 
 /// Signs the release files in `args.dir`.
 pub fn run(args: &SignArgs) -> anyhow::Result<()> {

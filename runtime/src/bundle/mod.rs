@@ -3,7 +3,7 @@
 //! path (symlinks resolved), or beside it in a development build; the host service finds
 //! `tether-ptyd` beside itself and nowhere else (contract sections 5 and 8).
 
-pub mod layout;
+use tether_contract::bundle_layout as layout;
 
 use std::path::{Path, PathBuf};
 

@@ -2,9 +2,7 @@
 //! `self-update`'s parts — the signed `latest.json`, the downloaded archive checked
 //! against it, and the binaries replaced by rename (contract section 8).
 
-pub mod key_file;
 pub mod latest;
-pub mod latest_json;
 pub mod package_manager;
 pub mod replace;
 pub mod unpack;
@@ -46,17 +44,20 @@ mod tests {
     #[test]
     fn the_baked_key_has_the_id_minisign_prints() {
         let file = "untrusted comment: minisign public key 6CF19983C22BB3E3\nRWTjsyvCg5nxbNfTLkImcYbMZeDKTpQPfjt2MgTcUYGnRFQfeK97/ix5\n";
-        let line = key_file::key_line(file);
+        let line = tether_contract::key_file::key_line(file);
         assert_eq!(
             line,
             Some("RWTjsyvCg5nxbNfTLkImcYbMZeDKTpQPfjt2MgTcUYGnRFQfeK97/ix5")
         );
         assert_eq!(
-            line.and_then(key_file::key_id).as_deref(),
+            line.and_then(tether_contract::key_file::key_id).as_deref(),
             Some("6CF19983C22BB3E3")
         );
-        assert_eq!(key_file::key_id("bm90IGEga2V5"), None);
-        assert_eq!(key_file::key_id(PUBLIC_KEY).as_deref(), Some(KEY_ID));
+        assert_eq!(tether_contract::key_file::key_id("bm90IGEga2V5"), None);
+        assert_eq!(
+            tether_contract::key_file::key_id(PUBLIC_KEY).as_deref(),
+            Some(KEY_ID)
+        );
     }
 
     #[test]

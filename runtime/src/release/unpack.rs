@@ -6,7 +6,7 @@ use std::io::Read;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::bundle::layout::{self, BundleBinary};
+use tether_contract::bundle_layout::{self as layout, BundleBinary};
 
 /// Largest archive or file accepted (a bundle is about 5 MiB).
 const MAX_BYTES: u64 = 256 * 1024 * 1024;

@@ -30,7 +30,7 @@ pub struct Installed {
 }
 
 impl Installed {
-    /// The three paths, in [`crate::bundle::layout::BINARIES`] order.
+    /// The three paths, in [`tether_contract::bundle_layout::BINARIES`] order.
     pub fn paths(&self) -> [PathBuf; 3] {
         [self.cli.clone(), self.host.clone(), self.ptyd.clone()]
     }

@@ -49,7 +49,7 @@ pub fn in_archive(bytes: &[u8]) -> anyhow::Result<Manifest> {
         .into_iter()
         .find(|e| {
             e.path
-                .ends_with(&format!("/{}", crate::bundle::layout::MANIFEST))
+                .ends_with(&format!("/{}", tether_contract::bundle_layout::MANIFEST))
         })
         .ok_or_else(|| anyhow::anyhow!("the archive has no manifest.json"))?;
     Ok(serde_json::from_slice(&entry.bytes)?)

@@ -5,8 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
+use super::archive;
 use super::manifest::Manifest;
-use super::{archive, key_file, layout};
+use tether_contract::{bundle_layout as layout, key_file};
 
 /// The environment variable naming a test build's public key file.
 pub const TEST_KEY_ENV: &str = "TETHER_RELEASE_PUBKEY";

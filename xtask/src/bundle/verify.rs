@@ -10,9 +10,9 @@ use crate::bundle::archive::{self, ArchiveEntry, EntryKind};
 use crate::bundle::binary;
 use crate::bundle::dependencies::{self, sbom_problems, Crates};
 use crate::bundle::digest::sha256_hex;
-use crate::bundle::layout;
 use crate::bundle::manifest::{bundle_stem, Manifest};
 use crate::targets::{self, Target};
+use tether_contract::bundle_layout as layout;
 
 /// One row of the summary table.
 #[derive(Debug, Clone)]

@@ -10,8 +10,9 @@ use std::process::Command;
 use anyhow::{bail, Context};
 
 use crate::bundle::archive::{self, EntryKind};
-use crate::bundle::{layout, manifest};
+use crate::bundle::manifest;
 use crate::targets::{self, Arch};
+use tether_contract::bundle_layout as layout;
 
 /// The packaging release of a version (`-1`): bumped only to repackage the same binaries.
 pub const RELEASE: &str = "1";

@@ -9,8 +9,8 @@ use serde_json::json;
 
 use super::contents::{self, Source, LIB_DIR};
 use crate::bundle::digest::sha256_hex;
-use crate::bundle::layout;
 use crate::targets::Arch;
+use tether_contract::bundle_layout as layout;
 
 /// The image's user and group (the "nonroot" id distroless images use).
 pub const USER: u32 = 65532;

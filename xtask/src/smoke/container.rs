@@ -13,9 +13,9 @@ use super::self_update::{self, UpdateRig};
 use super::served::{parse_served, Served};
 use super::steps::{checked, print_log_tail, run_steps, Relay};
 use super::{StepResult, CA_IN_CONTAINER, INSTALL_DIR};
-use crate::bundle::layout;
 use crate::images::{self, Image};
 use crate::targets::Target;
+use tether_contract::bundle_layout as layout;
 
 /// Containers and a network that are removed however the smoke ends.
 pub(super) struct Docker<'a> {

@@ -13,9 +13,9 @@ use super::self_update::{self, UpdateRig};
 use super::served::{parse_served, Served};
 use super::steps::{checked, print_log_tail, run_steps, Relay};
 use super::StepResult;
-use crate::bundle::layout;
 use crate::images;
 use crate::targets::Target;
+use tether_contract::bundle_layout as layout;
 
 struct KillOnDrop(Child);
 

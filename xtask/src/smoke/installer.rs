@@ -11,9 +11,9 @@ use anyhow::{ensure, Context};
 use super::steps::checked;
 use super::{record, StepResult};
 use crate::bundle::digest::sha256_hex;
-use crate::bundle::key_file;
 use crate::bundle::release_key::ReleaseKey;
 use crate::sign;
+use tether_contract::key_file;
 
 /// The fresh key the smoke signs its releases with (users' installs would refuse them).
 pub(super) struct TestKey {

@@ -10,7 +10,7 @@ use anyhow::{ensure, Context};
 use super::steps::checked;
 use super::{record, StepResult};
 use crate::bundle::dependencies::sbom_name;
-use crate::bundle::layout;
+use tether_contract::bundle_layout as layout;
 
 const VALIDATE_CDX: &str = include_str!("validate_cdx.py");
 

@@ -14,8 +14,8 @@ use super::steps::checked;
 use super::test_build;
 use super::{record, StepResult, ORG};
 use crate::bundle::digest::sha256_hex;
-use crate::bundle::layout;
 use crate::sign::{self, Latest, LatestTarget};
+use tether_contract::bundle_layout as layout;
 
 /// Writes the test build of `archive` (trusting `key`, see [`test_build`]) as
 /// `<dir>/update` (signed by `key`) and `<dir>/forged` (the same `latest.json` signed by

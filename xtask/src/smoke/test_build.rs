@@ -11,10 +11,10 @@ use anyhow::{bail, ensure, Context};
 
 use crate::bundle::archive::{self, BundleFile, EntryKind};
 use crate::bundle::dependencies::sbom_name;
-use crate::bundle::layout;
 use crate::bundle::manifest::{describe, Manifest};
 use crate::bundle::release_key::ReleaseKey;
 use crate::targets;
+use tether_contract::bundle_layout as layout;
 
 /// Writes into `out_dir` a copy of the bundle `archive` whose `tether` trusts `to` instead
 /// of `from` (the key the bundle was built with); returns the copy's path.

@@ -1,5 +1,5 @@
 //! `latest.json`'s shape (contract section 8), declared once: `tether self-update` reads
-//! it and `cargo xtask sign` (which includes this file by path) writes it.
+//! it and `cargo xtask sign` writes it.
 
 use std::collections::BTreeMap;
 

@@ -1,6 +1,5 @@
 //! The bundle's layout, declared once. The CLI and the host service read it to find
-//! their siblings; `cargo xtask` includes this file by path to stage and verify bundles,
-//! so it holds constants only and uses nothing outside itself.
+//! their siblings; `cargo xtask` stages, packages and verifies bundles by it.
 
 /// One binary of the bundle.
 #[derive(Debug, Clone, Copy)]

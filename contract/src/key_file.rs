@@ -1,6 +1,6 @@
 //! Reading a minisign public key file: its base64 line and the key id minisign prints.
-//! The runtime's build script and `cargo xtask` include this file by path (it uses only
-//! `base64`), so the key baked into `tether` and the id `manifest.json` records agree.
+//! The runtime's build script and `cargo xtask` both read keys with it, so the key baked
+//! into `tether` and the id `manifest.json` records agree.
 
 use base64::Engine;
 
