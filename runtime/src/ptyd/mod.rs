@@ -4,6 +4,7 @@
 pub mod client;
 pub mod frame;
 pub mod protocol;
+mod pty_thread;
 pub mod reaper;
 pub mod replay;
 pub mod server;

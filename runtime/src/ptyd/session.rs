@@ -1,7 +1,8 @@
 //! One terminal: a child on a pty, its replay buffer and offsets, and the clients
 //! subscribed to it.
-//! Everything runs as tasks on the daemon's runtime — reading the pty, writing its input,
-//! waiting for its exit — so the daemon's thread count does not grow with its terminals.
+//! Everything runs as tasks — reading the pty and writing its input on the pty loop
+//! ([`super::pty_thread`]), waiting for its exit on the daemon's runtime — so the daemon's
+//! thread count does not grow with its terminals.
 
 use std::cell::RefCell;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -10,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::io::unix::AsyncFd;
+use tokio::runtime::Handle;
 use tokio::sync::{mpsc, oneshot, watch, Notify};
 
 use super::protocol::{encode, Event, SessionInfo};
@@ -138,8 +140,11 @@ const READ_CHUNK: usize = 64 * 1024;
 /// A session's input, written by a task of its own that waits for the pty to take more,
 /// so a program that never reads blocks only its own terminal.
 struct InputQueue {
+    master: Arc<AsyncFd<OwnedFd>>,
     tx: mpsc::UnboundedSender<Vec<u8>>,
     queued: Arc<AtomicUsize>,
+    /// Held while input is written directly or queued, so two pushes never interleave.
+    order: Mutex<()>,
 }
 
 /// Input refused because the session already holds [`INPUT_CAP`] unwritten bytes.
@@ -147,19 +152,38 @@ struct InputQueue {
 pub struct InputFull;
 
 impl InputQueue {
-    fn start(master: Arc<AsyncFd<OwnedFd>>) -> InputQueue {
+    fn start(pty_loop: &Handle, master: Arc<AsyncFd<OwnedFd>>) -> InputQueue {
         let (tx, rx) = mpsc::unbounded_channel::<Vec<u8>>();
         let queued = Arc::new(AtomicUsize::new(0));
-        tokio::spawn(write_input(master, rx, queued.clone()));
-        InputQueue { tx, queued }
+        pty_loop.spawn(write_input(master.clone(), rx, queued.clone()));
+        InputQueue {
+            master,
+            tx,
+            queued,
+            order: Mutex::new(()),
+        }
     }
 
-    fn push(&self, bytes: &[u8]) -> Result<(), InputFull> {
-        let before = self.queued.fetch_add(bytes.len(), Ordering::Relaxed);
-        if before + bytes.len() > INPUT_CAP {
-            self.queued.fetch_sub(bytes.len(), Ordering::Relaxed);
+    /// Writes what the pty takes at once when nothing is queued (a keystroke reaches the
+    /// pty without a hand-off to the pty loop), and queues the rest.
+    fn push(&self, mut bytes: &[u8]) -> Result<(), InputFull> {
+        let _order = lock(&self.order);
+        // Only the writer task changes `queued` meanwhile, and only downwards.
+        let queued = self.queued.load(Ordering::Relaxed);
+        if queued + bytes.len() > INPUT_CAP {
             return Err(InputFull);
         }
+        if queued == 0 {
+            // Full (EAGAIN), interrupted, or an error the writer task will meet and end on:
+            // then all of it is queued.
+            if let Ok(n) = nix::unistd::write(self.master.get_ref(), bytes) {
+                bytes = &bytes[n..];
+            }
+            if bytes.is_empty() {
+                return Ok(());
+            }
+        }
+        self.queued.fetch_add(bytes.len(), Ordering::Relaxed);
         if self.tx.send(bytes.to_vec()).is_err() {
             // The writer is gone (the pty closed): the bytes go nowhere, as on a hung-up tty.
             self.queued.fetch_sub(bytes.len(), Ordering::Relaxed);
@@ -318,14 +342,19 @@ impl Session {
         forget: Box<dyn Fn(&str) + Send + Sync>,
     ) -> anyhow::Result<Arc<Session>> {
         let alive = shared.alive;
-        // SAFETY: an OwnedFd is open and names the same file until the AsyncFd drops it.
-        let master = unsafe { AsyncFd::register(master) }
-            .map_err(|e| anyhow::anyhow!("cannot watch the pty: {e}"))?;
+        let pty_loop = super::pty_thread::handle()?;
+        // The pty is watched by the pty loop's reactor, whichever thread asks.
+        let master = {
+            let _in_pty_loop = pty_loop.enter();
+            // SAFETY: an OwnedFd is open and names the same file until the AsyncFd drops it.
+            unsafe { AsyncFd::register(master) }
+                .map_err(|e| anyhow::anyhow!("cannot watch the pty: {e}"))?
+        };
         let master = Arc::new(master);
         let session = Arc::new(Session {
             id,
             pid,
-            input: InputQueue::start(master.clone()),
+            input: InputQueue::start(&pty_loop, master.clone()),
             master,
             forget,
             exited: watch::Sender::new(!alive),
@@ -337,7 +366,7 @@ impl Session {
         let exit = reaper::watch(pid);
         let (eof_tx, eof_rx) = oneshot::channel::<()>();
         let pump = session.clone();
-        tokio::spawn(async move {
+        pty_loop.spawn(async move {
             pump.pump_output().await;
             drop(eof_tx);
         });
