@@ -131,79 +131,92 @@ impl Metrics {
             connected_at_ms: AtomicI64::new(0),
             registry: Registry::default(),
         };
-        let r = &mut registry;
-        r.register(
+        m.register_relay(&mut registry);
+        m.register_terminals_and_process(&mut registry);
+        Metrics { registry, ..m }
+    }
+
+    /// Registers the relay connection's metrics: connects, ends, rotations, resumes.
+    fn register_relay(&self, registry: &mut Registry) {
+        registry.register(
             "relay_connects",
             "Relay connections made",
-            m.relay_connects.clone(),
+            self.relay_connects.clone(),
         );
-        r.register(
+        registry.register(
             "relay_disconnects",
             "Relay connections ended, by reason",
-            m.relay_disconnects.clone(),
+            self.relay_disconnects.clone(),
         );
-        r.register(
+        registry.register(
             "rotations",
             "Token rotations (a new connection before dropping the old)",
-            m.rotations.clone(),
+            self.rotations.clone(),
         );
-        r.register(
+        registry.register(
             "token_expired",
             "tokenExpired messages from the relay",
-            m.token_expired.clone(),
+            self.token_expired.clone(),
         );
-        r.register(
+        registry.register(
             "resume_replays",
             "Resumes that replayed output the relay had not received",
-            m.resume_replays.clone(),
+            self.resume_replays.clone(),
         );
-        r.register(
+        registry.register(
             "resume_gap_bytes",
             "Output bytes announced as lost (session.gap)",
-            m.gap_bytes.clone(),
+            self.gap_bytes.clone(),
         );
-        r.register(
-            "output_bytes",
-            "Terminal output bytes sent to the relay",
-            m.output_bytes.clone(),
-        );
-        r.register(
-            "input_bytes",
-            "Terminal input bytes handed to the pty daemon",
-            m.input_bytes.clone(),
-        );
-        r.register("terminals_open", "Terminals open", m.terminals_open.clone());
-        r.register(
-            "ptyd_restarts",
-            "Pty daemon restarts",
-            m.ptyd_restarts.clone(),
-        );
-        r.register(
-            "ptyd_upgrades",
-            "Pty daemon upgrades in place",
-            m.ptyd_upgrades.clone(),
-        );
-        r.register(
-            "refreshes",
-            "Refreshes of the stored OAuth tokens, by outcome",
-            m.refreshes.clone(),
-        );
-        r.register(
-            "process_resident_memory_bytes",
-            "Resident memory of tether-host",
-            m.resident_bytes.clone(),
-        );
-        r.register(
-            "process_open_fds",
-            "Open file descriptors of tether-host",
-            m.open_fds.clone(),
-        );
-        r.register(
+        registry.register(
             "relay_connected_seconds",
             "Seconds since the relay connection came up (0: not connected)",
-            m.relay_connected_seconds.clone(),
+            self.relay_connected_seconds.clone(),
         );
-        Metrics { registry, ..m }
+    }
+
+    /// Registers the terminals' metrics (bytes, pty daemon) and the process's own.
+    fn register_terminals_and_process(&self, registry: &mut Registry) {
+        registry.register(
+            "output_bytes",
+            "Terminal output bytes sent to the relay",
+            self.output_bytes.clone(),
+        );
+        registry.register(
+            "input_bytes",
+            "Terminal input bytes handed to the pty daemon",
+            self.input_bytes.clone(),
+        );
+        registry.register(
+            "terminals_open",
+            "Terminals open",
+            self.terminals_open.clone(),
+        );
+        registry.register(
+            "ptyd_restarts",
+            "Pty daemon restarts",
+            self.ptyd_restarts.clone(),
+        );
+        registry.register(
+            "ptyd_upgrades",
+            "Pty daemon upgrades in place",
+            self.ptyd_upgrades.clone(),
+        );
+        registry.register(
+            "refreshes",
+            "Refreshes of the stored OAuth tokens, by outcome",
+            self.refreshes.clone(),
+        );
+        registry.register(
+            "process_resident_memory_bytes",
+            "Resident memory of tether-host",
+            self.resident_bytes.clone(),
+        );
+        registry.register(
+            "process_open_fds",
+            "Open file descriptors of tether-host",
+            self.open_fds.clone(),
+        );
     }
 
     /// A relay connection came up.

@@ -36,6 +36,8 @@ pub enum Command {
     Images,
     /// Install a bundle on this machine and clean OS containers and run it end to end.
     Smoke(SmokeArgs),
+    /// Check the house rules: file and function lengths, no #[path], LAYOUT.md, the façade.
+    Tidy,
     /// Write SHA256SUMS and latest.json for the release files in a directory, and sign both.
     Sign(SignArgs),
 }

@@ -19,6 +19,7 @@ mod smoke;
 mod soak;
 mod step;
 mod targets;
+mod tidy;
 mod timings;
 #[cfg(test)]
 mod workflows;
@@ -41,5 +42,6 @@ fn main() -> anyhow::Result<()> {
         flags::Command::Images => images::ensure(&sh, &images::Image::ALL),
         flags::Command::Smoke(args) => smoke::run(&sh, &args),
         flags::Command::Sign(args) => sign::run(&args),
+        flags::Command::Tidy => tidy::run(),
     }
 }

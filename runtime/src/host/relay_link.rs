@@ -122,33 +122,21 @@ pub async fn serve(ws: Ws, hub: &Arc<Hub>) -> Ended {
                         }
                         break Ended::Lost(format!("closed by the relay ({})", frame.map(|f| f.code.to_string()).unwrap_or_default()));
                     }
-                    Some(Ok(Message::Text(text))) => match parse_control(text.as_str()) {
-                        Ok(Some(Control::Error { session_id: None, error })) if error == TOKEN_EXPIRED => {
+                    Some(Ok(Message::Text(text))) => match on_text(hub, text.as_str()) {
+                        Heard::TokenExpired => {
                             hub.set_relay(None);
                             if let Some(close) = close_tx.take() {
                                 return Ended::TokenExpired(Box::new(Draining { close, writer, _stream: stream }));
                             }
                             break Ended::Lost("token expired while closing".into());
                         }
-                        Ok(Some(Control::Ping)) => hub.to_relay(&Control::Pong),
-                        Ok(Some(Control::Resume { sessions })) => {
-                            resume_waiting = false;
-                            hub.resume(sessions);
-                        }
-                        Ok(Some(control)) => {
-                            terminals::from_relay(hub, control);
-                            // Buffered messages are read without waiting: let the tasks
-                            // that answer them (ptyd's events) run in between.
-                            tokio::task::yield_now().await;
-                        }
-                        Ok(None) => tracing::debug!("ignoring an unknown relay message type"),
-                        Err(e) => tracing::warn!("dropping a malformed relay message: {e}"),
+                        Heard::Resumed => resume_waiting = false,
+                        // Buffered messages are read without waiting: let the tasks that
+                        // answer them (ptyd's events) run in between.
+                        Heard::Answered => tokio::task::yield_now().await,
+                        Heard::Nothing => {}
                     },
-                    Some(Ok(Message::Binary(bytes))) => match decode_binary(&bytes) {
-                        Some((KIND_INPUT, session_id, payload)) => terminals::input(hub, session_id, payload),
-                        Some((kind, ..)) => tracing::debug!(kind, "ignoring a binary frame of unknown kind"),
-                        None => tracing::warn!("dropping a malformed binary frame"),
-                    },
+                    Some(Ok(Message::Binary(bytes))) => on_binary(hub, &bytes),
                     Some(Ok(_)) => {}
                 }
             }
@@ -163,6 +151,57 @@ pub async fn serve(ws: Ws, hub: &Arc<Hub>) -> Ended {
     }
     let _ = tokio::time::timeout(Duration::from_secs(2), writer).await;
     ended
+}
+
+/// What a text message from the relay asked of the connection.
+enum Heard {
+    /// Nothing more (answered at once, or ignored).
+    Nothing,
+    /// `resume`: the terminals follow the relay's offsets.
+    Resumed,
+    /// A terminal request, passed on to ptyd.
+    Answered,
+    /// `tokenExpired`: the connection must be replaced.
+    TokenExpired,
+}
+
+/// Acts on one control message from the relay.
+fn on_text(hub: &Arc<Hub>, text: &str) -> Heard {
+    match parse_control(text) {
+        Ok(Some(Control::Error {
+            session_id: None,
+            error,
+        })) if error == TOKEN_EXPIRED => Heard::TokenExpired,
+        Ok(Some(Control::Ping)) => {
+            hub.to_relay(&Control::Pong);
+            Heard::Nothing
+        }
+        Ok(Some(Control::Resume { sessions })) => {
+            hub.resume(sessions);
+            Heard::Resumed
+        }
+        Ok(Some(control)) => {
+            terminals::from_relay(hub, control);
+            Heard::Answered
+        }
+        Ok(None) => {
+            tracing::debug!("ignoring an unknown relay message type");
+            Heard::Nothing
+        }
+        Err(e) => {
+            tracing::warn!("dropping a malformed relay message: {e}");
+            Heard::Nothing
+        }
+    }
+}
+
+/// Passes one binary frame from the relay (a terminal's input) on.
+fn on_binary(hub: &Arc<Hub>, bytes: &[u8]) {
+    match decode_binary(bytes) {
+        Some((KIND_INPUT, session_id, payload)) => terminals::input(hub, session_id, payload),
+        Some((kind, ..)) => tracing::debug!(kind, "ignoring a binary frame of unknown kind"),
+        None => tracing::warn!("dropping a malformed binary frame"),
+    }
 }
 
 /// Sends control messages first, then terminal output, flushing after each burst; every

@@ -4,6 +4,7 @@
 //! `tether-host`, which of them started it.
 
 pub mod launchd;
+mod layout;
 pub mod systemd;
 
 use std::path::{Path, PathBuf};
@@ -14,6 +15,7 @@ use anyhow::{bail, Context};
 use crate::host::instance::{self, InstancePaths};
 use crate::settings::Settings;
 use crate::OrgId;
+pub use layout::{Kind, Layout};
 
 /// Set by the units `install` writes to the manager's name (`systemd`, `launchd`), and
 /// removed from every child's environment: `INVOCATION_ID` and `XPC_SERVICE_NAME` are
@@ -31,126 +33,6 @@ fn manager_named(value: Option<&str>) -> &'static str {
         Some("launchd") => "launchd",
         _ => "daemon",
     }
-}
-
-/// What manages an installed host service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// A systemd user unit (the default on Linux).
-    UserUnit,
-    /// A systemd system unit (`--system`).
-    SystemUnit,
-    /// A launchd agent (the default on macOS).
-    LaunchAgent,
-}
-
-impl Kind {
-    /// The kind `install`/`uninstall` act on, given `--system`.
-    pub fn chosen(system: bool) -> Kind {
-        if system {
-            Kind::SystemUnit
-        } else if cfg!(target_os = "macos") {
-            Kind::LaunchAgent
-        } else {
-            Kind::UserUnit
-        }
-    }
-}
-
-/// Where an installation's files go.
-#[derive(Debug, Clone)]
-pub struct Layout {
-    /// What manages it.
-    pub kind: Kind,
-    /// The unit (or plist) file.
-    pub unit: PathBuf,
-    /// The environment file (systemd only; the plist holds its environment).
-    pub env_file: PathBuf,
-    /// The unit's name for `systemctl`, or the launchd label.
-    pub name: String,
-}
-
-impl Layout {
-    /// The layout of `kind` for `org`.
-    pub fn for_org(settings: &Settings, org: &OrgId, kind: Kind) -> anyhow::Result<Layout> {
-        let user_env_file = || {
-            settings
-                .home
-                .join("service")
-                .join(format!("host-{org}.env"))
-        };
-        Ok(match kind {
-            Kind::SystemUnit => {
-                let name = systemd::system_unit_name(org);
-                Layout {
-                    kind,
-                    unit: PathBuf::from("/etc/systemd/system").join(&name),
-                    env_file: PathBuf::from("/etc/tether").join(format!("host-{org}.env")),
-                    name,
-                }
-            }
-            Kind::LaunchAgent => {
-                let name = launchd::label(org);
-                Layout {
-                    kind,
-                    unit: home_dir()?
-                        .join("Library/LaunchAgents")
-                        .join(format!("{name}.plist")),
-                    env_file: user_env_file(),
-                    name,
-                }
-            }
-            Kind::UserUnit => {
-                let config = std::env::var_os("XDG_CONFIG_HOME")
-                    .map(PathBuf::from)
-                    .filter(|p| p.is_absolute())
-                    .map_or_else(|| home_dir().map(|h| h.join(".config")), Ok)?;
-                let name = systemd::user_unit_name(org);
-                Layout {
-                    kind,
-                    unit: config.join("systemd/user").join(&name),
-                    env_file: user_env_file(),
-                    name,
-                }
-            }
-        })
-    }
-
-    /// True when `install` wrote this layout's unit (it carries the marker).
-    pub fn installed(&self, org: &OrgId) -> Option<bool> {
-        let text = std::fs::read_to_string(&self.unit).ok()?;
-        Some(text.starts_with(systemd::MARKER) || text.contains(&launchd::label(org)))
-    }
-
-    /// Runs `systemctl` for this unit's manager (`--user` for a user unit).
-    fn systemctl(&self, args: &[&str]) -> anyhow::Result<String> {
-        let user: &[&str] = if self.kind == Kind::UserUnit {
-            &["--user"]
-        } else {
-            &[]
-        };
-        run("systemctl", &[user, args].concat())
-    }
-
-    /// `journalctl` showing this unit's log.
-    pub fn journal(&self, follow: bool) -> Command {
-        let mut journal = Command::new("journalctl");
-        if self.kind == Kind::UserUnit {
-            journal.arg("--user");
-        }
-        journal.args(["--unit", &self.name, "--no-pager", "--output", "cat"]);
-        if follow {
-            journal.arg("--follow");
-        }
-        journal
-    }
-}
-
-fn home_dir() -> anyhow::Result<PathBuf> {
-    std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .context("HOME is not set: cannot tell where the service files go")
 }
 
 /// The environment the service runs with: where its state is, which servers, the
@@ -254,15 +136,7 @@ pub fn install(
         }),
     };
     if print {
-        print!("# {}\n{text}", layout.unit.display());
-        if layout.kind != Kind::LaunchAgent {
-            let names: Vec<&str> = env.iter().map(|(n, _)| n.as_str()).collect();
-            println!(
-                "# {} (mode 0600) would hold {} (values not shown)",
-                layout.env_file.display(),
-                names.join(", ")
-            );
-        }
+        print_unit(&layout, &text, &env);
         return Ok(());
     }
     if layout.kind != Kind::SystemUnit
@@ -270,29 +144,57 @@ pub fn install(
     {
         bail!("a host service for {org} is already running outside the service manager: stop it first (tether host stop --org {org})");
     }
-    if layout.kind == Kind::LaunchAgent {
-        write_private(&layout.unit, &text)?;
-        let uid = nix::unistd::geteuid().as_raw();
-        run(
-            "launchctl",
-            &[
-                "bootstrap",
-                &format!("gui/{uid}"),
-                &layout.unit.to_string_lossy(),
-            ],
-        )?;
-        println!(
-            "installed {}: the host service for {org} runs now and at every login",
-            layout.unit.display()
-        );
-        return Ok(());
+    match layout.kind {
+        Kind::LaunchAgent => bootstrap_agent(&layout, &text, org),
+        Kind::UserUnit | Kind::SystemUnit => enable_unit(&layout, &text, &env, org),
     }
+}
+
+/// `--print`: the unit as it would be written, and the names (only) its env file would hold.
+fn print_unit(layout: &Layout, text: &str, env: &[(String, String)]) {
+    print!("# {}\n{text}", layout.unit.display());
+    if layout.kind != Kind::LaunchAgent {
+        let names: Vec<&str> = env.iter().map(|(n, _)| n.as_str()).collect();
+        println!(
+            "# {} (mode 0600) would hold {} (values not shown)",
+            layout.env_file.display(),
+            names.join(", ")
+        );
+    }
+}
+
+/// Writes the launchd agent and starts it for this login session.
+fn bootstrap_agent(layout: &Layout, text: &str, org: &OrgId) -> anyhow::Result<()> {
+    write_private(&layout.unit, text)?;
+    let uid = nix::unistd::geteuid().as_raw();
+    run(
+        "launchctl",
+        &[
+            "bootstrap",
+            &format!("gui/{uid}"),
+            &layout.unit.to_string_lossy(),
+        ],
+    )?;
+    println!(
+        "installed {}: the host service for {org} runs now and at every login",
+        layout.unit.display()
+    );
+    Ok(())
+}
+
+/// Writes the systemd unit and its private env file, then enables and starts the unit.
+fn enable_unit(
+    layout: &Layout,
+    text: &str,
+    env: &[(String, String)],
+    org: &OrgId,
+) -> anyhow::Result<()> {
     if let Some(dir) = layout.env_file.parent() {
         crate::private_file::private_dir(dir)
             .with_context(|| format!("cannot use {}", dir.display()))?;
     }
-    write_private(&layout.env_file, &env_file_text(&env))?;
-    write_private(&layout.unit, &text)?;
+    write_private(&layout.env_file, &env_file_text(env))?;
+    write_private(&layout.unit, text)?;
     layout.systemctl(&["daemon-reload"])?;
     layout.systemctl(&["enable", "--now", &layout.name])?;
     println!(

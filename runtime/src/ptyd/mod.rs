@@ -3,6 +3,7 @@
 
 pub mod client;
 pub mod frame;
+mod input;
 pub mod protocol;
 mod pty_thread;
 pub mod reaper;
@@ -10,4 +11,5 @@ pub mod replay;
 pub mod server;
 pub mod session;
 pub mod spawn;
+mod subscriber;
 pub mod upgrade;

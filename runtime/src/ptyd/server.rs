@@ -6,12 +6,14 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use tokio::io::{AsyncWriteExt, BufReader, BufWriter};
+use tokio::net::unix::OwnedWriteHalf;
 use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::mpsc;
 
 use super::frame::{read_frame, Frame};
 use super::protocol::{valid_session_id, Event, Request, PROTOCOL};
@@ -151,26 +153,8 @@ async fn serve_client(stream: UnixStream, id: u64, daemon: Arc<Daemon>) {
     let sessions = daemon.sessions.clone();
     let (reader, writer) = stream.into_split();
     let mut reader = BufReader::with_capacity(64 * 1024, reader);
-    let (client, mut rx) = ClientHandle::new(id);
-    let pending = client.pending_counter();
-    let writer_task = tokio::spawn(async move {
-        let mut writer = BufWriter::with_capacity(256 * 1024, writer);
-        // Write whatever is queued, then flush once: one syscall for a burst of frames.
-        while let Some(frame) = rx.recv().await {
-            let mut written = frame.len();
-            let mut ok = writer.write_all(&frame).await.is_ok();
-            while ok {
-                let Ok(next) = rx.try_recv() else { break };
-                written += next.len();
-                ok = writer.write_all(&next).await.is_ok();
-            }
-            if !ok || writer.flush().await.is_err() {
-                break;
-            }
-            pending.fetch_sub(written, Ordering::Relaxed);
-        }
-        let _ = writer.shutdown().await;
-    });
+    let (client, rx) = ClientHandle::new(id);
+    let writer_task = tokio::spawn(write_frames(writer, rx, client.pending_counter()));
 
     let mut greeted = false;
     loop {
@@ -194,28 +178,11 @@ async fn serve_client(stream: UnixStream, id: u64, daemon: Arc<Daemon>) {
             }
         };
         if !greeted {
-            match request {
-                Request::Hello { protocols } if protocols.contains(&PROTOCOL) => {
-                    client.send(
-                        &Event::HelloAck {
-                            protocol: PROTOCOL,
-                            daemon_version: VERSION.into(),
-                            daemon_pid: std::process::id(),
-                        },
-                        &[],
-                    );
-                    greeted = true;
-                    continue;
-                }
-                Request::Hello { protocols } => {
-                    client.send(&Event::error(None, "EVERSION", format!("no common protocol: daemon speaks {PROTOCOL}, client {protocols:?}")), &[]);
-                    break;
-                }
-                _ => {
-                    reject(&client, None, "the first message must be hello");
-                    break;
-                }
+            if !greet(&client, request) {
+                break;
             }
+            greeted = true;
+            continue;
         }
         let opened = matches!(request, Request::Open { .. });
         handle(&client, &daemon, request, frame);
@@ -232,6 +199,58 @@ async fn serve_client(stream: UnixStream, id: u64, daemon: Arc<Daemon>) {
     }
     drop(client);
     let _ = writer_task.await;
+}
+
+/// Writes a client's queued frames until its handle is dropped or the socket fails.
+async fn write_frames(
+    writer: OwnedWriteHalf,
+    mut rx: mpsc::UnboundedReceiver<Vec<u8>>,
+    pending: Arc<AtomicUsize>,
+) {
+    let mut writer = BufWriter::with_capacity(256 * 1024, writer);
+    // Write whatever is queued, then flush once: one syscall for a burst of frames.
+    while let Some(frame) = rx.recv().await {
+        let mut written = frame.len();
+        let mut ok = writer.write_all(&frame).await.is_ok();
+        while ok {
+            let Ok(next) = rx.try_recv() else { break };
+            written += next.len();
+            ok = writer.write_all(&next).await.is_ok();
+        }
+        if !ok || writer.flush().await.is_err() {
+            break;
+        }
+        pending.fetch_sub(written, Ordering::Relaxed);
+    }
+    let _ = writer.shutdown().await;
+}
+
+/// Answers a client's first message: `true` once a `hello` with our protocol is
+/// acknowledged, `false` (after saying why) when the connection must close.
+fn greet(client: &ClientHandle, request: Request) -> bool {
+    match request {
+        Request::Hello { protocols } if protocols.contains(&PROTOCOL) => {
+            client.send(
+                &Event::HelloAck {
+                    protocol: PROTOCOL,
+                    daemon_version: VERSION.into(),
+                    daemon_pid: std::process::id(),
+                },
+                &[],
+            );
+            true
+        }
+        Request::Hello { protocols } => {
+            let message =
+                format!("no common protocol: daemon speaks {PROTOCOL}, client {protocols:?}");
+            client.send(&Event::error(None, "EVERSION", message), &[]);
+            false
+        }
+        _ => {
+            reject(client, None, "the first message must be hello");
+            false
+        }
+    }
 }
 
 fn reject(client: &ClientHandle, id: Option<&str>, message: &str) {

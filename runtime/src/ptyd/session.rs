@@ -11,94 +11,17 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::io::unix::AsyncFd;
-use tokio::runtime::Handle;
-use tokio::sync::{mpsc, oneshot, watch, Notify};
+use tokio::sync::{oneshot, watch};
 
+use super::input::{InputFull, InputQueue};
 use super::protocol::{encode, Event, SessionInfo};
 use super::reaper::{self, Exit};
 use super::replay::{replay_bytes, ReplayBuffer};
 use super::spawn;
 pub use super::spawn::Spawn;
+pub use super::subscriber::ClientHandle;
+use super::subscriber::{PAUSE_AT, PAUSE_LIMIT};
 use crate::sync::lock;
-
-/// Unsent bytes at which a subscriber makes the pty pause (contract: 1 MiB).
-pub const PAUSE_AT: usize = 1024 * 1024;
-/// Unsent bytes at which a subscriber is disconnected (contract: 8 MiB).
-pub const DISCONNECT_AT: usize = 8 * 1024 * 1024;
-/// How long a pty waits for a slow subscriber before disconnecting it.
-pub const PAUSE_LIMIT: Duration = Duration::from_secs(10);
-
-/// The daemon's side of one connected client: where its frames go.
-#[derive(Debug, Clone)]
-pub struct ClientHandle {
-    /// Unique per connection.
-    pub id: u64,
-    tx: mpsc::UnboundedSender<Vec<u8>>,
-    pending: Arc<AtomicUsize>,
-    kicked: Arc<AtomicBool>,
-    kick: Arc<Notify>,
-}
-
-impl ClientHandle {
-    /// A handle and the receiving end its writer task drains.
-    pub fn new(id: u64) -> (Self, mpsc::UnboundedReceiver<Vec<u8>>) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        let handle = ClientHandle {
-            id,
-            tx,
-            pending: Arc::new(AtomicUsize::new(0)),
-            kicked: Arc::new(AtomicBool::new(false)),
-            kick: Arc::new(Notify::new()),
-        };
-        (handle, rx)
-    }
-
-    /// Queues an encoded frame; a client too far behind is disconnected instead.
-    pub fn send_frame(&self, frame: Vec<u8>) {
-        if self.kicked.load(Ordering::Relaxed) {
-            return;
-        }
-        let queued = self.pending.fetch_add(frame.len(), Ordering::Relaxed) + frame.len();
-        if queued > DISCONNECT_AT {
-            tracing::warn!(
-                client = self.id,
-                queued,
-                "client is more than 8 MiB behind: disconnecting it"
-            );
-            self.disconnect();
-            return;
-        }
-        let _ = self.tx.send(frame);
-    }
-
-    /// Queues an event with a payload.
-    pub fn send(&self, event: &Event, payload: &[u8]) {
-        self.send_frame(encode(event, payload));
-    }
-
-    /// The counter the writer task decrements after writing; holding it keeps no sender alive.
-    pub fn pending_counter(&self) -> Arc<AtomicUsize> {
-        self.pending.clone()
-    }
-
-    /// Bytes queued but not yet written.
-    pub fn pending(&self) -> usize {
-        self.pending.load(Ordering::Relaxed)
-    }
-
-    /// Asks the connection to close.
-    pub fn disconnect(&self) {
-        self.kicked.store(true, Ordering::Relaxed);
-        self.kick.notify_one();
-    }
-
-    /// Resolves when the connection was asked to close.
-    pub async fn kicked(&self) {
-        if !self.kicked.load(Ordering::Relaxed) {
-            self.kick.notified().await;
-        }
-    }
-}
 
 #[derive(Debug)]
 struct Shared {
@@ -128,99 +51,12 @@ pub struct Session {
     forget: Box<dyn Fn(&str) + Send + Sync>,
 }
 
-/// Unwritten input a session may hold before more is refused (contract: 1 MiB).
-pub const INPUT_CAP: usize = 1024 * 1024;
 /// How long `close` waits after its signal before `SIGKILL`.
 pub const CLOSE_GRACE: Duration = Duration::from_secs(5);
 /// How long an exit waits for the output still in the pty to be read.
 const DRAIN_LIMIT: Duration = Duration::from_millis(200);
 /// The most one read of a pty takes (the kernel hands out less).
 const READ_CHUNK: usize = 64 * 1024;
-
-/// A session's input, written by a task of its own that waits for the pty to take more,
-/// so a program that never reads blocks only its own terminal.
-struct InputQueue {
-    master: Arc<AsyncFd<OwnedFd>>,
-    tx: mpsc::UnboundedSender<Vec<u8>>,
-    queued: Arc<AtomicUsize>,
-    /// Held while input is written directly or queued, so two pushes never interleave.
-    order: Mutex<()>,
-}
-
-/// Input refused because the session already holds [`INPUT_CAP`] unwritten bytes.
-#[derive(Debug)]
-pub struct InputFull;
-
-impl InputQueue {
-    fn start(pty_loop: &Handle, master: Arc<AsyncFd<OwnedFd>>) -> InputQueue {
-        let (tx, rx) = mpsc::unbounded_channel::<Vec<u8>>();
-        let queued = Arc::new(AtomicUsize::new(0));
-        pty_loop.spawn(write_input(master.clone(), rx, queued.clone()));
-        InputQueue {
-            master,
-            tx,
-            queued,
-            order: Mutex::new(()),
-        }
-    }
-
-    /// Writes what the pty takes at once when nothing is queued (a keystroke reaches the
-    /// pty without a hand-off to the pty loop), and queues the rest.
-    fn push(&self, mut bytes: &[u8]) -> Result<(), InputFull> {
-        let _order = lock(&self.order);
-        // Only the writer task changes `queued` meanwhile, and only downwards.
-        let queued = self.queued.load(Ordering::Relaxed);
-        if queued + bytes.len() > INPUT_CAP {
-            return Err(InputFull);
-        }
-        if queued == 0 {
-            // Full (EAGAIN), interrupted, or an error the writer task will meet and end on:
-            // then all of it is queued.
-            if let Ok(n) = nix::unistd::write(self.master.get_ref(), bytes) {
-                bytes = &bytes[n..];
-            }
-            if bytes.is_empty() {
-                return Ok(());
-            }
-        }
-        self.queued.fetch_add(bytes.len(), Ordering::Relaxed);
-        if self.tx.send(bytes.to_vec()).is_err() {
-            // The writer is gone (the pty closed): the bytes go nowhere, as on a hung-up tty.
-            self.queued.fetch_sub(bytes.len(), Ordering::Relaxed);
-        }
-        Ok(())
-    }
-}
-
-/// Writes each queued chunk whole, waiting (without a thread) while the pty is full.
-async fn write_input(
-    master: Arc<AsyncFd<OwnedFd>>,
-    mut rx: mpsc::UnboundedReceiver<Vec<u8>>,
-    queued: Arc<AtomicUsize>,
-) {
-    while let Some(chunk) = rx.recv().await {
-        let written = write_all(&master, &chunk).await;
-        queued.fetch_sub(chunk.len(), Ordering::Relaxed);
-        if written.is_err() {
-            break;
-        }
-    }
-}
-
-async fn write_all(master: &AsyncFd<OwnedFd>, mut bytes: &[u8]) -> std::io::Result<()> {
-    while !bytes.is_empty() {
-        let mut ready = master.writable().await?;
-        match ready
-            .try_io(|fd| nix::unistd::write(fd.get_ref(), bytes).map_err(std::io::Error::from))
-        {
-            Ok(Ok(n)) => bytes = &bytes[n..],
-            Ok(Err(e)) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Ok(Err(e)) => return Err(e),
-            Err(_would_block) => {}
-        }
-    }
-    Ok(())
-}
 
 /// While set, no pty is read: an upgrade is taking the replay buffers.
 static FROZEN: AtomicBool = AtomicBool::new(false);
@@ -330,7 +166,7 @@ impl Session {
 
     /// Input queued and not yet written to the pty.
     pub fn unwritten_input(&self) -> usize {
-        self.input.queued.load(Ordering::Relaxed)
+        self.input.queued()
     }
 
     /// Starts the tasks of a terminal whose child runs as `pid` on `master`.

@@ -419,5 +419,4 @@ pub fn run(archives: &[std::path::PathBuf], release: bool) -> anyhow::Result<()>
 }
 
 #[cfg(test)]
-#[path = "verify_tests.rs"]
 mod tests;

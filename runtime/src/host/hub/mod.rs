@@ -1,0 +1,280 @@
+//! The switchboard between the relay connection and the pty daemon: whichever
+//! connection is current on each side, messages go to it, and each terminal's output
+//! reaches the relay exactly once across reconnects (`streams.rs`).
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::Message;
+
+use super::relay_protocol::{encode_binary, Control, KIND_OUTPUT};
+use super::state::HostState;
+use super::streams::{Mode, Stream};
+use crate::ptyd::client::PtydClient;
+use crate::ptyd::protocol::{Event, Request, SessionInfo};
+use crate::sync::lock;
+
+mod resume;
+mod upgrade;
+
+/// Shared by the relay client, the supervisor and the APIs.
+pub struct Hub {
+    /// What `/health` and `host status` report.
+    pub state: Arc<HostState>,
+    ptyd: Mutex<Option<PtydClient>>,
+    relay: Mutex<Option<RelayOut>>,
+    list_waiters: Mutex<VecDeque<oneshot::Sender<Vec<SessionInfo>>>>,
+    oauth_callbacks: Mutex<Option<mpsc::UnboundedSender<OAuthCallback>>>,
+    ptyd_ready: tokio::sync::watch::Sender<bool>,
+    /// Terminals open (or being opened) through this host, for the contract's limits,
+    /// with where their streams stand on the current relay connection.
+    terminals: Mutex<HashMap<String, Stream>>,
+    /// How output flows on the current relay connection.
+    mode: Mutex<Mode>,
+    /// The output offsets the relay named in this connection's `resume`, for terminals
+    /// the host learns of only afterwards (a pty daemon that was slow to come back).
+    listed: Mutex<HashMap<String, u64>>,
+    /// Whether "resume is off for this relay" was logged already.
+    said_protocol_1: AtomicBool,
+    /// An `upgrade` was sent to ptyd and has not ended yet.
+    upgrading: AtomicBool,
+    /// Input kept back while ptyd upgrades (`Some` from the `upgrade` until the new image
+    /// is connected or the upgrade is refused): what ptyd has not read when it execs is gone.
+    held_input: Mutex<Option<Vec<HeldInput>>>,
+    /// Why the last upgrade of ptyd was refused (`EUPGRADE`), if it was.
+    upgrade_refused: Mutex<Option<String>>,
+}
+
+/// Input for one terminal (its id, the bytes) kept back while ptyd upgrades.
+type HeldInput = (String, Vec<u8>);
+
+/// The current relay connection's outbound queues, both bounded.
+#[derive(Debug, Clone)]
+pub struct RelayOut {
+    /// Terminal output: a full queue makes output wait (and so ptyd pause the pty).
+    pub data: mpsc::Sender<Message>,
+    /// Control messages: a full queue drops new ones.
+    pub control: mpsc::Sender<Message>,
+}
+
+/// An `oauth.callback` from the relay.
+#[derive(Debug, Clone)]
+pub struct OAuthCallback {
+    /// The flow's state.
+    pub state: String,
+    /// The authorization code, on success.
+    pub code: Option<String>,
+    /// The error, on failure.
+    pub error: Option<String>,
+    /// The issuer the authorization server named (RFC 9207), when it did.
+    pub iss: Option<String>,
+}
+
+impl Hub {
+    /// A hub with neither side connected.
+    pub fn new(state: Arc<HostState>) -> Arc<Self> {
+        Arc::new(Hub {
+            state,
+            ptyd: Mutex::new(None),
+            relay: Mutex::new(None),
+            list_waiters: Mutex::new(VecDeque::new()),
+            oauth_callbacks: Mutex::new(None),
+            ptyd_ready: tokio::sync::watch::Sender::new(false),
+            terminals: Mutex::new(HashMap::new()),
+            mode: Mutex::new(Mode::Holding),
+            listed: Mutex::new(HashMap::new()),
+            said_protocol_1: AtomicBool::new(false),
+            upgrading: AtomicBool::new(false),
+            held_input: Mutex::new(None),
+            upgrade_refused: Mutex::new(None),
+        })
+    }
+
+    /// Installs (or clears) the current pty daemon connection.
+    pub fn set_ptyd(&self, client: Option<PtydClient>) {
+        let connected = client.is_some();
+        *lock(&self.ptyd) = client;
+        // Replies to the previous connection's `list`s will never come.
+        lock(&self.list_waiters).clear();
+        self.ptyd_ready.send_replace(connected);
+    }
+
+    /// Claims `id` for a new terminal, or says which limit refuses it (the relay's error code).
+    pub fn claim_session(&self, id: &str, max: usize) -> Result<(), &'static str> {
+        if !crate::ptyd::protocol::valid_session_id(id) {
+            return Err("invalid_session_id");
+        }
+        let mut terminals = lock(&self.terminals);
+        if terminals.contains_key(id) {
+            return Err("session_exists");
+        }
+        if terminals.len() >= max {
+            return Err("too_many_sessions");
+        }
+        // A new terminal's output starts at 0 on this connection.
+        let stream = Stream {
+            next_output: Some(0),
+            ..Stream::default()
+        };
+        terminals.insert(id.to_string(), stream);
+        crate::metrics::global().set_terminals(terminals.len());
+        Ok(())
+    }
+
+    /// Forgets a terminal that ended, was closed, or failed to open.
+    pub fn release_session(&self, id: &str) {
+        let mut terminals = lock(&self.terminals);
+        terminals.remove(id);
+        crate::metrics::global().set_terminals(terminals.len());
+    }
+
+    /// The current pty daemon's version, if connected.
+    pub fn ptyd_version(&self) -> Option<String> {
+        lock(&self.ptyd).as_ref().map(|c| c.daemon_version.clone())
+    }
+
+    /// The current pty daemon connection's pid, if any.
+    pub fn ptyd_pid(&self) -> Option<u32> {
+        lock(&self.ptyd).as_ref().map(|c| c.daemon_pid)
+    }
+
+    /// Where `oauth.callback`s go.
+    pub fn set_oauth_callbacks(&self, tx: mpsc::UnboundedSender<OAuthCallback>) {
+        *lock(&self.oauth_callbacks) = Some(tx);
+    }
+
+    /// Hands an `oauth.callback` to the flow that waits for it.
+    pub fn oauth_callback(&self, callback: OAuthCallback) {
+        match lock(&self.oauth_callbacks).as_ref() {
+            Some(tx) => {
+                let _ = tx.send(callback);
+            }
+            None => {
+                tracing::warn!("an oauth.callback arrived but no login flow handler is installed")
+            }
+        }
+    }
+
+    /// Installs the current relay connection's outbound queues (`hello` has been sent on
+    /// it): output is held until the relay answers with `resume`.
+    pub fn set_relay(&self, out: Option<RelayOut>) {
+        *lock(&self.relay) = out;
+        *lock(&self.mode) = Mode::Holding;
+        lock(&self.listed).clear();
+        self.unsubscribe_all();
+    }
+
+    /// Sends a control message to the relay, if connected.
+    pub fn to_relay(&self, control: &Control) {
+        match serde_json::to_string(control) {
+            Ok(text) => self.to_relay_raw(Message::text(text)),
+            Err(e) => tracing::error!("cannot encode {control:?}: {e}"),
+        }
+    }
+
+    fn to_relay_raw(&self, message: Message) {
+        if let Some(out) = lock(&self.relay).as_ref() {
+            // Debug, not warn: a relay flooding pings while reading nothing would fill the log.
+            if out.control.try_send(message).is_err() {
+                tracing::debug!("the relay is not reading: a control message was dropped");
+            }
+        }
+    }
+
+    /// Queues terminal output for the relay, waiting while the queue is full; without a
+    /// relay connection the output is dropped (ptyd's replay buffer resends it later).
+    async fn output_to_relay(&self, message: Message) {
+        let data = lock(&self.relay).as_ref().map(|out| out.data.clone());
+        if let Some(data) = data {
+            let _ = data.send(message).await;
+        }
+    }
+
+    /// Sends a request to the pty daemon; fails when it is not connected.
+    pub fn to_ptyd(&self, request: &Request, payload: &[u8]) -> anyhow::Result<()> {
+        match lock(&self.ptyd).as_ref() {
+            Some(client) => client.send(request, payload),
+            None => anyhow::bail!("tether-ptyd is not running"),
+        }
+    }
+
+    /// Routes one event from the pty daemon; output waits for room in the relay's queue.
+    pub async fn from_ptyd(&self, event: Event, payload: Vec<u8>) {
+        match event {
+            Event::Output { id, offset } => {
+                let Some(range) = self.owed(&id, offset, payload.len()) else {
+                    return;
+                };
+                crate::metrics::global().output(range.len());
+                match encode_binary(KIND_OUTPUT, &id, &payload[range]) {
+                    Some(frame) => self.output_to_relay(Message::binary(frame)).await,
+                    None => {
+                        tracing::warn!(session = %id, "session id longer than 255 bytes: output dropped")
+                    }
+                }
+            }
+            Event::Gap { id, from, to } => {
+                let announce = {
+                    let mut terminals = lock(&self.terminals);
+                    let stream = terminals.get_mut(&id);
+                    match stream {
+                        Some(stream) if stream.next_output == Some(from) => {
+                            stream.next_output = Some(to);
+                            true
+                        }
+                        _ => false,
+                    }
+                };
+                if announce {
+                    crate::metrics::global().gap(to - from);
+                    tracing::warn!(session = %id, from, to, "output left the replay buffer before the relay got it");
+                    self.to_relay(&Control::SessionGap {
+                        session_id: id,
+                        from,
+                        to,
+                    });
+                }
+            }
+            Event::OpenOk { id, pid } => self.to_relay(&Control::SessionOpened {
+                session_id: id,
+                pid,
+            }),
+            Event::Exit { id, code, signal } => {
+                self.release_session(&id);
+                let code = code.or_else(|| signal.map(|_| -1));
+                self.to_relay(&Control::SessionExit {
+                    session_id: id,
+                    code,
+                });
+            }
+            Event::ListReply { sessions } => {
+                if let Some(waiter) = lock(&self.list_waiters).pop_front() {
+                    let _ = waiter.send(sessions);
+                }
+            }
+            Event::Error { id, code, message } if code == "EUPGRADE" => {
+                let _ = id;
+                self.upgrading.store(false, Ordering::SeqCst);
+                tracing::warn!("tether-ptyd refused to upgrade and goes on serving: {message}");
+                *lock(&self.upgrade_refused) = Some(message);
+                self.release_held_input();
+            }
+            Event::Error { id, code, message } => {
+                tracing::warn!(session = ?id, %code, "tether-ptyd: {message}");
+                if let (Some(id), "ESPAWN" | "EEXIST") = (&id, code.as_str()) {
+                    self.release_session(id);
+                }
+                if id.is_some() {
+                    self.to_relay(&Control::Error {
+                        session_id: id,
+                        error: format!("{code}: {message}"),
+                    });
+                }
+            }
+            Event::Closed { id } => self.release_session(&id),
+            Event::HelloAck { .. } => {}
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! Upgrading the pty daemon in place: the request, the input held back meanwhile, and
+//! how it ended.
+
+use std::sync::atomic::Ordering;
+
+use super::Hub;
+use crate::ptyd::protocol::Request;
+use crate::sync::lock;
+
+impl Hub {
+    /// Waits until the pty daemon is connected, at most `limit`; false if it never was.
+    pub async fn wait_for_ptyd(&self, limit: std::time::Duration) -> bool {
+        let mut ready = self.ptyd_ready.subscribe();
+        tokio::time::timeout(limit, ready.wait_for(|connected| *connected))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    /// Asks ptyd to become the binary at `path`, keeping every terminal; the connection
+    /// then drops and the supervisor reconnects to the same pid.
+    pub fn upgrade_ptyd(&self, path: &std::path::Path) {
+        // Under the input lock: no input goes after the `upgrade` on this connection.
+        let mut held = lock(&self.held_input);
+        self.upgrading.store(true, Ordering::SeqCst);
+        *lock(&self.upgrade_refused) = None;
+        tracing::info!(path = %path.display(), "upgrading tether-ptyd in place");
+        let request = Request::Upgrade {
+            path: path.display().to_string(),
+        };
+        match self.to_ptyd(&request, &[]) {
+            Ok(()) => {
+                held.get_or_insert_with(Vec::new);
+            }
+            Err(e) => {
+                self.upgrading.store(false, Ordering::SeqCst);
+                *lock(&self.upgrade_refused) = Some(e.to_string());
+            }
+        }
+    }
+
+    /// Hands input for terminal `id` to ptyd: `Ok(true)` when sent, `Ok(false)` when kept
+    /// back until an upgrade of ptyd is over.
+    pub fn input_to_ptyd(&self, id: &str, chunk: &[u8]) -> anyhow::Result<bool> {
+        let mut held = lock(&self.held_input);
+        if let Some(held) = held.as_mut() {
+            held.push((id.to_string(), chunk.to_vec()));
+            return Ok(false);
+        }
+        self.to_ptyd(&Request::Input { id: id.to_string() }, chunk)?;
+        Ok(true)
+    }
+
+    /// Sends the input kept back during an upgrade, in order (the new image is connected,
+    /// or the old one refused and goes on).
+    pub fn release_held_input(&self) {
+        let mut held = lock(&self.held_input);
+        let input = held.take().unwrap_or_default();
+        if !input.is_empty() {
+            let bytes: usize = input.iter().map(|(_, chunk)| chunk.len()).sum();
+            tracing::info!(bytes, "sending the input held back during the ptyd upgrade");
+        }
+        for (id, chunk) in input {
+            if self
+                .to_ptyd(&Request::Input { id: id.clone() }, &chunk)
+                .is_ok()
+            {
+                self.input_forwarded(&id, chunk.len());
+            }
+        }
+    }
+
+    /// True (once) when the connection that ended had been asked to upgrade.
+    pub fn upgrade_ended(&self) -> bool {
+        self.upgrading.swap(false, Ordering::SeqCst)
+    }
+
+    /// Whether an `upgrade` was sent to ptyd and has not ended yet.
+    pub fn upgrade_in_progress(&self) -> bool {
+        self.upgrading.load(Ordering::SeqCst)
+    }
+
+    /// Why the last upgrade was refused, if it was.
+    pub fn upgrade_refusal(&self) -> Option<String> {
+        lock(&self.upgrade_refused).clone()
+    }
+}
