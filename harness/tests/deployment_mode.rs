@@ -19,33 +19,7 @@ impl Drop for Killed {
 #[test]
 fn a_deployment_known_only_by_url_key_and_ca_gets_every_server_check() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut serve = Command::new(HARNESS)
-        .args(["serve", "--ca-dir"])
-        .arg(dir.path().join("deployment-ca"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("serve");
-    let stdout = serve.stdout.take().expect("stdout");
-    let _serve = Killed(serve);
-    let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
-    let mut env = Vec::new();
-    for line in lines.by_ref() {
-        if let Some((name, value)) = line.split_once('=') {
-            if name.starts_with("TETHER_") || name == "SSL_CERT_FILE" {
-                env.push((
-                    name.replacen("TETHER_", "TETHER_E2E_", 1),
-                    value.to_string(),
-                ));
-            }
-        }
-        if line.starts_with("TETHER_API_KEY=") {
-            break;
-        }
-    }
-    std::thread::spawn(move || lines.for_each(drop));
-    assert_eq!(env.len(), 4, "serve printed {env:?}");
-
+    let (_serve, env) = serve_deployment(dir.path());
     let report = tempfile::tempdir().expect("dir");
     let out = Command::new(HARNESS)
         .args([
@@ -96,7 +70,54 @@ fn a_deployment_known_only_by_url_key_and_ca_gets_every_server_check() {
     );
     // The report holds what the harness's own client sent the deployment and got back,
     // and not the deployment's API key.
-    let results = std::fs::read_to_string(report.path().join("results.json")).expect("results");
+    deployment_exchange_recorded(report.path());
+    let key = &env
+        .iter()
+        .find(|(k, _)| k == "TETHER_E2E_API_KEY")
+        .expect("key")
+        .1;
+    for file in ["results.json", "index.html", "junit.xml"] {
+        let text = std::fs::read_to_string(report.path().join(file)).expect("file");
+        assert!(!text.contains(key.as_str()), "{file} holds the API key");
+    }
+}
+
+/// `tether-harness serve` as a stand-in deployment: the process, and the environment it
+/// printed, renamed to what `e2e` reads for a deployment (`TETHER_E2E_*`).
+fn serve_deployment(dir: &std::path::Path) -> (Killed, Vec<(String, String)>) {
+    let mut serve = Command::new(HARNESS)
+        .args(["serve", "--ca-dir"])
+        .arg(dir.join("deployment-ca"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve");
+    let stdout = serve.stdout.take().expect("stdout");
+    let killed = Killed(serve);
+    let mut lines = BufReader::new(stdout).lines().map_while(Result::ok);
+    let mut env = Vec::new();
+    for line in lines.by_ref() {
+        if let Some((name, value)) = line.split_once('=') {
+            if name.starts_with("TETHER_") || name == "SSL_CERT_FILE" {
+                env.push((
+                    name.replacen("TETHER_", "TETHER_E2E_", 1),
+                    value.to_string(),
+                ));
+            }
+        }
+        if line.starts_with("TETHER_API_KEY=") {
+            break;
+        }
+    }
+    std::thread::spawn(move || lines.for_each(drop));
+    assert_eq!(env.len(), 4, "serve printed {env:?}");
+
+    (killed, env)
+}
+
+/// results.json records an exchange of the harness's own client with the deployment.
+fn deployment_exchange_recorded(report: &std::path::Path) {
+    let results = std::fs::read_to_string(report.join("results.json")).expect("results");
     let doc: serde_json::Value = serde_json::from_str(&results).expect("json");
     let minted = doc["scenarios"]
         .as_array()
@@ -111,13 +132,4 @@ fn a_deployment_known_only_by_url_key_and_ca_gets_every_server_check() {
         .find(|e| e["kind"] == "http" && e["server"] == "deployment")
         .unwrap_or_else(|| panic!("no deployment exchange recorded: {minted}"));
     assert!(exchange["status"].is_u64(), "{exchange}");
-    let key = &env
-        .iter()
-        .find(|(k, _)| k == "TETHER_E2E_API_KEY")
-        .expect("key")
-        .1;
-    for file in ["results.json", "index.html", "junit.xml"] {
-        let text = std::fs::read_to_string(report.path().join(file)).expect("file");
-        assert!(!text.contains(key.as_str()), "{file} holds the API key");
-    }
 }

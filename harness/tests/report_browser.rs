@@ -89,32 +89,7 @@ fn a_broken_rule_is_first_open_and_shows_the_response_in_a_real_browser() {
     };
     let index = report.join("index.html");
     let dom = headless(&browser, &index, &["--dump-dom"]);
-    for (name, class) in [
-        ("pass", "pass"),
-        ("fail", "fail"),
-        ("non-strict", "non-strict"),
-        ("informational", "informational"),
-        ("n/a", "na"),
-    ] {
-        assert_eq!(
-            count_in(&dom, class),
-            results["counts"][name].as_u64().expect("count"),
-            "the page's {name} count is not results.json's"
-        );
-    }
-    // The first scenario in the page is the first failure, open, its transcript shown.
-    let first_details = dom.find("<details").expect("a scenario");
-    let opening = &dom[first_details..first_details + dom[first_details..].find('>').expect(">")];
-    let id = first["id"].as_str().expect("id");
-    assert!(
-        opening.contains(&format!("id=\"s-{id}\"")) && opening.contains("open"),
-        "the first scenario is not {id}, open: {opening}"
-    );
-    let body_end = dom[first_details..].find("</details>").expect("end") + first_details;
-    assert!(
-        dom[first_details..body_end].contains("attacker.example"),
-        "the open failure does not show the offending response"
-    );
+    page_agrees_with_results(&dom, &results);
 
     // The screenshot CI keeps.
     let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/report-browser");
@@ -130,4 +105,36 @@ fn a_broken_rule_is_first_open_and_shows_the_response_in_a_real_browser() {
     );
     let png = std::fs::read(&shot).expect("screenshot");
     assert!(png.starts_with(b"\x89PNG"), "the screenshot is not a PNG");
+}
+
+/// The rendered page's counts are results.json's, and its first scenario is the first
+/// failure, open, showing the offending response.
+fn page_agrees_with_results(dom: &str, results: &serde_json::Value) {
+    for (name, class) in [
+        ("pass", "pass"),
+        ("fail", "fail"),
+        ("non-strict", "non-strict"),
+        ("informational", "informational"),
+        ("n/a", "na"),
+    ] {
+        assert_eq!(
+            count_in(dom, class),
+            results["counts"][name].as_u64().expect("count"),
+            "the page's {name} count is not results.json's"
+        );
+    }
+    // The first scenario in the page is the first failure, open, its transcript shown.
+    let first_details = dom.find("<details").expect("a scenario");
+    let opening = &dom[first_details..first_details + dom[first_details..].find('>').expect(">")];
+    let first = &results["scenarios"][0];
+    let id = first["id"].as_str().expect("id");
+    assert!(
+        opening.contains(&format!("id=\"s-{id}\"")) && opening.contains("open"),
+        "the first scenario is not {id}, open: {opening}"
+    );
+    let body_end = dom[first_details..].find("</details>").expect("end") + first_details;
+    assert!(
+        dom[first_details..body_end].contains("attacker.example"),
+        "the open failure does not show the offending response"
+    );
 }

@@ -49,6 +49,33 @@ pub fn run(sh: &Shell, args: &CiArgs) -> anyhow::Result<()> {
             .run()
             .context("tests failed")
     })?;
+    long_runs_briefly(sh)?;
+    if let Some(bundle) = &mut bundle {
+        step("bundle (built in the background)", || bundle.wait())?;
+        let smoke = SmokeArgs {
+            target: target.name.into(),
+            archive: None,
+            on: "all".into(),
+        };
+        step("smoke", || crate::smoke::run(sh, &smoke))?;
+    }
+    if let Some(rebuild) = rebuild {
+        step("reproducible", || {
+            // Built by the smoke already; this packs and verifies it again.
+            let written = crate::dist::dist_formats(
+                sh,
+                &target,
+                &Format::ALL,
+                &crate::flags::project_root().join("dist"),
+            )?;
+            rebuild.compare(&written)
+        })?;
+    }
+    Ok(())
+}
+
+/// The runs that go on for hours when asked to (repeats, soak, fuzzing), briefly.
+fn long_runs_briefly(sh: &Shell) -> anyhow::Result<()> {
     // The suite again, three times at a parallelism above the core count: a scenario that
     // fails in any run is a flake to fix, not to retry.
     step("e2e --repeat 3 --parallel 8", || {
@@ -81,29 +108,7 @@ pub fn run(sh: &Shell, args: &CiArgs) -> anyhow::Result<()> {
     // Briefly: `cargo xtask fuzz --time 3600` is the long run.
     step("fuzz --time 10", || {
         crate::fuzz::run(sh, &crate::flags::FuzzArgs { time: 10 })
-    })?;
-    if let Some(bundle) = &mut bundle {
-        step("bundle (built in the background)", || bundle.wait())?;
-        let smoke = SmokeArgs {
-            target: target.name.into(),
-            archive: None,
-            on: "all".into(),
-        };
-        step("smoke", || crate::smoke::run(sh, &smoke))?;
-    }
-    if let Some(rebuild) = rebuild {
-        step("reproducible", || {
-            // Built by the smoke already; this packs and verifies it again.
-            let written = crate::dist::dist_formats(
-                sh,
-                &target,
-                &Format::ALL,
-                &crate::flags::project_root().join("dist"),
-            )?;
-            rebuild.compare(&written)
-        })?;
-    }
-    Ok(())
+    })
 }
 
 /// The lint (unless `--tests-only`) with the OS images building beside it — debootstrap
@@ -122,13 +127,14 @@ fn lint_and_images(sh: &Shell, args: &CiArgs) -> anyhow::Result<anyhow::Result<(
     }))
 }
 
-/// Formatting, the workflow audit and clippy.
+/// Formatting, the house rules, the workflow audit and clippy.
 fn lint(sh: &Shell) -> anyhow::Result<()> {
     step("fmt", || {
         cmd!(sh, "cargo fmt --all -- --check")
             .run()
             .context("cargo fmt found unformatted code: run `cargo fmt --all`")
     })?;
+    step("tidy", crate::tidy::run)?;
     step("zizmor", || {
         cmd!(sh, "zizmor --offline --min-severity low .github/workflows/")
             .run()

@@ -173,34 +173,46 @@ async fn main() -> anyhow::Result<()> {
             if selected.is_empty() {
                 anyhow::bail!("no scenario matches");
             }
-            let started = std::time::Instant::now();
-            let mut runs = Vec::new();
-            for run in 1..=repeat {
-                if repeat > 1 {
-                    println!("run {run} of {repeat}");
-                }
-                let outcomes = report::run_all(selected.clone(), parallel).await;
-                print!("{}", report::table(&outcomes));
-                runs.push(outcomes);
-            }
-            if repeat > 1 {
-                print!("{}", report::failures_per_scenario(&runs));
-            }
-            if let Some(dir) = report_dir {
-                let facts = report::files::RunFacts::of_this_run(started.elapsed());
-                report::files::write(&dir, &report::one_per_scenario(&runs), &facts)?;
-            }
-            let outcomes: Vec<_> = runs.into_iter().flatten().collect();
-            if let Some(path) = junit {
-                std::fs::write(&path, report::junit(&outcomes))?;
-                eprintln!("JUnit report: {}", path.display());
-            }
-            if outcomes.iter().any(|o| o.failure.is_some()) {
-                std::process::exit(1);
-            }
-            Ok(())
+            e2e(selected, parallel, repeat, report_dir, junit).await
         }
     }
+}
+
+/// Runs the selected scenarios `repeat` times, prints each run's table (and, repeated,
+/// the failures per scenario), writes the reports asked for; exits 1 if any failed.
+async fn e2e(
+    selected: Vec<scenarios::Scenario>,
+    parallel: usize,
+    repeat: u32,
+    report_dir: Option<PathBuf>,
+    junit: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let mut runs = Vec::new();
+    for run in 1..=repeat {
+        if repeat > 1 {
+            println!("run {run} of {repeat}");
+        }
+        let outcomes = report::run_all(selected.clone(), parallel).await;
+        print!("{}", report::table(&outcomes));
+        runs.push(outcomes);
+    }
+    if repeat > 1 {
+        print!("{}", report::failures_per_scenario(&runs));
+    }
+    if let Some(dir) = report_dir {
+        let facts = report::files::RunFacts::of_this_run(started.elapsed());
+        report::files::write(&dir, &report::one_per_scenario(&runs), &facts)?;
+    }
+    let outcomes: Vec<_> = runs.into_iter().flatten().collect();
+    if let Some(path) = junit {
+        std::fs::write(&path, report::junit(&outcomes))?;
+        eprintln!("JUnit report: {}", path.display());
+    }
+    if outcomes.iter().any(|o| o.failure.is_some()) {
+        std::process::exit(1);
+    }
+    Ok(())
 }
 
 /// Which side of the contract `e2e` tests.

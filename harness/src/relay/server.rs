@@ -11,6 +11,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use tether_contract::relay_protocol::{
     decode_binary, parse_control, Control, KIND_OUTPUT, TOKEN_EXPIRED,
@@ -85,13 +86,7 @@ async fn serve_host(
     let (mut sink, mut stream) = socket.split();
     let (tx, mut rx) = mpsc::unbounded_channel::<Message>();
     let key = (org, host);
-    {
-        let mut hosts = shared.hosts();
-        let entry = hosts.entry(key.clone()).or_default();
-        entry.current = Some((id, tx.clone()));
-        entry.hello = None;
-        entry.open.insert(id);
-    }
+    connected(&shared, &key, id, tx);
     let mut dropping = shared.drop_connection.subscribe();
     let mut clean = true;
     let until_exp = Duration::from_secs((exp - now_s()).max(0) as u64);
@@ -114,16 +109,7 @@ async fn serve_host(
         };
         tokio::select! {
             out = rx.recv() => match out {
-                Some(message) => {
-                    shared.record_frame("to_host", id, &message);
-                    let mut result = sink.feed(message).await;
-                    while result.is_ok() {
-                        let Ok(next) = rx.try_recv() else { break };
-                        shared.record_frame("to_host", id, &next);
-                        result = sink.feed(next).await;
-                    }
-                    if result.is_err() || sink.flush().await.is_err() { break }
-                }
+                Some(message) => if !send_queued(&shared, id, &mut sink, &mut rx, message).await { break },
                 None => break,
             },
             _ = reading.changed() => {}
@@ -140,8 +126,7 @@ async fn serve_host(
                 None | Some(Err(_)) => break,
             },
             _ = &mut expiry, if expired_at.is_none() => {
-                let text = serde_json::to_string(&Control::Error { session_id: None, error: TOKEN_EXPIRED.into() }).unwrap_or_default();
-                let message = Message::text(text);
+                let message = Message::text(token_expired());
                 shared.record_frame("to_host", id, &message);
                 if sink.send(message).await.is_err() { break }
                 expired_at = Some(tokio::time::Instant::now());
@@ -167,8 +152,50 @@ async fn serve_host(
     // Without a close frame the socket just goes, as when a relay process dies.
     drop(sink);
     drop(stream);
+    disconnected(&shared, &key, id);
+}
+
+/// Sends `first` and whatever else is queued for the host, then flushes: `false` once
+/// the socket has failed.
+async fn send_queued(
+    shared: &Shared,
+    id: u64,
+    sink: &mut SplitSink<WebSocket, Message>,
+    rx: &mut mpsc::UnboundedReceiver<Message>,
+    first: Message,
+) -> bool {
+    shared.record_frame("to_host", id, &first);
+    let mut result = sink.feed(first).await;
+    while result.is_ok() {
+        let Ok(next) = rx.try_recv() else { break };
+        shared.record_frame("to_host", id, &next);
+        result = sink.feed(next).await;
+    }
+    result.is_ok() && sink.flush().await.is_ok()
+}
+
+/// The relay's `tokenExpired` error, as text.
+fn token_expired() -> String {
+    serde_json::to_string(&Control::Error {
+        session_id: None,
+        error: TOKEN_EXPIRED.into(),
+    })
+    .unwrap_or_default()
+}
+
+/// Connection `id` is the host's current one, and has said no `hello` yet.
+fn connected(shared: &Shared, key: &(String, String), id: u64, tx: mpsc::UnboundedSender<Message>) {
     let mut hosts = shared.hosts();
-    if let Some(entry) = hosts.get_mut(&key) {
+    let entry = hosts.entry(key.clone()).or_default();
+    entry.current = Some((id, tx));
+    entry.hello = None;
+    entry.open.insert(id);
+}
+
+/// Connection `id` has ended: no longer open, nor current; waiters are told.
+fn disconnected(shared: &Shared, key: &(String, String), id: u64) {
+    let mut hosts = shared.hosts();
+    if let Some(entry) = hosts.get_mut(key) {
         entry.open.remove(&id);
         if entry
             .current

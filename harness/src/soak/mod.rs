@@ -45,30 +45,7 @@ const RESTART_EXCUSE_S: f64 = 10.0;
 /// Runs the soak; fails when an invariant broke (the report says which).
 pub async fn run(options: Options) -> anyhow::Result<()> {
     let length = Duration::from_secs_f64(options.minutes * 60.0);
-    let auth = AuthServer::start().await?;
-    // The host reaches the API and the relay at names only the proxy resolves, as behind a
-    // corporate proxy: so the proxy can stall.
-    let proxy = Arc::new(ForwardProxy::start(None)?);
-    let api = auth.uri().replace("127.0.0.1", "api.tether.test");
-    auth.state().issuer = api.clone();
-    // Access tokens expire every 5 minutes (sooner in a short run): the host refreshes.
-    auth.state().access_ttl =
-        Duration::from_secs_f64((length.as_secs_f64() / 2.0).clamp(70.0, 300.0));
-    let relay = Arc::new(Relay::start(&api).await?);
-    let relay_url = relay.url().replace("127.0.0.1", "relay.tether.test");
-    let mut machine = Machine::new(&api, &relay_url)?;
-    machine.extra_env = vec![("HTTPS_PROXY".into(), proxy.url())];
-    // Binaries of its own, so an upgrade can replace tether-ptyd on disk.
-    machine.own_binaries()?;
-    let machine = Arc::new(machine);
-    {
-        let mut state = auth.state();
-        let refresh = state.issue_refresh_token("user_alice");
-        let access = state.sign("user_alice", &["org_a".into()]);
-        let ttl_ms = state.access_ttl.as_millis() as i64;
-        drop(state);
-        machine.store_sign_in(&access, Some(&refresh), now_ms() + ttl_ms)?;
-    }
+    let (auth, proxy, relay, machine) = signed_in_world(length).await?;
     machine.start_host("org_a").await?;
     let (host, _) = relay.wait_host("org_a", Duration::from_secs(20)).await?;
     let workload = workload::Workload::start(relay.clone(), &host, options.seed).await?;
@@ -123,6 +100,39 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         options.report.display()
     );
     Ok(())
+}
+
+/// The soak's world, signed in as alice: the reference API and relay, reached by the host
+/// at names only the CONNECT proxy resolves (as behind a corporate proxy, so the proxy can
+/// stall), and a machine with binaries of its own (so an upgrade can replace tether-ptyd).
+async fn signed_in_world(
+    length: Duration,
+) -> anyhow::Result<(AuthServer, Arc<ForwardProxy>, Arc<Relay>, Arc<Machine>)> {
+    let auth = AuthServer::start().await?;
+    // The host reaches the API and the relay at names only the proxy resolves, as behind a
+    // corporate proxy: so the proxy can stall.
+    let proxy = Arc::new(ForwardProxy::start(None)?);
+    let api = auth.uri().replace("127.0.0.1", "api.tether.test");
+    auth.state().issuer = api.clone();
+    // Access tokens expire every 5 minutes (sooner in a short run): the host refreshes.
+    auth.state().access_ttl =
+        Duration::from_secs_f64((length.as_secs_f64() / 2.0).clamp(70.0, 300.0));
+    let relay = Arc::new(Relay::start(&api).await?);
+    let relay_url = relay.url().replace("127.0.0.1", "relay.tether.test");
+    let mut machine = Machine::new(&api, &relay_url)?;
+    machine.extra_env = vec![("HTTPS_PROXY".into(), proxy.url())];
+    // Binaries of its own, so an upgrade can replace tether-ptyd on disk.
+    machine.own_binaries()?;
+    let machine = Arc::new(machine);
+    {
+        let mut state = auth.state();
+        let refresh = state.issue_refresh_token("user_alice");
+        let access = state.sign("user_alice", &["org_a".into()]);
+        let ttl_ms = state.access_ttl.as_millis() as i64;
+        drop(state);
+        machine.store_sign_in(&access, Some(&refresh), now_ms() + ttl_ms)?;
+    }
+    Ok((auth, proxy, relay, machine))
 }
 
 /// Samples every second until `length` has passed.
@@ -273,6 +283,27 @@ fn judge(
         "every scheduled disruption carried out (refresh storms: 20 of 20 succeed)",
         (!failed.is_empty()).then(|| format!("{failed:?}")),
     ));
+    out.push(health_verdict(samples, events));
+    flat_verdicts(samples, minutes, &mut out);
+    let errors: Vec<String> = machine
+        .host_logs()
+        .into_iter()
+        .flat_map(|(_, text)| {
+            text.lines()
+                .filter(|l| l.contains(" ERROR "))
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    out.push(verdict(
+        "no ERROR line in the host's log",
+        (!errors.is_empty()).then(|| errors.join(" | ")),
+    ));
+    out
+}
+
+/// `/health` answered every second, but in the moments after a host kill.
+fn health_verdict(samples: &[Sample], events: &[Event]) -> Verdict {
     let kills: Vec<f64> = events
         .iter()
         .filter(|e| e.chaos == Chaos::HostKill)
@@ -288,10 +319,14 @@ fn judge(
         })
         .map(|s| s.at_s)
         .collect();
-    out.push(verdict(
+    verdict(
         "/health answers within 1 s throughout (but right after a host kill)",
         (!unanswered.is_empty()).then(|| format!("no answer at {unanswered:?} s")),
-    ));
+    )
+}
+
+/// RSS, descriptors and threads of host and ptyd flat from the first tenth to the last.
+fn flat_verdicts(samples: &[Sample], minutes: f64, out: &mut Vec<Verdict>) {
     let ten_percent = |v: u64| v + v / 10;
     let plus_two = |v: u64| v + 2;
     type Figure = fn(&Sample) -> Option<u64>;
@@ -335,21 +370,6 @@ fn judge(
             judged.err(),
         ));
     }
-    let errors: Vec<String> = machine
-        .host_logs()
-        .into_iter()
-        .flat_map(|(_, text)| {
-            text.lines()
-                .filter(|l| l.contains(" ERROR "))
-                .map(str::to_string)
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    out.push(verdict(
-        "no ERROR line in the host's log",
-        (!errors.is_empty()).then(|| errors.join(" | ")),
-    ));
-    out
 }
 
 fn print(report: &Report, options: &Options) {

@@ -63,7 +63,6 @@ fn draw(report: &Report, path: &Path) -> anyhow::Result<()> {
     let root = SVGBackend::new(path, (1000, 900)).into_drawing_area();
     root.fill(&WHITE)?;
     let panels = root.split_evenly((3, 1));
-    let end = report.minutes * 60.0;
     let host_rss: Series = (
         "host RSS MiB",
         BLUE,
@@ -108,42 +107,54 @@ fn draw(report: &Report, path: &Path) -> anyhow::Result<()> {
         ),
     ];
     for (panel, (title, series)) in panels.iter().zip(charts) {
-        let top = report
-            .samples
-            .iter()
-            .flat_map(|s| series.iter().filter_map(move |(_, _, f)| f(s)))
-            .fold(1.0f64, f64::max)
-            * 1.15;
-        let mut chart = ChartBuilder::on(panel)
-            .caption(title, ("sans-serif", 18))
-            .margin(8)
-            .x_label_area_size(28)
-            .y_label_area_size(50)
-            .build_cartesian_2d(0.0..end.max(1.0), 0.0..top)?;
-        chart.configure_mesh().x_desc("seconds").draw()?;
-        for event in &report.events {
-            chart.draw_series(LineSeries::new(
-                [(event.at_s, 0.0), (event.at_s, top)],
-                RGBColor(200, 200, 200).stroke_width(1),
-            ))?;
-        }
-        for (name, colour, figure) in &series {
-            let points: Vec<(f64, f64)> = report
-                .samples
-                .iter()
-                .filter_map(|s| figure(s).map(|v| (s.at_s, v)))
-                .collect();
-            chart
-                .draw_series(LineSeries::new(points, colour.stroke_width(2)))?
-                .label(*name)
-                .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], *colour));
-        }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()?;
+        draw_panel(report, panel, title, &series)?;
     }
     root.present()?;
+    Ok(())
+}
+
+/// One panel: its series over the run's seconds, a grey line at each disruption.
+fn draw_panel(
+    report: &Report,
+    panel: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>,
+    title: &str,
+    series: &[Series<'_>],
+) -> anyhow::Result<()> {
+    let end = report.minutes * 60.0;
+    let top = report
+        .samples
+        .iter()
+        .flat_map(|s| series.iter().filter_map(move |(_, _, f)| f(s)))
+        .fold(1.0f64, f64::max)
+        * 1.15;
+    let mut chart = ChartBuilder::on(panel)
+        .caption(title, ("sans-serif", 18))
+        .margin(8)
+        .x_label_area_size(28)
+        .y_label_area_size(50)
+        .build_cartesian_2d(0.0..end.max(1.0), 0.0..top)?;
+    chart.configure_mesh().x_desc("seconds").draw()?;
+    for event in &report.events {
+        chart.draw_series(LineSeries::new(
+            [(event.at_s, 0.0), (event.at_s, top)],
+            RGBColor(200, 200, 200).stroke_width(1),
+        ))?;
+    }
+    for (name, colour, figure) in series {
+        let points: Vec<(f64, f64)> = report
+            .samples
+            .iter()
+            .filter_map(|s| figure(s).map(|v| (s.at_s, v)))
+            .collect();
+        chart
+            .draw_series(LineSeries::new(points, colour.stroke_width(2)))?
+            .label(*name)
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], *colour));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
     Ok(())
 }

@@ -112,57 +112,9 @@ fn tar(entries: &[Entry], mtime: u64) -> anyhow::Result<Vec<u8>> {
 pub fn build(source: &Source) -> anyhow::Result<Vec<u8>> {
     let layer_tar = tar(&layer_entries(source), source.epoch)?;
     let layer = contents::gzip(&layer_tar)?;
-    let created = contents::utc(source.epoch, "+%Y-%m-%dT%H:%M:%SZ");
-    let config = serde_json::to_vec(&json!({
-        "created": created,
-        "architecture": architecture(source.arch),
-        "os": "linux",
-        "config": {
-            "User": format!("{USER}:{USER}"),
-            "Entrypoint": [entrypoint()],
-            "Env": [
-                format!("PATH=/usr/bin:{LIB_DIR}"),
-                format!("TETHER_HOME={HOME}"),
-                format!("HOME={HOME}"),
-            ],
-            "WorkingDir": HOME,
-            "Labels": labels(source),
-        },
-        "rootfs": {
-            "type": "layers",
-            "diff_ids": [format!("sha256:{}", sha256_hex(&layer_tar))],
-        },
-        "history": [{"created": created, "created_by": "cargo xtask dist --formats oci"}],
-    }))?;
-    let manifest = serde_json::to_vec(&json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {
-            "mediaType": "application/vnd.oci.image.config.v1+json",
-            "digest": format!("sha256:{}", sha256_hex(&config)),
-            "size": config.len(),
-        },
-        "layers": [{
-            "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-            "digest": format!("sha256:{}", sha256_hex(&layer)),
-            "size": layer.len(),
-        }],
-        "annotations": labels(source),
-    }))?;
-    let index = serde_json::to_vec(&json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.index.v1+json",
-        "manifests": [{
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "digest": format!("sha256:{}", sha256_hex(&manifest)),
-            "size": manifest.len(),
-            "platform": {"architecture": architecture(source.arch), "os": "linux"},
-            "annotations": {
-                "io.containerd.image.name": format!("docker.io/library/tether:{}", source.version),
-                "org.opencontainers.image.ref.name": source.version,
-            },
-        }],
-    }))?;
+    let config = config(source, &layer_tar)?;
+    let manifest = manifest(source, &config, &layer)?;
+    let index = index(source, &manifest)?;
     // Docker's own `manifest.json` beside the layout, as `docker save` writes it: the
     // engine's classic image store loads by it (the layout alone needs containerd's store).
     let docker_manifest = serde_json::to_vec(&json!([{
@@ -212,6 +164,69 @@ pub fn build(source: &Source) -> anyhow::Result<Vec<u8>> {
     }
     entries.sort_by(|a, b| a.path.cmp(&b.path));
     tar(&entries, source.epoch)
+}
+
+/// The image's config: user, entrypoint, environment, labels, and the layer's diff id.
+fn config(source: &Source, layer_tar: &[u8]) -> anyhow::Result<Vec<u8>> {
+    let created = contents::utc(source.epoch, "+%Y-%m-%dT%H:%M:%SZ");
+    Ok(serde_json::to_vec(&json!({
+        "created": created,
+        "architecture": architecture(source.arch),
+        "os": "linux",
+        "config": {
+            "User": format!("{USER}:{USER}"),
+            "Entrypoint": [entrypoint()],
+            "Env": [
+                format!("PATH=/usr/bin:{LIB_DIR}"),
+                format!("TETHER_HOME={HOME}"),
+                format!("HOME={HOME}"),
+            ],
+            "WorkingDir": HOME,
+            "Labels": labels(source),
+        },
+        "rootfs": {
+            "type": "layers",
+            "diff_ids": [format!("sha256:{}", sha256_hex(layer_tar))],
+        },
+        "history": [{"created": created, "created_by": "cargo xtask dist --formats oci"}],
+    }))?)
+}
+
+/// The image manifest naming the config and the one layer.
+fn manifest(source: &Source, config: &[u8], layer: &[u8]) -> anyhow::Result<Vec<u8>> {
+    Ok(serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": format!("sha256:{}", sha256_hex(config)),
+            "size": config.len(),
+        },
+        "layers": [{
+            "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+            "digest": format!("sha256:{}", sha256_hex(layer)),
+            "size": layer.len(),
+        }],
+        "annotations": labels(source),
+    }))?)
+}
+
+/// The layout's index: the manifest, its platform and the name Docker and containerd load it as.
+fn index(source: &Source, manifest: &[u8]) -> anyhow::Result<Vec<u8>> {
+    Ok(serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": format!("sha256:{}", sha256_hex(manifest)),
+            "size": manifest.len(),
+            "platform": {"architecture": architecture(source.arch), "os": "linux"},
+            "annotations": {
+                "io.containerd.image.name": format!("docker.io/library/tether:{}", source.version),
+                "org.opencontainers.image.ref.name": source.version,
+            },
+        }],
+    }))?)
 }
 
 /// The standard OCI annotations: version, commit, source, licence.

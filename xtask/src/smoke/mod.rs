@@ -3,6 +3,7 @@
 //! and runs it end to end against the reference servers.
 
 mod container;
+mod deb;
 mod host;
 mod installer;
 mod packages;
@@ -112,41 +113,7 @@ struct StepResult {
 pub fn run(sh: &Shell, args: &SmokeArgs) -> anyhow::Result<()> {
     let target = targets::by_name(&args.target)?;
     let places = places(&args.on)?;
-    // The clean OS images build while the bundle and the harness do: debootstrap waits on
-    // the network and the disk, cargo on the CPU.
-    let os_images: Vec<Image> = places
-        .iter()
-        .filter_map(|place| match place {
-            Place::Container(image) | Place::Deb(image) => Some(*image),
-            Place::Host | Place::Rpm | Place::Oci => None,
-        })
-        .collect();
-    // A scope: an early error still waits for the image builds (no orphan debootstrap).
-    let archive = std::thread::scope(|scope| {
-        let building = (!os_images.is_empty())
-            .then(|| scope.spawn(|| images::ensure(&Shell::new()?, &os_images)));
-        let archive = match &args.archive {
-            Some(path) => path.clone(),
-            None => current_bundle(sh, &target)?,
-        };
-        images::static_harness(sh)?;
-        if let Some(building) = building {
-            building
-                .join()
-                .unwrap_or_else(|_| Err(anyhow::anyhow!("the image builds panicked")))?;
-        }
-        anyhow::Ok(archive)
-    })?;
-    let report = verify::verify_path(&archive)?;
-    if !report.problems.is_empty() {
-        for line in &report.problems {
-            eprintln!("{line}");
-        }
-        bail!(
-            "{} failed verification: not smoke-testing it",
-            archive.display()
-        );
-    }
+    let archive = ready_archive(sh, args, &target, &places)?;
     let staging = tempfile::Builder::new().prefix("tether smoke ").tempdir()?;
     let bundle = unpack(&archive, &staging.path().join("opt dir with spaces"))?;
     eprintln!(
@@ -190,30 +157,14 @@ pub fn run(sh: &Shell, args: &SmokeArgs) -> anyhow::Result<()> {
             }
             _ => None,
         };
-        let outcome = match place {
-            Place::Deb(image) => match packages {
-                Some(p) if target.name == "linux-x64" => {
-                    packages::smoke_deb(sh, &target, image, &p.deb, &mut results)
-                }
-                _ => Err(anyhow::anyhow!("the .deb smoke runs x86-64 containers")),
-            },
-            Place::Rpm => match packages {
-                Some(p) => packages::smoke_rpm(&p.rpm, &mut results),
-                None => Err(anyhow::anyhow!("no .rpm")),
-            },
-            Place::Oci => match packages {
-                Some(p) if target.name == "linux-x64" => {
-                    packages::smoke_oci(sh, &p.oci, &mut results)
-                }
-                _ => Err(anyhow::anyhow!("the image smoke runs x86-64 images")),
-            },
-            Place::Host => {
-                host::smoke_host(sh, &target, releases, &bundle, staging.path(), &mut results)
-            }
-            Place::Container(image) => {
-                container::smoke_container(sh, &target, image, (releases, &bundle), &mut results)
-            }
-        };
+        let outcome = smoke_place(
+            sh,
+            &target,
+            place,
+            packages,
+            (releases, &bundle, staging.path()),
+            &mut results,
+        );
         // A failed step is in the table already; anything else failed around the steps.
         let step_failed = results
             .last()
@@ -341,6 +292,83 @@ fn record(
         failure,
     });
     outcome.map_err(|_| anyhow::anyhow!("stopped at {name}"))
+}
+
+/// The archive to test (given, or dist/'s, built if absent), verified, with the images and
+/// the harness its places need.
+fn ready_archive(
+    sh: &Shell,
+    args: &SmokeArgs,
+    target: &Target,
+    places: &[Place],
+) -> anyhow::Result<PathBuf> {
+    // The clean OS images build while the bundle and the harness do: debootstrap waits on
+    // the network and the disk, cargo on the CPU.
+    let os_images: Vec<Image> = places
+        .iter()
+        .filter_map(|place| match place {
+            Place::Container(image) | Place::Deb(image) => Some(*image),
+            Place::Host | Place::Rpm | Place::Oci => None,
+        })
+        .collect();
+    // A scope: an early error still waits for the image builds (no orphan debootstrap).
+    let archive = std::thread::scope(|scope| {
+        let building = (!os_images.is_empty())
+            .then(|| scope.spawn(|| images::ensure(&Shell::new()?, &os_images)));
+        let archive = match &args.archive {
+            Some(path) => path.clone(),
+            None => current_bundle(sh, target)?,
+        };
+        images::static_harness(sh)?;
+        if let Some(building) = building {
+            building
+                .join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("the image builds panicked")))?;
+        }
+        anyhow::Ok(archive)
+    })?;
+    let report = verify::verify_path(&archive)?;
+    if !report.problems.is_empty() {
+        for line in &report.problems {
+            eprintln!("{line}");
+        }
+        bail!(
+            "{} failed verification: not smoke-testing it",
+            archive.display()
+        );
+    }
+    Ok(archive)
+}
+
+/// Runs one place's steps, each recorded in `results`.
+fn smoke_place(
+    sh: &Shell,
+    target: &Target,
+    place: Place,
+    packages: Option<&packages::Packages>,
+    (releases, bundle, staging): ((&Path, &installer::TestKey), &Path, &Path),
+    results: &mut Vec<StepResult>,
+) -> anyhow::Result<()> {
+    match place {
+        Place::Deb(image) => match packages {
+            Some(p) if target.name == "linux-x64" => {
+                deb::smoke_deb(sh, target, image, &p.deb, results)
+            }
+            _ => Err(anyhow::anyhow!("the .deb smoke runs x86-64 containers")),
+        },
+        Place::Rpm => match packages {
+            Some(p) => packages::smoke_rpm(&p.rpm, results),
+            None => Err(anyhow::anyhow!("no .rpm")),
+        },
+        Place::Oci => match packages {
+            Some(p) if target.name == "linux-x64" => packages::smoke_oci(sh, &p.oci, results),
+            _ => Err(anyhow::anyhow!("the image smoke runs x86-64 images")),
+        },
+        Place::Host => host::smoke_host(sh, target, releases, bundle, staging, results),
+        Place::Container(image) => {
+            container::smoke_container(sh, target, image, (releases, bundle), results)
+        }
+    }
 }
 
 #[cfg(test)]

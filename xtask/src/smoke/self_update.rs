@@ -122,112 +122,135 @@ impl UpdateRig<'_> {
 /// Installs the test build, starts its host service with a terminal, and updates it.
 pub(super) fn check(results: &mut Vec<StepResult>, rig: &UpdateRig<'_>) -> anyhow::Result<()> {
     let place = rig.place;
-    let run = |args: &[&str]| checked(rig.tether(args, &[]), &format!("tether {}", args.join(" ")));
-    let from = |release: &str| format!("{}/{release}", rig.releases);
     record(results, place, "self-update: test build up", || {
-        let install = [
-            "sh",
-            &rig.script,
-            "--prefix",
-            &rig.prefix,
-            "--key",
-            &rig.key.public.base64,
-        ];
-        let env = [
-            ("TETHER_DOWNLOAD_URL", from("update")),
-            ("CURL_CA_BUNDLE", rig.ca_there.clone()),
-        ];
-        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        checked(
-            (rig.command)(&install, &env),
-            "install.sh of the test build",
-        )?;
-        run(&["host", "start", "--daemon"])?;
-        exec(rig, "echo before-$((1+1))", "before-2")
+        test_build_up(rig)
     })?;
-    let version = version(&run(&["--version"])?)?;
+    let version = version(&run(rig, &["--version"])?)?;
     record(results, place, "self-update refuses a forgery", || {
-        let before = rig.installed()?;
-        let forged = from("forged");
-        let mut c = rig.tether(
-            &["self-update", "--version", &version],
-            &[("TETHER_DOWNLOAD_URL", &forged)],
-        );
-        let out = c.output().context("cannot run tether self-update")?;
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        ensure!(
-            !out.status.success(),
-            "self-update accepted a forged latest.json"
-        );
-        ensure!(
-            stderr.contains("not signed by the tether release key"),
-            "{stderr}"
-        );
-        ensure!(
-            rig.installed()? == before,
-            "the installed files changed: {before:?}"
-        );
-        Ok(())
+        refuses_a_forgery(rig, &version)
     })?;
     record(results, place, "self-update keeps the terminal", || {
-        // (pid, image start, version, ptyd pid, ptyd version): restarted and upgraded in
-        // place keeps both pids, not the rest.
-        type Seen = (u64, i64, String, u64, String);
-        let host = |status: String| -> anyhow::Result<Seen> {
-            let doc: serde_json::Value = serde_json::from_str(&status)?;
-            let line = &doc["hosts"][0];
-            Ok((
-                line["pid"].as_u64().context("no host pid")?,
-                line["startedAt"].as_i64().context("no startedAt")?,
-                line["version"].as_str().context("no version")?.to_string(),
-                line["ptydPid"].as_u64().context("no ptyd pid")?,
-                line["ptydVersion"]
-                    .as_str()
-                    .context("no ptyd version")?
-                    .to_string(),
-            ))
-        };
-        let host_before = host(run(&["host", "status", "--json"])?)?;
-        let update = from("update");
-        let c = rig.tether(
-            &["self-update", "--version", &version],
-            &[("TETHER_DOWNLOAD_URL", &update)],
-        );
-        // The terminal prints a numbered line every 10 ms throughout the update.
-        let relay = rig.relay;
-        let (counted, updated) = std::thread::scope(|scope| {
-            let counter = scope.spawn(move || {
-                exec_at(relay, COUNTER, COUNTED, std::time::Duration::from_secs(120))
-            });
-            std::thread::sleep(std::time::Duration::from_secs(2));
-            let updated = checked(c, "tether self-update");
-            let counted = counter
-                .join()
-                .unwrap_or_else(|_| Err(anyhow::anyhow!("the counting thread panicked")));
-            (counted, updated)
-        });
-        updated?;
-        every_line_once(&counted?)?;
-        ensure!(rig.installed()?.1, "no bin/tether.old after the update");
-        let host_after = host(run(&["host", "status", "--json"])?)?;
-        ensure!(
-            host_after.0 == host_before.0 && host_after.1 != host_before.1,
-            "the host service was not restarted in place: {host_before:?} -> {host_after:?}"
-        );
-        ensure!(
-            host_after.2 == version,
-            "the host runs {}, not {version}",
-            host_after.2
-        );
-        ensure!(
-            host_after.3 == host_before.3 && host_after.4 == version,
-            "tether-ptyd was not upgraded in place: {host_before:?} -> {host_after:?}"
-        );
-        exec(rig, "echo after-$((2+2))", "after-4")
+        keeps_the_terminal(rig, &version)
     })?;
     record(results, place, "self-update: host stop", || {
-        run(&["host", "stop"]).map(drop)
+        run(rig, &["host", "stop"]).map(drop)
     })
+}
+
+/// `tether ARGS…` in the rig, its output.
+fn run(rig: &UpdateRig<'_>, args: &[&str]) -> anyhow::Result<String> {
+    checked(rig.tether(args, &[]), &format!("tether {}", args.join(" ")))
+}
+
+/// The URL of one of the rig's releases.
+fn from(rig: &UpdateRig<'_>, release: &str) -> String {
+    format!("{}/{release}", rig.releases)
+}
+
+/// The test build installed by install.sh, its host started, a terminal answering.
+fn test_build_up(rig: &UpdateRig<'_>) -> anyhow::Result<()> {
+    let install = [
+        "sh",
+        &rig.script,
+        "--prefix",
+        &rig.prefix,
+        "--key",
+        &rig.key.public.base64,
+    ];
+    let env = [
+        ("TETHER_DOWNLOAD_URL", from(rig, "update")),
+        ("CURL_CA_BUNDLE", rig.ca_there.clone()),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    checked(
+        (rig.command)(&install, &env),
+        "install.sh of the test build",
+    )?;
+    run(rig, &["host", "start", "--daemon"])?;
+    exec(rig, "echo before-$((1+1))", "before-2")
+}
+
+/// A forged latest.json is refused and nothing installed changes.
+fn refuses_a_forgery(rig: &UpdateRig<'_>, version: &str) -> anyhow::Result<()> {
+    let before = rig.installed()?;
+    let forged = from(rig, "forged");
+    let mut c = rig.tether(
+        &["self-update", "--version", version],
+        &[("TETHER_DOWNLOAD_URL", &forged)],
+    );
+    let out = c.output().context("cannot run tether self-update")?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    ensure!(
+        !out.status.success(),
+        "self-update accepted a forged latest.json"
+    );
+    ensure!(
+        stderr.contains("not signed by the tether release key"),
+        "{stderr}"
+    );
+    ensure!(
+        rig.installed()? == before,
+        "the installed files changed: {before:?}"
+    );
+    Ok(())
+}
+
+/// The update restarts the host and upgrades ptyd in place while a terminal prints: every
+/// line arrives once, both pids stay, both run the new version.
+fn keeps_the_terminal(rig: &UpdateRig<'_>, version: &str) -> anyhow::Result<()> {
+    // (pid, image start, version, ptyd pid, ptyd version): restarted and upgraded in
+    // place keeps both pids, not the rest.
+    type Seen = (u64, i64, String, u64, String);
+    let host = |status: String| -> anyhow::Result<Seen> {
+        let doc: serde_json::Value = serde_json::from_str(&status)?;
+        let line = &doc["hosts"][0];
+        Ok((
+            line["pid"].as_u64().context("no host pid")?,
+            line["startedAt"].as_i64().context("no startedAt")?,
+            line["version"].as_str().context("no version")?.to_string(),
+            line["ptydPid"].as_u64().context("no ptyd pid")?,
+            line["ptydVersion"]
+                .as_str()
+                .context("no ptyd version")?
+                .to_string(),
+        ))
+    };
+    let host_before = host(run(rig, &["host", "status", "--json"])?)?;
+    let update = from(rig, "update");
+    let c = rig.tether(
+        &["self-update", "--version", version],
+        &[("TETHER_DOWNLOAD_URL", &update)],
+    );
+    // The terminal prints a numbered line every 10 ms throughout the update.
+    let relay = rig.relay;
+    let (counted, updated) = std::thread::scope(|scope| {
+        let counter = scope
+            .spawn(move || exec_at(relay, COUNTER, COUNTED, std::time::Duration::from_secs(120)));
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        let updated = checked(c, "tether self-update");
+        let counted = counter
+            .join()
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("the counting thread panicked")));
+        (counted, updated)
+    });
+    updated?;
+    every_line_once(&counted?)?;
+    ensure!(rig.installed()?.1, "no bin/tether.old after the update");
+    let host_after = host(run(rig, &["host", "status", "--json"])?)?;
+    ensure!(
+        host_after.0 == host_before.0 && host_after.1 != host_before.1,
+        "the host service was not restarted in place: {host_before:?} -> {host_after:?}"
+    );
+    ensure!(
+        host_after.2 == version,
+        "the host runs {}, not {version}",
+        host_after.2
+    );
+    ensure!(
+        host_after.3 == host_before.3 && host_after.4 == version,
+        "tether-ptyd was not upgraded in place: {host_before:?} -> {host_after:?}"
+    );
+    exec(rig, "echo after-$((2+2))", "after-4")
 }
 
 /// The version word of `tether --version`'s output.

@@ -1,0 +1,165 @@
+//! Terminals outlive their clients; a subscriber picks up from any offset the replay
+//! buffer holds, and is told of a gap exactly when it asks for bytes already dropped.
+
+use std::path::Path;
+
+use tether::ptyd::client::{Incoming, PtydClient};
+use tether::ptyd::protocol::{Event, Request, SessionInfo};
+use tokio::sync::mpsc::Receiver;
+
+use super::{open, shell, start_daemon, start_daemon_with, wait_for, wait_output};
+
+#[tokio::test]
+async fn sessions_outlive_their_client_and_replay_scrollback() {
+    let daemon = start_daemon();
+    let (first, mut rx) = PtydClient::connect(&daemon.socket).await.expect("connect");
+    let pid = shell(&first, &mut rx, "keep").await;
+    first
+        .send(
+            &Request::Input { id: "keep".into() },
+            b"echo before-$((6*7))\n",
+        )
+        .expect("input");
+    wait_output(&mut rx, "keep", "before-42").await;
+    drop(first);
+    drop(rx);
+
+    let (second, mut rx) = PtydClient::connect(&daemon.socket)
+        .await
+        .expect("reconnect");
+    second.send(&Request::List, &[]).expect("list");
+    let Event::ListReply { sessions } = wait_for(&mut rx, "list-reply", |e, _| {
+        matches!(e, Event::ListReply { .. })
+    })
+    .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(sessions.len(), 1);
+    assert_eq!((sessions[0].pid, sessions[0].alive), (pid, true));
+    second
+        .send(
+            &Request::Subscribe {
+                id: "keep".into(),
+                replay: true,
+                from: None,
+            },
+            &[],
+        )
+        .expect("subscribe");
+    wait_output(&mut rx, "keep", "before-42").await;
+    second
+        .send(
+            &Request::Input { id: "keep".into() },
+            b"echo after-$((5*5))\n",
+        )
+        .expect("input");
+    wait_output(&mut rx, "keep", "after-25").await;
+}
+
+/// Contract section 6, "Offsets and the replay buffer": `list-reply` carries both offsets,
+/// `output` names its offset, `subscribe {from}` replays exactly from there, and a `from`
+/// older than the buffer gets a `gap` naming exactly the bytes that are gone.
+#[tokio::test]
+async fn offsets_replay_from_any_offset_and_name_the_gap() {
+    let daemon = start_daemon_with(&[("TETHER_REPLAY_BYTES", "4096")]);
+    let (client, mut rx) = PtydClient::connect(&daemon.socket).await.expect("connect");
+    // 1,000 lines of 6 bytes ("N0000\r\n" is 7): more than the 4 KiB buffer.
+    let printer = "i=1000; while [ $i -lt 2000 ]; do echo N$i; i=$((i+1)); done; echo END; cat";
+    client
+        .send(&open("o1", "sh", &["-c", printer]), &[])
+        .expect("open");
+    wait_for(&mut rx, "open-ok", |e, _| matches!(e, Event::OpenOk { .. })).await;
+    client
+        .send(
+            &Request::Subscribe {
+                id: "o1".into(),
+                replay: true,
+                from: None,
+            },
+            &[],
+        )
+        .expect("subscribe");
+    wait_output(&mut rx, "o1", "END").await;
+    client
+        .send(&Request::Input { id: "o1".into() }, b"typed\n")
+        .expect("input");
+    // The pty's echo, then cat's copy: both before counting.
+    wait_output(&mut rx, "o1", "typed\r\ntyped\r\n").await;
+
+    let written: String = (1000..2000)
+        .map(|i| format!("N{i}\r\n"))
+        .collect::<String>()
+        + "END\r\n";
+    let info = list_one(&client, &mut rx).await;
+    // The input is echoed by the pty and again by cat.
+    let end = written.len() as u64 + 2 * "typed\r\n".len() as u64;
+    assert_eq!(
+        (info.output_offset, info.input_offset),
+        (end, 6),
+        "{info:?}"
+    );
+
+    // From an offset still held: exactly the bytes from there.
+    let (_second, mut rx2) = subscribe_from(&daemon.socket, "o1", end - 7).await;
+    let event = wait_for(&mut rx2, "output", |e, _| matches!(e, Event::Output { .. })).await;
+    assert_eq!(
+        event,
+        Event::Output {
+            id: "o1".into(),
+            offset: Some(end - 7)
+        }
+    );
+
+    // From 0, long gone: a gap naming exactly the missing bytes, then the rest from its end.
+    let (_third, mut rx3) = subscribe_from(&daemon.socket, "o1", 0).await;
+    let gap = wait_for(&mut rx3, "gap", |e, _| matches!(e, Event::Gap { .. })).await;
+    let Event::Gap { from, to, .. } = gap else {
+        unreachable!()
+    };
+    assert_eq!(from, 0);
+    assert!(to > 0 && end - to <= 4096, "gap 0..{to} with output {end}");
+    let mut rest = Vec::new();
+    let mut first_offset = None;
+    wait_for(&mut rx3, "the replay", |e, payload| {
+        if let Event::Output { offset, .. } = e {
+            first_offset.get_or_insert(*offset);
+            rest.extend_from_slice(payload);
+        }
+        rest.len() as u64 >= end - to
+    })
+    .await;
+    assert_eq!(first_offset, Some(Some(to)));
+    let all = written + "typed\r\ntyped\r\n";
+    assert_eq!(String::from_utf8_lossy(&rest), &all[to as usize..]);
+}
+
+/// The one terminal a `list` names.
+async fn list_one(client: &PtydClient, rx: &mut Receiver<Incoming>) -> SessionInfo {
+    client.send(&Request::List, &[]).expect("list");
+    let Event::ListReply { mut sessions } = wait_for(rx, "list-reply", |e, _| {
+        matches!(e, Event::ListReply { .. })
+    })
+    .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(sessions.len(), 1, "{sessions:?}");
+    sessions.remove(0)
+}
+
+/// A new client subscribed to `id` from output offset `from`.
+async fn subscribe_from(socket: &Path, id: &str, from: u64) -> (PtydClient, Receiver<Incoming>) {
+    let (client, rx) = PtydClient::connect(socket).await.expect("connect");
+    client
+        .send(
+            &Request::Subscribe {
+                id: id.into(),
+                replay: false,
+                from: Some(from),
+            },
+            &[],
+        )
+        .expect("subscribe from");
+    (client, rx)
+}
