@@ -348,3 +348,80 @@ fn sign_with_another_key(dir: &Path) {
         minisign::sign(None, &sk, std::io::Cursor::new(sums), None, None).expect("sign");
     std::fs::write(dir.join("SHA256SUMS.minisig"), signature.to_string()).expect("write");
 }
+
+/// `install.sh`'s platform table: each `uname -s uname -m` pair and the target it picks.
+fn install_sh_table(script: &str) -> Vec<(String, String, String)> {
+    let start = script
+        .find("case \"$(uname -s) $(uname -m)\" in")
+        .expect("install.sh picks its target from uname");
+    let mut rows = Vec::new();
+    for line in script[start..].lines().skip(1) {
+        let line = line.trim();
+        if line == "esac" {
+            break;
+        }
+        let Some((patterns, action)) = line.split_once(')') else {
+            continue;
+        };
+        let Some(target) = action.trim().strip_prefix("target=") else {
+            continue;
+        };
+        let target = target.trim_end_matches(";;").trim();
+        for pattern in patterns.split('|') {
+            let pair = pattern.trim().trim_matches('"');
+            let (os, arch) = pair.split_once(' ').expect("\"OS ARCH\"");
+            rows.push((os.to_string(), arch.to_string(), target.to_string()));
+        }
+    }
+    rows
+}
+
+#[test]
+fn install_sh_knows_every_target_the_contract_names_and_no_other() {
+    use crate::targets::{Arch, Os, TARGETS};
+    let script = std::fs::read_to_string(project_root().join("install.sh")).expect("install.sh");
+    let rows = install_sh_table(&script);
+    for (os, arch, name) in &rows {
+        let target = TARGETS
+            .iter()
+            .find(|t| t.name == name)
+            .unwrap_or_else(|| panic!("install.sh picks {name}, which is not a release target"));
+        let os_ok = match target.os {
+            Os::Linux => os == "Linux",
+            Os::Darwin => os == "Darwin",
+        };
+        let arch_ok = match target.arch {
+            Arch::X86_64 => matches!(arch.as_str(), "x86_64" | "amd64"),
+            Arch::Aarch64 => matches!(arch.as_str(), "aarch64" | "arm64"),
+        };
+        assert!(os_ok && arch_ok, "install.sh maps {os} {arch} to {name}");
+    }
+    for target in TARGETS {
+        assert!(
+            rows.iter().any(|(_, _, name)| name == target.name),
+            "install.sh cannot install {}",
+            target.name
+        );
+        assert!(
+            script.contains(&format!(
+                "tether ships {}",
+                TARGETS.map(|t| t.name).join(", ")
+            )),
+            "install.sh's 'unsupported platform' message does not list the targets"
+        );
+    }
+}
+
+#[test]
+fn the_install_sh_table_reader_reads_every_pattern() {
+    let rows = install_sh_table(
+        "case \"$(uname -s) $(uname -m)\" in\n    \"Linux x86_64\" | \"Linux amd64\") target=linux-x64 ;;\n    *) die x ;;\nesac\n",
+    );
+    assert_eq!(
+        rows,
+        [
+            ("Linux".into(), "x86_64".into(), "linux-x64".into()),
+            ("Linux".into(), "amd64".into(), "linux-x64".into())
+        ]
+    );
+}

@@ -1,73 +1,7 @@
-//! The release targets and their Rust triples (contract section 8).
+//! The release targets (declared in `tether-contract`) and what a build of each must meet:
+//! the glibc floor, the libraries it may link, its size budget.
 
-/// Operating system of a target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Os {
-    /// Linux: ELF binaries.
-    Linux,
-    /// macOS: Mach-O binaries.
-    Darwin,
-}
-
-/// CPU architecture of a target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Arch {
-    /// x86-64.
-    X86_64,
-    /// AArch64 / arm64.
-    Aarch64,
-}
-
-impl Arch {
-    /// The name used in the manifest and the summary table.
-    pub fn name(self) -> &'static str {
-        match self {
-            Arch::X86_64 => "x86_64",
-            Arch::Aarch64 => "aarch64",
-        }
-    }
-}
-
-/// One release target.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Target {
-    /// The `--target` name, e.g. `linux-x64`.
-    pub name: &'static str,
-    /// The Rust target triple.
-    pub triple: &'static str,
-    /// Operating system.
-    pub os: Os,
-    /// Architecture.
-    pub arch: Arch,
-}
-
-/// Every target tether ships.
-pub const TARGETS: [Target; 4] = [
-    Target {
-        name: "linux-x64",
-        triple: "x86_64-unknown-linux-musl",
-        os: Os::Linux,
-        arch: Arch::X86_64,
-    },
-    Target {
-        name: "linux-arm64",
-        triple: "aarch64-unknown-linux-musl",
-        os: Os::Linux,
-        arch: Arch::Aarch64,
-    },
-    Target {
-        name: "darwin-arm64",
-        triple: "aarch64-apple-darwin",
-        os: Os::Darwin,
-        arch: Arch::Aarch64,
-    },
-    Target {
-        name: "darwin-x64",
-        triple: "x86_64-apple-darwin",
-        os: Os::Darwin,
-        arch: Arch::X86_64,
-    },
-];
+pub use tether_contract::release_targets::{Arch, Os, Target, TARGETS};
 
 /// Looks a target up by its `--target` name.
 pub fn by_name(name: &str) -> anyhow::Result<Target> {

@@ -14,21 +14,7 @@ pub const DEFAULT_DOWNLOAD_URL: &str = env!("TETHER_DEFAULT_DOWNLOAD_URL");
 
 /// The release target name (`linux-x64`, …) of a Rust target triple.
 pub fn target_name(triple: &str) -> Option<&'static str> {
-    let (arch, rest) = triple.split_once('-')?;
-    let os = if rest.contains("linux") {
-        "linux"
-    } else if rest.contains("apple-darwin") {
-        "darwin"
-    } else {
-        return None;
-    };
-    match (os, arch) {
-        ("linux", "x86_64") => Some("linux-x64"),
-        ("linux", "aarch64") => Some("linux-arm64"),
-        ("darwin", "aarch64") => Some("darwin-arm64"),
-        ("darwin", "x86_64") => Some("darwin-x64"),
-        _ => None,
-    }
+    tether_contract::release_targets::of_triple(triple).map(|t| t.name)
 }
 
 /// The minisign public key (base64) this build trusts for updates.
