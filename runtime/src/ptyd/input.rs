@@ -15,8 +15,8 @@ use crate::sync::lock;
 /// Unwritten input a session may hold before more is refused (contract: 1 MiB).
 pub const INPUT_CAP: usize = 1024 * 1024;
 
-/// A session's input, written by a task of its own that waits for the pty to take more,
-/// so a program that never reads blocks only its own terminal.
+/// A session's input: what the pty does not take at once waits here for the session's
+/// writer task.
 pub(super) struct InputQueue {
     master: Arc<AsyncFd<OwnedFd>>,
     tx: mpsc::UnboundedSender<Vec<u8>>,
