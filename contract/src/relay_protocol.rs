@@ -192,6 +192,35 @@ pub enum Control {
 
 /// The `error` the relay sends when a connection's JWT has expired.
 pub const TOKEN_EXPIRED: &str = "tokenExpired";
+
+/// The `error` words a host answers a `session.open` with when it refuses it (contract
+/// section 5); the `error` field is text, so these are its fixed words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenRefused {
+    /// The id breaks contract section 5's rule (the id is not echoed back).
+    InvalidSessionId,
+    /// A terminal of that id is open.
+    SessionExists,
+    /// The host's terminal cap is reached.
+    TooManySessions,
+}
+
+impl OpenRefused {
+    /// The word on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OpenRefused::InvalidSessionId => "invalid_session_id",
+            OpenRefused::SessionExists => "session_exists",
+            OpenRefused::TooManySessions => "too_many_sessions",
+        }
+    }
+}
+
+impl std::fmt::Display for OpenRefused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 /// WebSocket close code meaning "drain: reconnect now, no backoff".
 pub const CLOSE_DRAIN: u16 = 4001;
 /// Binary frame kind: terminal output, host → relay.

@@ -176,7 +176,10 @@ async fn start_times(machine: &Machine) -> anyhow::Result<Vec<Duration>> {
     Ok(starts)
 }
 
-/// Keystroke echo: one byte in, its echo out, through the whole path; sorted.
+/// Keystroke echo: one byte in, its echo out, through the whole path; sorted. Each byte
+/// comes back twice (the pty's echo, then `cat`'s copy): the first is timed, and the second
+/// is waited for before the next byte, so a `cat` that falls behind on a busy machine never
+/// leaves an old copy of a letter to be taken for a new echo (which read as 0 ms).
 pub(crate) async fn echo_times(
     world: &World,
     host: &str,
@@ -193,10 +196,10 @@ pub(crate) async fn echo_times(
         let byte = [b'a' + (i % 26) as u8];
         let started = Instant::now();
         terminal.send(&byte)?;
-        terminal
-            .read_until(std::str::from_utf8(&byte)?, Duration::from_secs(5))
-            .await?;
+        let letter = std::str::from_utf8(&byte)?;
+        terminal.read_until(letter, Duration::from_secs(5)).await?;
         echoes.push(started.elapsed());
+        terminal.read_until(letter, Duration::from_secs(5)).await?;
     }
     echoes.sort();
     terminal.close()?;

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use anyhow::{ensure, Context};
+use tether_contract::relay_protocol::OpenRefused;
 
 use super::env::{Machine, World};
 use super::scenario;
@@ -84,7 +85,9 @@ async fn bad_session_ids() -> anyhow::Result<()> {
         .wait_unscoped_errors("org_a", &host, bad.len(), WAIT)
         .await?;
     ensure!(
-        errors.iter().all(|e| e == "invalid_session_id"),
+        errors
+            .iter()
+            .all(|e| e == OpenRefused::InvalidSessionId.as_str()),
         "expected invalid_session_id for each bad id: {errors:?}"
     );
     // The same id again: refused, and the terminal behind it is untouched.
@@ -92,7 +95,10 @@ async fn bad_session_ids() -> anyhow::Result<()> {
         .relay
         .request_terminal("org_a", &host, &live.session_id, None)?;
     let code = again.error(WAIT).await?;
-    ensure!(code == "session_exists", "a duplicate id got {code:?}");
+    ensure!(
+        code == OpenRefused::SessionExists.as_str(),
+        "a duplicate id got {code:?}"
+    );
     still_healthy(&machine, &mut again, "ids").await
 }
 
@@ -111,7 +117,7 @@ async fn too_many_sessions() -> anyhow::Result<()> {
         .request_terminal("org_a", &host, "one-too-many", None)?;
     let code = over.error(WAIT).await?;
     ensure!(
-        code == "too_many_sessions",
+        code == OpenRefused::TooManySessions.as_str(),
         "the 65th terminal got {code:?}"
     );
     still_healthy(&machine, &mut first, "limit").await?;

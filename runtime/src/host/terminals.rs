@@ -1,7 +1,7 @@
 //! Relay messages about terminals, turned into pty daemon requests.
 
 use super::hub::{Hub, OAuthCallback};
-use super::relay_protocol::Control;
+use super::relay_protocol::{Control, OpenRefused};
 use super::routes;
 use crate::ptyd::protocol::Request;
 
@@ -63,10 +63,10 @@ fn open(hub: &Hub, session_id: String, cols: u16, rows: u16, command: Option<Str
     if let Err(code) = hub.claim_session(&session_id, max_terminals()) {
         tracing::warn!(%code, "refused a session.open from the relay");
         // An invalid id is not echoed back: it may hold anything.
-        let session_id = (code != "invalid_session_id").then_some(session_id);
+        let session_id = (code != OpenRefused::InvalidSessionId).then_some(session_id);
         hub.to_relay(&Control::Error {
             session_id,
-            error: code.into(),
+            error: code.as_str().into(),
         });
         return;
     }

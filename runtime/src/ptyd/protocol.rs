@@ -185,19 +185,78 @@ pub enum Event {
         /// The session id.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         id: Option<String>,
-        /// An errno-like code (`ENOENT`, `EPROTO`, …).
-        code: String,
+        /// What failed, as an errno-like word.
+        code: ErrorCode,
         /// Why, for a person.
         message: String,
     },
 }
 
+/// The codes of an `error` event (contract section 6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ErrorCode {
+    /// No protocol both sides speak.
+    #[serde(rename = "EVERSION")]
+    Version,
+    /// A malformed or out-of-order message: the connection closes.
+    #[serde(rename = "EPROTO")]
+    Protocol,
+    /// A well-formed request with a value out of range (a bad session id, …).
+    #[serde(rename = "EINVAL")]
+    Invalid,
+    /// The terminal already holds its 1 MiB of unwritten input.
+    #[serde(rename = "EFULL")]
+    Full,
+    /// An upgrade in place was refused; the daemon goes on.
+    #[serde(rename = "EUPGRADE")]
+    Upgrade,
+    /// No such terminal.
+    #[serde(rename = "ENOENT")]
+    NoSuchTerminal,
+    /// A terminal of that id exists.
+    #[serde(rename = "EEXIST")]
+    Exists,
+    /// The program could not be started.
+    #[serde(rename = "ESPAWN")]
+    Spawn,
+    /// The pty refused an operation (a resize).
+    #[serde(rename = "EIO")]
+    Io,
+    /// A code this build does not know (a newer daemon's).
+    #[serde(other)]
+    Unknown,
+}
+
+impl ErrorCode {
+    /// The word on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::Version => "EVERSION",
+            ErrorCode::Protocol => "EPROTO",
+            ErrorCode::Invalid => "EINVAL",
+            ErrorCode::Full => "EFULL",
+            ErrorCode::Upgrade => "EUPGRADE",
+            ErrorCode::NoSuchTerminal => "ENOENT",
+            ErrorCode::Exists => "EEXIST",
+            ErrorCode::Spawn => "ESPAWN",
+            ErrorCode::Io => "EIO",
+            ErrorCode::Unknown => "EUNKNOWN",
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 impl Event {
     /// An `error` event.
-    pub fn error(id: Option<&str>, code: &str, message: impl Into<String>) -> Self {
+    pub fn error(id: Option<&str>, code: ErrorCode, message: impl Into<String>) -> Self {
         Event::Error {
             id: id.map(str::to_string),
-            code: code.to_string(),
+            code,
             message: message.into(),
         }
     }
@@ -232,6 +291,42 @@ mod tests {
         for id in ["", "a\0b", "a b", "a/b", "\u{1b}[2J", "é", &"x".repeat(129)] {
             assert!(!valid_session_id(id), "{id:?}");
         }
+    }
+
+    #[test]
+    fn error_codes_are_the_contract_words_and_an_unknown_one_is_kept_apart() {
+        let all = [
+            ErrorCode::Version,
+            ErrorCode::Protocol,
+            ErrorCode::Invalid,
+            ErrorCode::Full,
+            ErrorCode::Upgrade,
+            ErrorCode::NoSuchTerminal,
+            ErrorCode::Exists,
+            ErrorCode::Spawn,
+            ErrorCode::Io,
+        ];
+        for code in all {
+            let json = serde_json::to_string(&code).expect("json");
+            assert_eq!(json, format!("\"{}\"", code.as_str()));
+            assert_eq!(
+                serde_json::from_str::<ErrorCode>(&json).expect("back"),
+                code
+            );
+        }
+        let event: Event =
+            serde_json::from_str(r#"{"type":"error","code":"ENEWER","message":"m"}"#)
+                .expect("an error event with a code from a newer daemon");
+        assert!(
+            matches!(
+                event,
+                Event::Error {
+                    code: ErrorCode::Unknown,
+                    ..
+                }
+            ),
+            "{event:?}"
+        );
     }
 
     #[test]

@@ -16,7 +16,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::mpsc;
 
 use super::frame::{read_frame, Frame};
-use super::protocol::{valid_session_id, Event, Request, PROTOCOL};
+use super::protocol::{valid_session_id, ErrorCode, Event, Request, PROTOCOL};
 use super::session::{ClientHandle, Session, Spawn};
 use crate::sync::lock;
 use crate::version::VERSION;
@@ -243,7 +243,7 @@ fn greet(client: &ClientHandle, request: Request) -> bool {
         Request::Hello { protocols } => {
             let message =
                 format!("no common protocol: daemon speaks {PROTOCOL}, client {protocols:?}");
-            client.send(&Event::error(None, "EVERSION", message), &[]);
+            client.send(&Event::error(None, ErrorCode::Version, message), &[]);
             false
         }
         _ => {
@@ -255,7 +255,7 @@ fn greet(client: &ClientHandle, request: Request) -> bool {
 
 fn reject(client: &ClientHandle, id: Option<&str>, message: &str) {
     tracing::warn!(client = client.id, "closing client: {message}");
-    client.send(&Event::error(id, "EPROTO", message), &[]);
+    client.send(&Event::error(id, ErrorCode::Protocol, message), &[]);
 }
 
 fn handle(client: &ClientHandle, daemon: &Arc<Daemon>, request: Request, frame: Frame) {
@@ -263,13 +263,14 @@ fn handle(client: &ClientHandle, daemon: &Arc<Daemon>, request: Request, frame: 
     if request.session_id().is_some_and(|id| !valid_session_id(id)) {
         // Answered without echoing the id: it may hold anything.
         let message = "session ids are 1-128 bytes of [A-Za-z0-9._:-]";
-        client.send(&Event::error(None, "EINVAL", message), &[]);
+        client.send(&Event::error(None, ErrorCode::Invalid, message), &[]);
         return;
     }
     match request {
-        Request::Hello { .. } => {
-            client.send(&Event::error(None, "EPROTO", "hello was already said"), &[])
-        }
+        Request::Hello { .. } => client.send(
+            &Event::error(None, ErrorCode::Protocol, "hello was already said"),
+            &[],
+        ),
         Request::Open {
             id,
             command,
@@ -292,13 +293,13 @@ fn handle(client: &ClientHandle, daemon: &Arc<Daemon>, request: Request, frame: 
         Request::Input { id } => with_session(client, sessions, &id, |session| {
             if session.input(&frame.payload).is_err() {
                 let message = "the terminal holds 1 MiB of unread input: this input was dropped";
-                client.send(&Event::error(Some(&id), "EFULL", message), &[]);
+                client.send(&Event::error(Some(&id), ErrorCode::Full, message), &[]);
             }
         }),
         Request::Resize { id, cols, rows } => with_session(client, sessions, &id, |session| {
             if let Err(e) = session.resize(cols, rows) {
                 let message = format!("cannot resize: {e:#}");
-                client.send(&Event::error(Some(&id), "EIO", message), &[]);
+                client.send(&Event::error(Some(&id), ErrorCode::Io, message), &[]);
             }
         }),
         Request::Close { id, signal } => close(client, sessions, id, signal),
@@ -318,7 +319,10 @@ fn handle(client: &ClientHandle, daemon: &Arc<Daemon>, request: Request, frame: 
             tokio::task::spawn_blocking(move || {
                 let failure = upgrade(&daemon, PathBuf::from(path));
                 tracing::warn!("upgrade refused: {failure:#}");
-                client.send(&Event::error(None, "EUPGRADE", format!("{failure:#}")), &[]);
+                client.send(
+                    &Event::error(None, ErrorCode::Upgrade, format!("{failure:#}")),
+                    &[],
+                );
             });
         }
     }
@@ -334,7 +338,11 @@ fn with_session(
     match sessions.get(id) {
         Some(session) => f(&session),
         None => client.send(
-            &Event::error(Some(id), "ENOENT", format!("no session {id:?}")),
+            &Event::error(
+                Some(id),
+                ErrorCode::NoSuchTerminal,
+                format!("no session {id:?}"),
+            ),
             &[],
         ),
     }
@@ -344,7 +352,7 @@ fn with_session(
 fn open(client: &ClientHandle, sessions: &Arc<Sessions>, id: String, spec: Spawn) {
     if sessions.get(&id).is_some_and(|s| s.alive()) {
         let message = format!("session {id:?} already exists");
-        client.send(&Event::error(Some(&id), "EEXIST", message), &[]);
+        client.send(&Event::error(Some(&id), ErrorCode::Exists, message), &[]);
         return;
     }
     match Session::spawn(id.clone(), spec, forgetter(sessions)) {
@@ -356,7 +364,7 @@ fn open(client: &ClientHandle, sessions: &Arc<Sessions>, id: String, spec: Spawn
         }
         Err(e) => {
             let message = format!("cannot start the terminal: {e:#}");
-            client.send(&Event::error(Some(&id), "ESPAWN", message), &[]);
+            client.send(&Event::error(Some(&id), ErrorCode::Spawn, message), &[]);
         }
     }
 }
@@ -365,7 +373,11 @@ fn open(client: &ClientHandle, sessions: &Arc<Sessions>, id: String, spec: Spawn
 fn close(client: &ClientHandle, sessions: &Sessions, id: String, signal: Option<String>) {
     let Some(session) = sessions.get(&id) else {
         client.send(
-            &Event::error(Some(&id), "ENOENT", format!("no session {id:?}")),
+            &Event::error(
+                Some(&id),
+                ErrorCode::NoSuchTerminal,
+                format!("no session {id:?}"),
+            ),
             &[],
         );
         return;
@@ -373,7 +385,7 @@ fn close(client: &ClientHandle, sessions: &Sessions, id: String, signal: Option<
     let name = signal.unwrap_or_else(|| "SIGHUP".into());
     let Ok(signal) = nix::sys::signal::Signal::from_str(&name) else {
         let message = format!("unknown signal {name:?}");
-        client.send(&Event::error(Some(&id), "EPROTO", message), &[]);
+        client.send(&Event::error(Some(&id), ErrorCode::Protocol, message), &[]);
         return;
     };
     if session.alive() {

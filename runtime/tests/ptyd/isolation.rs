@@ -62,7 +62,7 @@ async fn hostile_session_ids_are_refused_and_the_daemon_goes_on() {
         })
         .await;
         assert!(
-            matches!(&answer, Event::Error { code, id: None, .. } if code == "EINVAL"),
+            matches!(&answer, Event::Error { code, id: None, .. } if code.as_str() == "EINVAL"),
             "{id:?}: {answer:?}"
         );
     }
@@ -92,7 +92,7 @@ async fn a_terminal_that_never_reads_blocks_only_itself() {
             .expect("input");
     }
     wait_for(&mut rx, "EFULL for the stuck terminal", |e, _| {
-        matches!(e, Event::Error { code, id: Some(id), .. } if code == "EFULL" && id == "stuck")
+        matches!(e, Event::Error { code, id: Some(id), .. } if code.as_str() == "EFULL" && id == "stuck")
     })
     .await;
     client

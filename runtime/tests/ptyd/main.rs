@@ -276,7 +276,7 @@ async fn send_garbage(socket: &Path, hello: bool, bytes: &[u8]) -> (Option<Event
 }
 
 fn is_error(event: &Option<Event>, code: &str) -> bool {
-    matches!(event, Some(Event::Error { code: c, .. }) if c == code)
+    matches!(event, Some(Event::Error { code: c, .. }) if c.as_str() == code)
 }
 
 #[tokio::test]

@@ -135,7 +135,7 @@ async fn every_refusal_leaves_the_old_daemon_serving() {
         let Event::Error { code, message, .. } = event else {
             unreachable!()
         };
-        assert_eq!(code, "EUPGRADE");
+        assert_eq!(code.as_str(), "EUPGRADE");
         assert!(message.contains(why), "{path:?}: {message}");
     }
     // Still the same daemon, still counting.

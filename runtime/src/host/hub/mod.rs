@@ -9,11 +9,11 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
 
-use super::relay_protocol::{encode_binary, Control, KIND_OUTPUT};
+use super::relay_protocol::{encode_binary, Control, OpenRefused, KIND_OUTPUT};
 use super::state::HostState;
 use super::streams::{Mode, Stream};
 use crate::ptyd::client::PtydClient;
-use crate::ptyd::protocol::{Event, Request, SessionInfo};
+use crate::ptyd::protocol::{ErrorCode, Event, Request, SessionInfo};
 use crate::sync::lock;
 
 mod resume;
@@ -102,16 +102,16 @@ impl Hub {
     }
 
     /// Claims `id` for a new terminal, or says which limit refuses it (the relay's error code).
-    pub fn claim_session(&self, id: &str, max: usize) -> Result<(), &'static str> {
+    pub fn claim_session(&self, id: &str, max: usize) -> Result<(), OpenRefused> {
         if !crate::ptyd::protocol::valid_session_id(id) {
-            return Err("invalid_session_id");
+            return Err(OpenRefused::InvalidSessionId);
         }
         let mut terminals = lock(&self.terminals);
         if terminals.contains_key(id) {
-            return Err("session_exists");
+            return Err(OpenRefused::SessionExists);
         }
         if terminals.len() >= max {
-            return Err("too_many_sessions");
+            return Err(OpenRefused::TooManySessions);
         }
         // A new terminal's output starts at 0 on this connection.
         let stream = Stream {
@@ -254,8 +254,11 @@ impl Hub {
                     let _ = waiter.send(sessions);
                 }
             }
-            Event::Error { id, code, message } if code == "EUPGRADE" => {
-                let _ = id;
+            Event::Error {
+                code: ErrorCode::Upgrade,
+                message,
+                ..
+            } => {
                 self.upgrading.store(false, Ordering::SeqCst);
                 tracing::warn!("tether-ptyd refused to upgrade and goes on serving: {message}");
                 *lock(&self.upgrade_refused) = Some(message);
@@ -263,7 +266,7 @@ impl Hub {
             }
             Event::Error { id, code, message } => {
                 tracing::warn!(session = ?id, %code, "tether-ptyd: {message}");
-                if let (Some(id), "ESPAWN" | "EEXIST") = (&id, code.as_str()) {
+                if let (Some(id), ErrorCode::Spawn | ErrorCode::Exists) = (&id, code) {
                     self.release_session(id);
                 }
                 if id.is_some() {
