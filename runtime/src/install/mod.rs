@@ -15,7 +15,7 @@ use anyhow::{bail, Context};
 use crate::host::instance::{self, InstancePaths};
 use crate::settings::Settings;
 use crate::OrgId;
-pub use layout::{Kind, Layout};
+use layout::{Kind, Layout};
 
 /// Set by the units `install` writes to the manager's name (`systemd`, `launchd`), and
 /// removed from every child's environment: `INVOCATION_ID` and `XPC_SERVICE_NAME` are
