@@ -13,6 +13,7 @@ use crate::bundle::manifest::{bundle_stem, describe};
 use crate::bundle::release_key;
 use crate::bundle::verify;
 use crate::flags::DistArgs;
+use crate::path_search::which;
 use crate::step::step;
 use crate::targets::{self, Os, Target};
 use tether_contract::bundle_layout as layout;
@@ -235,13 +236,6 @@ fn toolchain_env(sh: &Shell, target: &Target) -> anyhow::Result<Vec<(String, Str
 /// True when an executable named `tool` is on `PATH`.
 fn on_path(tool: &str) -> bool {
     which(tool).is_some()
-}
-
-/// Where `tool` is on `PATH`.
-pub fn which(tool: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|dir| dir.join(tool))
-        .find(|p| p.is_file())
 }
 
 /// The commit the build names and its time (`SOURCE_DATE_EPOCH`).

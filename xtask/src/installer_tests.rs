@@ -9,9 +9,9 @@ use std::process::{Command, Output};
 
 use crate::bundle::archive::{sidecar_line, BundleFile};
 use crate::bundle::digest::sha256_hex;
-use crate::dist::which;
 use crate::fixtures::{bundle_archive, bundle_files, fixture};
 use crate::flags::project_root;
+use crate::path_search::which;
 
 /// Serves the files of `dir` over HTTP/1.0 on loopback until the test ends; returns the base
 /// URL. A file `<name>.redirect` makes `<name>` answer `302` to the URL it holds.

@@ -13,6 +13,7 @@ mod images;
 #[cfg(test)]
 mod installer_tests;
 mod packages;
+mod path_search;
 mod reproducible;
 mod sign;
 mod smoke;
@@ -21,6 +22,7 @@ mod step;
 mod targets;
 mod tidy;
 mod timings;
+mod verify;
 #[cfg(test)]
 mod workflows;
 
@@ -33,7 +35,7 @@ fn main() -> anyhow::Result<()> {
     match flags.command {
         flags::Command::Ci(args) => ci::run(&sh, &args),
         flags::Command::Dist(args) => dist::run(&sh, &args),
-        flags::Command::Verify(args) => bundle::verify::run(&args.archives, args.release),
+        flags::Command::Verify(args) => verify::run(&args.archives, args.release),
         flags::Command::E2e(args) => e2e::run(&sh, &args),
         flags::Command::Bench(args) => e2e::bench(&sh, &args),
         flags::Command::Soak(args) => soak::run(&sh, &args),

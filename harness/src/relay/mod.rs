@@ -7,6 +7,7 @@ mod debug;
 pub mod resume;
 mod server;
 mod shared;
+mod stream;
 pub mod terminal;
 pub mod verify;
 

@@ -12,7 +12,7 @@ use serde_json::Value;
 use tether_contract::relay_protocol::Control;
 use tokio::sync::{mpsc, oneshot, watch, Notify};
 
-use super::resume::RelayStream;
+use super::stream::RelayStream;
 use super::verify::Verifier;
 use crate::lock::lock;
 

@@ -8,10 +8,10 @@ use std::path::Path;
 
 use anyhow::{bail, Context};
 
-use super::contents::{archive_binaries, installed_binaries};
+use super::contents::{arch_name, archive_binaries, installed_binaries, Facts};
 use crate::bundle::{archive, manifest, verify};
 use crate::flags::Format;
-use crate::targets::{self, Arch};
+use crate::targets;
 
 /// What a package says about itself and holds.
 #[derive(Debug, Default)]
@@ -135,25 +135,6 @@ pub fn problems(
         ));
     }
     problems
-}
-
-/// What the archive says a package must match.
-#[derive(Debug, Clone)]
-pub struct Facts {
-    /// The version.
-    pub version: String,
-    /// The architecture in the package's format's words.
-    pub arch: String,
-    /// The commit.
-    pub git_sha: String,
-}
-
-/// A format's name for an architecture.
-pub fn arch_name(format: Format, arch: Arch) -> &'static str {
-    match format {
-        Format::Rpm | Format::Tar => arch.name(),
-        Format::Deb | Format::Oci => super::deb::architecture(arch),
-    }
 }
 
 /// The format a package file name is of.

@@ -11,6 +11,7 @@ use anyhow::{bail, Context};
 
 use crate::bundle::archive::{self, EntryKind};
 use crate::bundle::manifest;
+use crate::flags::Format;
 use crate::targets::{self, Arch};
 use tether_contract::bundle_layout as layout;
 
@@ -135,10 +136,10 @@ impl Source {
     }
 
     /// What a package of `format` must say about itself.
-    pub fn facts(&self, format: crate::flags::Format) -> super::check::Facts {
-        super::check::Facts {
+    pub fn facts(&self, format: Format) -> Facts {
+        Facts {
             version: self.version.clone(),
-            arch: super::check::arch_name(format, self.arch).to_string(),
+            arch: arch_name(format, self.arch).to_string(),
             git_sha: self.git_sha.clone(),
         }
     }
@@ -227,4 +228,31 @@ pub fn wrap(text: &str, width: usize) -> Vec<String> {
         lines.push(line);
     }
     lines
+}
+
+/// What the archive says a package must match.
+#[derive(Debug, Clone)]
+pub struct Facts {
+    /// The version.
+    pub version: String,
+    /// The architecture in the package's format's words.
+    pub arch: String,
+    /// The commit.
+    pub git_sha: String,
+}
+
+/// A format's name for an architecture.
+pub fn arch_name(format: Format, arch: Arch) -> &'static str {
+    match format {
+        Format::Rpm | Format::Tar => arch.name(),
+        Format::Deb | Format::Oci => debian_arch(arch),
+    }
+}
+
+/// Debian's name for an architecture (the `.deb`'s and the image's).
+pub fn debian_arch(arch: Arch) -> &'static str {
+    match arch {
+        Arch::X86_64 => "amd64",
+        Arch::Aarch64 => "arm64",
+    }
 }

@@ -10,15 +10,6 @@ use anyhow::{bail, Context};
 use md5::Digest;
 
 use super::contents::{self, Source, DESCRIPTION, HOMEPAGE, MAINTAINER, SUMMARY};
-use crate::targets::Arch;
-
-/// Debian's name for an architecture.
-pub fn architecture(arch: Arch) -> &'static str {
-    match arch {
-        Arch::X86_64 => "amd64",
-        Arch::Aarch64 => "arm64",
-    }
-}
 
 /// Where each file of the package goes, its bytes and whether it is executable.
 pub fn files(source: &Source) -> anyhow::Result<Vec<(String, Vec<u8>, bool)>> {
@@ -68,7 +59,7 @@ const LINTIAN_OVERRIDES: &str = include_str!("lintian-overrides");
 
 /// Builds the `.deb` bytes.
 pub fn build(source: &Source) -> anyhow::Result<Vec<u8>> {
-    if crate::dist::which("dpkg-deb").is_none() {
+    if crate::path_search::which("dpkg-deb").is_none() {
         bail!("the .deb is packed by dpkg-deb, which is not installed: run `apt-get install dpkg` (Debian and Ubuntu have it)");
     }
     let scratch = tempfile::tempdir().context("cannot create a scratch directory")?;
@@ -123,7 +114,7 @@ fn control(source: &Source, installed_kib: u64) -> String {
         "Package: tether\nVersion: {}-{}\nArchitecture: {}\nMaintainer: {MAINTAINER}\nInstalled-Size: {installed_kib}\nSection: net\nPriority: optional\nHomepage: {HOMEPAGE}\nDescription: {SUMMARY}\n{wrapped}",
         source.version,
         contents::RELEASE,
-        architecture(source.arch),
+        contents::debian_arch(source.arch),
     )
 }
 

@@ -27,7 +27,7 @@ pub fn file_name(format: Format, source: &Source) -> Option<String> {
         Format::Deb => Some(format!(
             "tether_{version}-{}_{}.deb",
             contents::RELEASE,
-            deb::architecture(source.arch)
+            contents::debian_arch(source.arch)
         )),
         Format::Rpm => Some(format!(
             "tether-{version}-{}.{}.rpm",

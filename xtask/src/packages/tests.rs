@@ -1,6 +1,7 @@
 use std::collections::BTreeMap;
 
-use super::check::{self, Facts};
+use super::check;
+use super::contents::Facts;
 use super::contents::{Completions, Source};
 use super::*;
 use crate::targets::Arch;

@@ -69,7 +69,7 @@ pub(super) fn packages_of(archive: &Path, scratch: &Path) -> anyhow::Result<Pack
 pub(super) fn lint(packages: &Packages, results: &mut Vec<StepResult>) {
     let place = "package lint";
     let _ = record(results, place, "lintian", || {
-        if crate::dist::which("lintian").is_none() {
+        if crate::path_search::which("lintian").is_none() {
             bail!("lintian is not installed: run `apt-get install lintian` (or `bash .ci/setup`)");
         }
         let mut c = Command::new("lintian");
@@ -84,7 +84,7 @@ pub(super) fn lint(packages: &Packages, results: &mut Vec<StepResult>) {
         Ok(())
     });
     let _ = record(results, place, "rpmlint", || {
-        if crate::dist::which("rpmlint").is_none() {
+        if crate::path_search::which("rpmlint").is_none() {
             bail!("rpmlint is not installed: run `apt-get install rpmlint` (or `bash .ci/setup`)");
         }
         let config = crate::flags::project_root().join("xtask/src/packages/rpmlint.toml");
@@ -134,7 +134,7 @@ pub(super) fn exec(container: &str, argv: &[&str]) -> anyhow::Result<String> {
 /// into an empty root puts the archive's binaries there, `rpm -e` takes every file away.
 pub(super) fn smoke_rpm(rpm: &Path, results: &mut Vec<StepResult>) -> anyhow::Result<()> {
     let place = "rpm";
-    if crate::dist::which("rpm").is_none() {
+    if crate::path_search::which("rpm").is_none() {
         bail!("rpm is not installed: run `apt-get install rpm` (or `bash .ci/setup`)");
     }
     let name = rpm
