@@ -86,6 +86,9 @@ async fn serve_host(
     let (mut sink, mut stream) = socket.split();
     let (tx, mut rx) = mpsc::unbounded_channel::<Message>();
     let key = (org, host);
+    // This task's own sender keeps `rx` open when a newer connection of the same host
+    // becomes the current one: this connection then only stops getting new frames.
+    let _own_sender = tx.clone();
     connected(&shared, &key, id, tx);
     let mut dropping = shared.drop_connection.subscribe();
     let mut clean = true;
