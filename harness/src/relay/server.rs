@@ -86,10 +86,7 @@ async fn serve_host(
     let (mut sink, mut stream) = socket.split();
     let (tx, mut rx) = mpsc::unbounded_channel::<Message>();
     let key = (org, host);
-    // This task's own sender keeps `rx` open when a newer connection of the same host
-    // becomes the current one: this connection then only stops getting new frames.
-    let _own_sender = tx.clone();
-    connected(&shared, &key, id, tx);
+    let _own_sender = connected(&shared, &key, id, tx);
     let mut dropping = shared.drop_connection.subscribe();
     let mut clean = true;
     let until_exp = Duration::from_secs((exp - now_s()).max(0) as u64);
@@ -186,13 +183,21 @@ fn token_expired() -> String {
     .unwrap_or_default()
 }
 
-/// Connection `id` is the host's current one, and has said no `hello` yet.
-fn connected(shared: &Shared, key: &(String, String), id: u64, tx: mpsc::UnboundedSender<Message>) {
+/// Connection `id` becomes the host's current one, with no `hello` yet. Returns the sender
+/// for the connection's own task to hold: a newer connection of the same host becoming
+/// current then leaves this one's queue open (it only stops getting new frames).
+fn connected(
+    shared: &Shared,
+    key: &(String, String),
+    id: u64,
+    tx: mpsc::UnboundedSender<Message>,
+) -> mpsc::UnboundedSender<Message> {
     let mut hosts = shared.hosts();
     let entry = hosts.entry(key.clone()).or_default();
-    entry.current = Some((id, tx));
+    entry.current = Some((id, tx.clone()));
     entry.hello = None;
     entry.open.insert(id);
+    tx
 }
 
 /// Connection `id` has ended: no longer open, nor current; waiters are told.
