@@ -1,8 +1,9 @@
 //! One terminal: a child on a pty, its replay buffer and offsets, and the clients
 //! subscribed to it.
-//! Everything runs as tasks — reading the pty and writing its input on the pty loop
-//! ([`super::pty_thread`]), waiting for its exit on the daemon's runtime — so the daemon's
-//! thread count does not grow with its terminals.
+//! Everything runs as tasks — reading the pty on the pty loop ([`super::pty_thread`]),
+//! writing its input straight from the request when the pty takes it (else from a task on
+//! the pty loop), waiting for its exit on the daemon's runtime — so the daemon's thread
+//! count does not grow with its terminals.
 
 use std::cell::RefCell;
 use std::os::fd::{AsRawFd, OwnedFd};
