@@ -299,6 +299,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_relay_is_reached_over_http_by_browsers() {
+        assert_eq!(
+            relay_http_url("wss://relay.example.com"),
+            "https://relay.example.com"
+        );
+        assert_eq!(relay_http_url("ws://127.0.0.1:9"), "http://127.0.0.1:9");
+    }
+
+    #[test]
     fn binary_frames_round_trip() {
         let frame = encode_binary(KIND_OUTPUT, "s-1", b"hello").expect("encode");
         assert_eq!(&frame[..5], &[1, 3, b's', b'-', b'1']);

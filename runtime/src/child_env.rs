@@ -22,7 +22,7 @@ fn changes_of(vars: impl Iterator<Item = (OsString, OsString)>) -> Vec<EnvChange
         };
         if is_secret(text) || text == crate::install::MANAGER_ENV {
             out.push((name, None));
-        } else if crate::net::proxy::PROXY_ENV.contains(&text) {
+        } else if tether_contract::environment::PROXY_ENV.contains(&text) {
             let value = value.to_string_lossy();
             if let Some(bare) = without_credentials(&value) {
                 out.push((name, Some(bare)));

@@ -7,25 +7,25 @@
 #![warn(missing_docs)]
 
 pub mod auth;
-pub mod backoff;
-pub mod bundle;
-pub mod child_env;
+mod backoff;
+mod bundle;
+mod child_env;
 pub mod cli;
 pub mod daemon;
 pub mod host;
 pub mod http_server;
 pub mod install;
 pub mod logging;
-pub mod metrics;
+mod metrics;
 pub mod net;
-pub mod private_file;
-pub mod private_socket;
+mod private_file;
+mod private_socket;
 pub mod process;
 pub mod ptyd;
 pub mod release;
 pub mod settings;
-pub mod sliding_window;
-pub mod sync;
+mod sliding_window;
+mod sync;
 pub mod version;
 
 /// An organization id that passed contract section 1's rule.

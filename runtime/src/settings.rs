@@ -73,8 +73,6 @@ pub fn relay_url_for(api_url: &str) -> String {
     format!("{scheme}://{rest}")
 }
 
-pub use tether_contract::relay_protocol::relay_http_url;
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,15 +87,6 @@ mod tests {
             relay_url_for("http://127.0.0.1:8080"),
             "ws://127.0.0.1:8080"
         );
-    }
-
-    #[test]
-    fn the_relay_is_reached_over_http_by_browsers() {
-        assert_eq!(
-            relay_http_url("wss://relay.example.com"),
-            "https://relay.example.com"
-        );
-        assert_eq!(relay_http_url("ws://127.0.0.1:9"), "http://127.0.0.1:9");
     }
 
     #[test]

@@ -2,23 +2,31 @@
 //! is sent (contract section 2), the config store, OAuth login and refresh against
 //! the authorization server (section 3), and relay JWTs.
 
-pub mod config_store;
-pub mod credential;
-pub mod device;
-pub mod discovery;
-pub mod error;
-pub mod identity;
-pub mod jwt;
-pub mod login;
-pub mod refresh;
-pub mod relay_token;
-pub mod retry;
-pub mod secret;
-pub mod session;
-pub mod token_endpoint;
-pub mod transport;
+pub(crate) mod config_store;
+pub(crate) mod credential;
+pub(crate) mod device;
+pub(crate) mod discovery;
+pub(crate) mod error;
+pub(crate) mod identity;
+pub(crate) mod jwt;
+pub(crate) mod login;
+pub(crate) mod refresh;
+pub(crate) mod relay_token;
+pub(crate) mod retry;
+pub(crate) mod secret;
+pub(crate) mod session;
+pub(crate) mod token_endpoint;
+pub(crate) mod transport;
 
+pub use config_store::ConfigStore;
+pub use credential::Credential;
+pub use discovery::{discover, EndpointSource};
 pub use error::AuthError;
+pub use jwt::held_claims;
+pub use refresh::OAuthAccount;
+pub use relay_token::{CredentialSource, RelayTokenProvider};
+pub use retry::RetryPolicy;
+pub use secret::Secret;
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -50,6 +58,3 @@ pub fn printable(value: &str) -> String {
 fn is_bidi_override(c: char) -> bool {
     matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
-
-/// The HTTP client every auth call uses.
-pub use crate::net::http_client;

@@ -35,10 +35,10 @@ fn main() {
     let settings = Settings::from_env(
         std::env::var("TETHER_API_KEY")
             .ok()
-            .map(tether::auth::secret::Secret::new),
+            .map(tether::auth::Secret::new),
     );
     for url in [&settings.api_url, &settings.relay_url] {
-        if let Err(refused) = tether::net::plaintext::check(url) {
+        if let Err(refused) = tether::net::check_plaintext(url) {
             eprintln!("tether-host: {refused}");
             std::process::exit(2);
         }
@@ -46,8 +46,8 @@ fn main() {
     tether::daemon::run("tether-host", async move {
         let org = match org {
             Some(org) => org,
-            None => tether::cli::host::resolve_org(&settings, None).await?,
+            None => tether::cli::resolve_org(&settings, None).await?,
         };
-        tether::host::run::run(settings, org, args.port).await
+        tether::host::run(settings, org, args.port).await
     });
 }

@@ -22,16 +22,16 @@ struct Args {
 fn main() {
     let args = Args::parse();
     if args.state_formats {
-        println!("{}", tether::ptyd::upgrade::formats_line());
+        println!("{}", tether::ptyd::formats_line());
         return;
     }
     let Some(socket) = args.socket else {
         eprintln!("tether-ptyd: --socket PATH is required");
         std::process::exit(2);
     };
-    tether::ptyd::spawn::raise_file_limit();
+    tether::ptyd::raise_file_limit();
     tether::daemon::run(
         "tether-ptyd",
-        tether::ptyd::server::serve(&socket, args.resume_state),
+        tether::ptyd::serve(&socket, args.resume_state),
     );
 }

@@ -8,7 +8,8 @@ use crate::auth::discovery::discover;
 use crate::auth::error::ConfigError;
 use crate::auth::login::{login as browser_login, save_sign_in, SignIn};
 use crate::auth::token_endpoint::revoke;
-use crate::auth::{http_client, now_ms, printable, AuthError};
+use crate::auth::{now_ms, printable, AuthError};
+use crate::net::http_client;
 use crate::settings::Settings;
 
 /// `tether auth status [--json]`.

@@ -8,8 +8,8 @@ use std::path::Path;
 use serde::Serialize;
 
 use crate::auth::discovery::discover;
-use crate::auth::http_client;
 use crate::bundle::{find_host, ptyd_path_beside};
+use crate::net::http_client;
 use crate::settings::Settings;
 use crate::version::LONG_VERSION;
 

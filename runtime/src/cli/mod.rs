@@ -1,10 +1,15 @@
 //! The `tether` command line: clap definitions and one module per command group.
 
-pub mod auth;
-pub mod doctor;
-pub mod host;
-pub mod self_update;
-pub mod status_report;
+pub(crate) mod auth;
+mod dispatch;
+pub(crate) mod doctor;
+pub(crate) mod host;
+pub(crate) mod self_update;
+pub(crate) mod status_report;
+
+pub use dispatch::{run, uses_the_network};
+pub use host::resolve_org;
+pub use self_update::restart_hosts;
 
 use clap::{Parser, Subcommand};
 

@@ -11,7 +11,8 @@ use crate::auth::refresh::{OAuthAccount, CLI_REFRESH_WINDOW_MS};
 use crate::auth::relay_token::{CredentialSource, RelayTokenProvider};
 use crate::auth::retry::RetryPolicy;
 use crate::auth::session::SessionUser;
-use crate::auth::{http_client, now_ms, AuthError};
+use crate::auth::{now_ms, AuthError};
+use crate::net::http_client;
 use crate::settings::Settings;
 
 /// What `auth status --json` (and `auth login --json`) prints: no secrets, ever.

@@ -1,20 +1,25 @@
 //! `tether-host`: the relay client, the pty daemon's supervisor, the health endpoint and
 //! the local control API (contract sections 4 and 5).
 
-pub mod control;
-pub mod control_api;
-pub mod control_client;
-pub mod hub;
-pub mod instance;
-pub mod oauth_flows;
-pub mod relay_client;
-pub mod relay_connect;
-pub mod relay_link;
-pub use tether_contract::relay_protocol;
-pub mod routes;
-pub mod run;
-pub mod service;
-pub mod state;
-pub mod streams;
-pub mod supervisor;
-pub mod terminals;
+pub(crate) mod control;
+pub(crate) mod control_api;
+pub(crate) mod control_client;
+pub(crate) mod hub;
+pub(crate) mod instance;
+pub(crate) mod oauth_flows;
+pub(crate) mod relay_client;
+pub(crate) mod relay_connect;
+pub(crate) mod relay_link;
+pub(crate) mod routes;
+pub(crate) mod run;
+pub(crate) mod service;
+pub(crate) mod state;
+pub(crate) mod streams;
+pub(crate) mod supervisor;
+pub(crate) mod terminals;
+
+pub use control_client::status as control_status;
+pub use instance::{read_info, InstancePaths};
+pub use routes::{answer_relayed, is_internal};
+pub use run::run;
+pub use state::HostState;

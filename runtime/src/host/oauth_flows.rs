@@ -114,13 +114,9 @@ impl PendingFlows {
     }
 
     /// How many flows are held (expired ones included until the next insert).
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.with(|map| map.len())
-    }
-
-    /// True when no flow is held.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 

@@ -11,9 +11,9 @@ use tokio_tungstenite::Connector;
 
 use super::hub::Hub;
 use super::relay_link::{self, Ws};
-use super::relay_protocol::Control;
 use crate::auth::secret::Secret;
 use crate::net::{self, CertFailure};
+use tether_contract::relay_protocol::Control;
 
 /// Where and as whom to connect.
 #[derive(Debug, Clone)]
@@ -110,7 +110,7 @@ pub(super) async fn hello(ws: &mut Ws, hub: &Hub, target: &RelayTarget) -> Resul
         host_id: target.host_id.clone(),
         version: crate::version::VERSION.into(),
         organization_id: target.organization_id.to_string(),
-        protocol: Some(super::relay_protocol::PROTOCOL),
+        protocol: Some(tether_contract::relay_protocol::PROTOCOL),
         sessions: hub.sessions_for_hello().await,
     };
     ws.send(Message::text(

@@ -17,10 +17,10 @@ use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::hub::{Hub, RelayOut};
-use super::relay_protocol::{
+use super::terminals;
+use tether_contract::relay_protocol::{
     decode_binary, parse_control, Control, CLOSE_DRAIN, KIND_INPUT, TOKEN_EXPIRED,
 };
-use super::terminals;
 
 /// A WebSocket to the relay.
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;

@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use super::relay_protocol::Control;
 use super::state::HostState;
+use tether_contract::relay_protocol::Control;
 
 /// Normalises a request path the way a router would see it: percent-decoded, duplicate
 /// slashes collapsed, `.` and `..` resolved, query dropped, lowercased.

@@ -21,13 +21,13 @@ use super::state::HostState;
 use super::supervisor;
 use crate::auth::config_store::ConfigStore;
 use crate::auth::credential::Credential;
-use crate::auth::http_client;
 use crate::auth::refresh::OAuthAccount;
 use crate::auth::relay_token::{CredentialSource, RelayTokenProvider};
 use crate::auth::retry::RetryPolicy;
+use crate::net::http_client;
 use crate::settings::Settings;
 
-pub use tether_contract::environment::FLOW_TTL_ENV;
+use tether_contract::environment::FLOW_TTL_ENV;
 /// Open connections the `/health` port serves at once; idle ones time out.
 const HEALTH_CONNECTIONS: usize = 32;
 

@@ -122,7 +122,7 @@ impl Service {
 
     /// The relay's URL for browser redirects to this host (docs/PROTOCOL.md).
     fn callback_url(&self) -> String {
-        let http = crate::settings::relay_http_url(&self.settings.relay_url);
+        let http = tether_contract::relay_protocol::relay_http_url(&self.settings.relay_url);
         format!("{http}/oauth/callback/{}/{}", self.org, self.host_id)
     }
 

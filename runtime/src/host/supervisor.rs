@@ -80,7 +80,7 @@ pub async fn supervise(hub: Arc<Hub>, ptyd: PathBuf, socket: PathBuf) {
                     hub.upgrade_ptyd(&ptyd);
                 }
                 while let Some((event, payload)) = events.recv().await {
-                    hub.from_ptyd(event, payload).await;
+                    hub.route_ptyd_event(event, payload).await;
                 }
                 hub.set_ptyd(None);
                 if hub.upgrade_ended() && crate::process::running(pid) {

@@ -1,9 +1,9 @@
 //! Relay messages about terminals, turned into pty daemon requests.
 
 use super::hub::{Hub, OAuthCallback};
-use super::relay_protocol::{Control, OpenRefused};
 use super::routes;
 use crate::ptyd::protocol::Request;
+use tether_contract::relay_protocol::{Control, OpenRefused};
 
 /// Handles a control message from the relay (everything but `tokenExpired` and `ping`).
 pub fn from_relay(hub: &Hub, control: Control) {

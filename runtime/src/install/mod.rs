@@ -3,9 +3,9 @@
 //! `--system --user NAME`), a launchd agent on macOS — and how to tell, from inside
 //! `tether-host`, which of them started it.
 
-pub mod launchd;
+pub(crate) mod launchd;
 mod layout;
-pub mod systemd;
+pub(crate) mod systemd;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -58,7 +58,7 @@ fn service_env(
     }
     for name in crate::net::TRUST_ENV
         .iter()
-        .chain(crate::net::proxy::PROXY_ENV)
+        .chain(tether_contract::environment::PROXY_ENV)
     {
         if let Some(value) = lookup(name).filter(|v| !v.is_empty()) {
             env.push((name.to_string(), value));

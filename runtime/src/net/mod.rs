@@ -2,15 +2,15 @@
 //! shared by the HTTP client and the relay WebSocket, proxies from the environment,
 //! the plaintext rule, and certificate failures that name what went wrong.
 
-pub mod cert_failure;
-pub mod http_client;
-pub mod plaintext;
-pub mod probe;
-pub mod proxy;
-pub mod stream;
-pub mod trust;
+pub(crate) mod cert_failure;
+pub(crate) mod http_client;
+pub(crate) mod plaintext;
+pub(crate) mod probe;
+pub(crate) mod proxy;
+pub(crate) mod stream;
+pub(crate) mod trust;
 
-/// The environment variables besides the proxy ones ([`proxy::PROXY_ENV`]) that decide
+/// The environment variables besides the proxy ones (`tether_contract::environment::PROXY_ENV`) that decide
 /// how tether meets the network (contract section 9): an installed service must get them
 /// too, or it would not trust the private CA or use the proxy the CLI used.
 pub const TRUST_ENV: &[&str] = &[
@@ -21,3 +21,4 @@ pub const TRUST_ENV: &[&str] = &[
 
 pub use cert_failure::{CertFailure, CertProblem};
 pub use http_client::{download_client, http_client, local_http_client};
+pub use plaintext::check as check_plaintext;

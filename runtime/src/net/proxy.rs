@@ -14,8 +14,6 @@ use std::sync::OnceLock;
 use http::{HeaderValue, Uri};
 use hyper_util::client::proxy::matcher::Matcher;
 
-pub use tether_contract::environment::PROXY_ENV;
-
 /// A proxy to go through. Its credentials are only in [`ProxyHop::auth`]; `Display`
 /// shows the proxy's address without them.
 #[derive(Clone)]

@@ -13,22 +13,19 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme
 
 use super::cert_failure::CertFailure;
 
-/// Where the trusted roots came from, for `tether doctor`.
-#[derive(Debug, Clone, Default)]
-pub struct TrustSources {
+/// Where the trusted roots came from while building the configuration.
+#[derive(Default)]
+struct TrustSources {
     /// Roots read from the OS store.
-    pub os: usize,
+    os: usize,
     /// Roots read from `SSL_CERT_FILE` / `SSL_CERT_DIR`.
-    pub env: usize,
-    /// Whether the compiled-in Mozilla roots were added (the OS had none).
-    pub mozilla: bool,
+    env: usize,
     /// Files that could not be read or parsed, with why.
-    pub problems: Vec<String>,
+    problems: Vec<String>,
 }
 
 struct Trust {
     config: Arc<ClientConfig>,
-    sources: TrustSources,
 }
 
 fn trust() -> &'static Trust {
@@ -40,11 +37,6 @@ fn trust() -> &'static Trust {
 /// WebSocket upgrade needs HTTP/1.1 too).
 pub fn client_config() -> Arc<ClientConfig> {
     trust().config.clone()
-}
-
-/// Where the roots came from.
-pub fn sources() -> &'static TrustSources {
-    &trust().sources
 }
 
 fn build() -> Trust {
@@ -79,7 +71,6 @@ fn build() -> Trust {
     }
     if sources.os == 0 {
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        sources.mozilla = true;
     }
     for problem in &sources.problems {
         tracing::warn!("trusted certificates: {problem}");
@@ -117,7 +108,6 @@ fn build() -> Trust {
     };
     Trust {
         config: Arc::new(config),
-        sources,
     }
 }
 

@@ -97,9 +97,4 @@ impl PtydClient {
             .send(encode(request, payload))
             .map_err(|_| anyhow::anyhow!("the connection to tether-ptyd is closed"))
     }
-
-    /// True while the writer is still running.
-    pub fn is_connected(&self) -> bool {
-        !self.tx.is_closed()
-    }
 }

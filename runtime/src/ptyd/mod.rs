@@ -1,15 +1,22 @@
 //! `tether-ptyd`: terminals that outlive their clients, served over a Unix socket
 //! with length-prefixed frames (contract section 6).
 
-pub mod client;
-pub mod frame;
+pub(crate) mod client;
+pub(crate) mod frame;
 mod input;
-pub mod protocol;
+pub(crate) mod protocol;
 mod pty_thread;
-pub mod reaper;
-pub mod replay;
-pub mod server;
-pub mod session;
-pub mod spawn;
+pub(crate) mod reaper;
+pub(crate) mod replay;
+pub(crate) mod server;
+pub(crate) mod session;
+pub(crate) mod spawn;
 mod subscriber;
-pub mod upgrade;
+pub(crate) mod upgrade;
+
+pub use client::{Incoming, PtydClient};
+pub use frame::{encode as encode_frame, read_frame};
+pub use protocol::{encode, valid_session_id, Event, Request, SessionInfo};
+pub use server::serve;
+pub use spawn::raise_file_limit;
+pub use upgrade::formats_line;

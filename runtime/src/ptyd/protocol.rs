@@ -32,9 +32,9 @@ pub enum Request {
         /// Variables added to the cleaned environment.
         #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         env: BTreeMap<String, String>,
-        /// Width.
+        /// Width in columns.
         cols: u16,
-        /// Height.
+        /// Height in rows.
         rows: u16,
     },
     /// Keystrokes for `id`, in the payload.
@@ -46,9 +46,9 @@ pub enum Request {
     Resize {
         /// The session id.
         id: String,
-        /// Width.
+        /// Width in columns.
         cols: u16,
-        /// Height.
+        /// Height in rows.
         rows: u16,
     },
     /// End a terminal with `signal` (default `SIGHUP`).
@@ -108,9 +108,9 @@ pub struct SessionInfo {
     pub id: String,
     /// The child process id.
     pub pid: u32,
-    /// Width.
+    /// Width in columns.
     pub cols: u16,
-    /// Height.
+    /// Height in rows.
     pub rows: u16,
     /// False once the child has exited.
     pub alive: bool,

@@ -17,7 +17,8 @@ use tokio::sync::mpsc;
 
 use super::frame::{read_frame, Frame};
 use super::protocol::{valid_session_id, ErrorCode, Event, Request, PROTOCOL};
-use super::session::{Session, Spawn};
+use super::session::Session;
+use super::spawn::Spawn;
 use super::subscriber::ClientHandle;
 use crate::sync::lock;
 use crate::version::VERSION;

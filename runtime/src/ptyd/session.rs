@@ -19,7 +19,7 @@ use super::protocol::{encode, Event, SessionInfo};
 use super::reaper::{self, Exit};
 use super::replay::{replay_bytes, ReplayBuffer};
 use super::spawn;
-pub use super::spawn::Spawn;
+use super::spawn::Spawn;
 use super::subscriber::ClientHandle;
 use super::subscriber::{PAUSE_AT, PAUSE_LIMIT};
 use crate::sync::lock;

@@ -34,9 +34,9 @@ pub struct SavedSession {
     pub id: String,
     /// The child's pid.
     pub pid: u32,
-    /// Width.
+    /// Width in columns.
     pub cols: u16,
-    /// Height.
+    /// Height in rows.
     pub rows: u16,
     /// The offset of the first replay byte.
     pub replay_start: u64,

@@ -1,7 +1,7 @@
 //! `latest.json` and its signature: what a release server says is the newest release,
 //! believed only when its minisign signature verifies with the key this build trusts.
 
-pub use tether_contract::latest_json::{Latest, LatestTarget};
+pub use tether_contract::latest_json::Latest;
 
 /// Checks `signature` (a `.minisig` file's text) over `bytes` with the base64 minisign
 /// `public_key`, then parses `bytes`; the error says which of the two failed.

@@ -2,11 +2,15 @@
 //! `self-update`'s parts — the signed `latest.json`, the downloaded archive checked
 //! against it, and the binaries replaced by rename (contract section 8).
 
-pub mod latest;
-pub mod package_manager;
-pub mod replace;
-pub mod unpack;
-pub mod update;
+pub(crate) mod latest;
+pub(crate) mod package_manager;
+pub(crate) mod replace;
+pub(crate) mod unpack;
+pub(crate) mod update;
+
+pub use latest::{judge, Latest, Verdict};
+pub use replace::old as kept_old;
+pub use update::{install, offer, Installed, Offer, Source};
 
 /// Where releases are fetched from when `TETHER_DOWNLOAD_URL` is unset: baked in by the
 /// release build (`TETHER_DEFAULT_DOWNLOAD_URL`); empty in other builds.

@@ -1,8 +1,9 @@
 //! Endpoints from RFC 8414 metadata, OpenID discovery, or the defaults (contract section 3).
 
 use serde_json::json;
-use tether::auth::discovery::{discover, EndpointSource};
-use tether::auth::{http_client, AuthError};
+use tether::auth::AuthError;
+use tether::auth::{discover, EndpointSource};
+use tether::net::http_client;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 

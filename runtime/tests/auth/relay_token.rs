@@ -4,13 +4,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::json;
-use tether::auth::config_store::ConfigStore;
-use tether::auth::credential::Credential;
-use tether::auth::refresh::OAuthAccount;
-use tether::auth::relay_token::{CredentialSource, RelayTokenProvider};
-use tether::auth::retry::RetryPolicy;
-use tether::auth::secret::Secret;
-use tether::auth::{http_client, AuthError};
+use tether::auth::AuthError;
+use tether::auth::ConfigStore;
+use tether::auth::Credential;
+use tether::auth::OAuthAccount;
+use tether::auth::RetryPolicy;
+use tether::auth::Secret;
+use tether::auth::{CredentialSource, RelayTokenProvider};
+use tether::net::http_client;
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -250,5 +251,5 @@ async fn an_expiring_oauth_jwt_is_never_handed_out_when_refresh_fails() {
 }
 
 fn held_exp(token: &str) -> i64 {
-    tether::auth::jwt::held_claims(token).expect("claims").exp
+    tether::auth::held_claims(token).expect("claims").exp
 }

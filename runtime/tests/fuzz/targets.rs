@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
-use tether::host::relay_protocol::{decode_binary, encode_binary, parse_control, Control};
-use tether::host::routes::answer_relayed;
-use tether::host::state::HostState;
-use tether::ptyd::frame::read_frame;
-use tether::ptyd::protocol::{valid_session_id, Request};
+use tether::host::answer_relayed;
+use tether::host::HostState;
+use tether::ptyd::read_frame;
+use tether::ptyd::{valid_session_id, Request};
+use tether_contract::relay_protocol::{decode_binary, encode_binary, parse_control, Control};
 
 /// Frames with plausible headers: lengths near, at and past the real ones.
 pub fn frame_like() -> impl Strategy<Value = Vec<u8>> {
@@ -177,7 +177,7 @@ pub fn relayed_route((method, path): (String, String)) -> Result<(), TestCaseErr
         method,
         path
     );
-    let _ = tether::host::routes::is_internal(&path);
+    let _ = tether::host::is_internal(&path);
     Ok(())
 }
 
@@ -287,7 +287,7 @@ pub fn latest_like() -> impl Strategy<Value = String> {
 /// A `latest.json` parses or is refused; a parsed one's version compares with this build's
 /// without panicking, and comparing a version with itself says "same".
 pub fn latest_json(text: String) -> Result<(), TestCaseError> {
-    use tether::release::latest::{judge, Latest, Verdict};
+    use tether::release::{judge, Latest, Verdict};
     if let Ok(latest) = serde_json::from_str::<Latest>(&text) {
         if let Ok(verdict) = judge(&latest.version, tether::version::VERSION) {
             let back = judge(tether::version::VERSION, &latest.version);

@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use tether::host::instance::read_info;
-use tether::host::relay_protocol::{encode_binary, KIND_INPUT};
+use tether::host::read_info;
+use tether_contract::relay_protocol::{encode_binary, KIND_INPUT};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
 

@@ -7,7 +7,7 @@ use std::path::Path;
 use minisign::KeyPair;
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use tether::release::update::{self, Installed, Offer, Source};
+use tether::release::{self, Installed, Offer, Source};
 use tether::settings::Settings;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -121,7 +121,7 @@ fn unchanged(installed: &Installed) {
             "{} changed",
             path.display()
         );
-        let old = tether::release::replace::old(&path);
+        let old = tether::release::kept_old(&path);
         assert!(!old.exists(), "{} appeared", old.display());
     }
 }
@@ -172,7 +172,7 @@ async fn an_archive_that_does_not_match_latest_json_changes_nothing() {
     bytes[0] ^= 0xff;
     let (_server, (version, url, sha256)) = offered(bytes, &sha, "0.1.0").await;
     let http = reqwest::Client::new();
-    let refused = update::install(&http, &installed, target(), &version, &url, &sha256).await;
+    let refused = release::install(&http, &installed, target(), &version, &url, &sha256).await;
     assert!(
         refused
             .as_ref()
@@ -197,7 +197,7 @@ async fn offered(
         url: server.uri(),
         public_key: key.pk.to_base64(),
     };
-    let offer = update::offer(&reqwest::Client::new(), &source, target(), current, None).await;
+    let offer = release::offer(&reqwest::Client::new(), &source, target(), current, None).await;
     let Ok(Offer::Update {
         version,
         url,
@@ -216,7 +216,7 @@ async fn update_to_new_version(installed: &Installed) {
     let (_server, (version, url, sha256)) = offered(bytes, &sha, tether::version::VERSION).await;
     assert_eq!(version, NEW_VERSION);
     let http = reqwest::Client::new();
-    update::install(&http, installed, target(), &version, &url, &sha256)
+    release::install(&http, installed, target(), &version, &url, &sha256)
         .await
         .expect("install");
 }
@@ -248,7 +248,7 @@ async fn an_update_restarts_the_host_on_the_new_files_and_keeps_its_terminal() {
     update_to_new_version(&installed).await;
     for path in installed.paths() {
         assert!(
-            tether::release::replace::old(&path).is_file(),
+            tether::release::kept_old(&path).is_file(),
             "no .old for {}",
             path.display()
         );
@@ -260,7 +260,7 @@ async fn an_update_restarts_the_host_on_the_new_files_and_keeps_its_terminal() {
         relay_url: host.relay.clone(),
         api_key: None,
     };
-    tether::cli::self_update::restart_hosts(&settings, &installed)
+    tether::cli::restart_hosts(&settings, &installed)
         .await
         .expect("restart");
     let mut conn = relay.accept().await;
@@ -346,7 +346,7 @@ async fn restarting_skips_a_host_left_behind_by_a_crash() {
         relay_url: "ws://127.0.0.1:9".into(),
         api_key: None,
     };
-    tether::cli::self_update::restart_hosts(&settings, &installed)
+    tether::cli::restart_hosts(&settings, &installed)
         .await
         .expect("a stale host made the update fail");
 }
@@ -376,7 +376,7 @@ async fn the_download_follows_a_release_host_redirect() {
             .to_base64(),
     };
     let client = tether::net::download_client();
-    let offer = update::offer(&client, &source, target(), "0.1.0", None).await;
+    let offer = release::offer(&client, &source, target(), "0.1.0", None).await;
     assert!(
         offer
             .as_ref()
@@ -384,7 +384,7 @@ async fn the_download_follows_a_release_host_redirect() {
         "{offer:?}"
     );
     let plain = tether::net::http_client();
-    let refused = update::offer(&plain, &source, target(), "0.1.0", None).await;
+    let refused = release::offer(&plain, &source, target(), "0.1.0", None).await;
     assert!(
         refused.as_ref().is_err_and(|e| e.contains("302")),
         "the API client follows redirects: {refused:?}"

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use tether::host::instance::{read_info, InstancePaths};
-use tether::host::relay_protocol::{decode_binary, encode_binary, KIND_INPUT, KIND_OUTPUT};
+use tether::host::{read_info, InstancePaths};
+use tether_contract::relay_protocol::{decode_binary, encode_binary, KIND_INPUT, KIND_OUTPUT};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
@@ -377,7 +377,7 @@ impl Host {
 
     /// The control API's `/status`.
     pub async fn status(&self) -> Value {
-        let doc = tether::host::control_client::status(&self.paths().control_socket)
+        let doc = tether::host::control_status(&self.paths().control_socket)
             .await
             .expect("status");
         serde_json::to_value(doc).expect("status as JSON")

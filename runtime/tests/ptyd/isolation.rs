@@ -2,10 +2,10 @@
 //! 5 and 6): credentials stay out of shells, hostile ids are refused, a terminal that
 //! never reads its input blocks only itself.
 
-use tether::ptyd::protocol::{Event, Request};
+use tether::ptyd::{Event, Request};
 
 use super::{open, shell, start_daemon, start_daemon_with, wait_for, wait_output};
-use tether::ptyd::client::PtydClient;
+use tether::ptyd::PtydClient;
 
 #[tokio::test]
 async fn shells_get_the_users_environment_without_any_credential() {

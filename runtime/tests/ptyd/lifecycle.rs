@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
-use tether::ptyd::client::PtydClient;
-use tether::ptyd::protocol::{Event, Request};
+use tether::ptyd::PtydClient;
+use tether::ptyd::{Event, Request};
 
 use super::{open, start_daemon, wait_for, wait_output};
 
@@ -27,7 +27,7 @@ async fn open_and_subscribe(client: &PtydClient, id: &str, script: &str) {
 
 async fn list(
     client: &PtydClient,
-    rx: &mut tokio::sync::mpsc::Receiver<tether::ptyd::client::Incoming>,
+    rx: &mut tokio::sync::mpsc::Receiver<tether::ptyd::Incoming>,
 ) -> Vec<String> {
     client.send(&Request::List, &[]).expect("list");
     match wait_for(rx, "list-reply", |e, _| {

@@ -4,8 +4,8 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use tether::ptyd::client::PtydClient;
-use tether::ptyd::protocol::Request;
+use tether::ptyd::PtydClient;
+use tether::ptyd::Request;
 
 use super::{shell, start_daemon, wait_output, Daemon};
 

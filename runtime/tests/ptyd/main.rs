@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use tether::ptyd::client::{Incoming, PtydClient};
-use tether::ptyd::frame::{encode as raw_frame, read_frame};
-use tether::ptyd::protocol::{encode, Event, Request};
+use tether::ptyd::{encode, Event, Request};
+use tether::ptyd::{encode_frame as raw_frame, read_frame};
+use tether::ptyd::{Incoming, PtydClient};
 use tokio::io::AsyncWriteExt;
 use tokio::net::UnixStream;
 use tokio::sync::mpsc::Receiver;

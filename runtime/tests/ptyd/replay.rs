@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
-use tether::ptyd::client::{Incoming, PtydClient};
-use tether::ptyd::protocol::{Event, Request, SessionInfo};
+use tether::ptyd::{Event, Request, SessionInfo};
+use tether::ptyd::{Incoming, PtydClient};
 use tokio::sync::mpsc::Receiver;
 
 use super::{open, shell, start_daemon, start_daemon_with, wait_for, wait_output};

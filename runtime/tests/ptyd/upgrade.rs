@@ -5,8 +5,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use tether::ptyd::client::PtydClient;
-use tether::ptyd::protocol::{Event, Request};
+use tether::ptyd::PtydClient;
+use tether::ptyd::{Event, Request};
 
 use super::{open, start_daemon, wait_for, wait_output, Daemon};
 
@@ -32,7 +32,7 @@ async fn counting(
     daemon: &Daemon,
 ) -> (
     PtydClient,
-    tokio::sync::mpsc::Receiver<tether::ptyd::client::Incoming>,
+    tokio::sync::mpsc::Receiver<tether::ptyd::Incoming>,
     u32,
 ) {
     let (client, mut rx) = PtydClient::connect(&daemon.socket).await.expect("connect");

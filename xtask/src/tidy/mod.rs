@@ -8,7 +8,6 @@ mod modules;
 #[cfg(test)]
 mod tests;
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -56,19 +55,9 @@ pub fn run() -> anyhow::Result<()> {
 
 /// Every violation in the workspace at `root`.
 pub fn check(root: &Path) -> anyhow::Result<Vec<Violation>> {
-    check_with(root, &modules::allowed())
-}
-
-/// Every violation in the workspace at `root`, with `allowed` as the list of the runtime's
-/// remaining `pub mod` lines.
-fn check_with(
-    root: &Path,
-    allowed: &BTreeSet<(PathBuf, String)>,
-) -> anyhow::Result<Vec<Violation>> {
     let layout_doc = std::fs::read_to_string(root.join("docs/LAYOUT.md"))
         .context("reading docs/LAYOUT.md (tidy checks every module is named in it)")?;
     let mut violations = Vec::new();
-    let mut seen = BTreeSet::new();
     for krate in CRATES {
         for path in rust_files(&root.join(krate))? {
             let relative = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
@@ -86,11 +75,10 @@ fn check_with(
                 }
             };
             violations.extend(lengths::check(&relative, &text, &file));
-            violations.extend(modules::check(&relative, &file, allowed, &mut seen));
+            violations.extend(modules::check(&relative, &file));
         }
         violations.extend(layout_doc::check(root, krate, &layout_doc)?);
     }
-    violations.extend(modules::stale(allowed, &seen));
     Ok(violations)
 }
 

@@ -1,14 +1,6 @@
 use std::path::Path;
 
-use std::collections::BTreeSet;
-
-use super::modules::allowed_pub_mods;
-use super::{check_with, MAX_FILE_LINES, MAX_FN_LINES};
-
-/// The violations of the tree at `root` with nothing allowed.
-fn check(root: &Path) -> anyhow::Result<Vec<super::Violation>> {
-    check_with(root, &BTreeSet::new())
-}
+use super::{check, MAX_FILE_LINES, MAX_FN_LINES};
 
 /// A workspace that keeps every rule: one small module per crate, each named in LAYOUT.md.
 fn clean_tree(root: &Path) {
@@ -129,37 +121,4 @@ fn a_file_that_does_not_parse_is_named() {
     let found = with("contract/src/wire.rs", "pub fn broken( {\n");
     assert_eq!(found.len(), 1, "{found:?}");
     assert!(found[0].contains("does not parse"), "{found:?}");
-}
-
-#[test]
-fn an_allowed_pub_mod_passes_and_a_stale_allowance_fails() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    clean_tree(dir.path());
-    write(dir.path(), "runtime/src/host/mod.rs", "pub mod hub;\n");
-    let allowed = allowed_pub_mods("# comment\nruntime/src/host/mod.rs hub\n");
-    assert_eq!(check_with(dir.path(), &allowed).expect("check"), vec![]);
-    // Made private: the allowance must go.
-    write(
-        dir.path(),
-        "runtime/src/host/mod.rs",
-        "pub(crate) mod hub;\n",
-    );
-    let found: Vec<String> = check_with(dir.path(), &allowed)
-        .expect("check")
-        .iter()
-        .map(ToString::to_string)
-        .collect();
-    assert_eq!(found.len(), 1, "{found:?}");
-    assert!(
-        found[0].contains("no longer there: remove the line"),
-        "{found:?}"
-    );
-}
-
-#[test]
-fn the_allowed_list_names_only_runtime_files() {
-    for (path, module) in super::modules::allowed() {
-        assert!(path.starts_with("runtime/src"), "{}", path.display());
-        assert!(!module.is_empty());
-    }
 }

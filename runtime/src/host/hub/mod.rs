@@ -9,12 +9,12 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::Message;
 
-use super::relay_protocol::{encode_binary, Control, OpenRefused, KIND_OUTPUT};
 use super::state::HostState;
 use super::streams::{Mode, Stream};
 use crate::ptyd::client::PtydClient;
 use crate::ptyd::protocol::{ErrorCode, Event, Request, SessionInfo};
 use crate::sync::lock;
+use tether_contract::relay_protocol::{encode_binary, Control, OpenRefused, KIND_OUTPUT};
 
 mod resume;
 mod upgrade;
@@ -201,7 +201,7 @@ impl Hub {
     }
 
     /// Routes one event from the pty daemon; output waits for room in the relay's queue.
-    pub async fn from_ptyd(&self, event: Event, payload: Vec<u8>) {
+    pub async fn route_ptyd_event(&self, event: Event, payload: Vec<u8>) {
         match event {
             Event::Output { id, offset } => {
                 let Some(range) = self.owed(&id, offset, payload.len()) else {

@@ -8,10 +8,10 @@ use std::time::Instant;
 use tokio::sync::oneshot;
 
 use super::Hub;
-use crate::host::relay_protocol::{Control, HelloSession, ResumeSession};
 use crate::host::streams::{admit, resume_point, Mode};
 use crate::ptyd::protocol::{Request, SessionInfo};
 use crate::sync::lock;
+use tether_contract::relay_protocol::{Control, HelloSession, ResumeSession};
 
 impl Hub {
     /// The relay answered `hello` with `resume`: each listed terminal's output goes on
