@@ -20,7 +20,7 @@ fn changes_of(vars: impl Iterator<Item = (OsString, OsString)>) -> Vec<EnvChange
             out.push((name, None));
             continue;
         };
-        if is_secret(text) || text == crate::install::MANAGER_ENV {
+        if is_secret(text) || text == tether_contract::environment::SERVICE_MANAGER_ENV {
             out.push((name, None));
         } else if tether_contract::environment::PROXY_ENV.contains(&text) {
             let value = value.to_string_lossy();

@@ -5,15 +5,13 @@
 //! (`timestamp`, `level`, `fields.message` and the other fields) for log shippers.
 
 use std::io::IsTerminal;
+use tether_contract::environment::{LOG_ENV, LOG_FORMAT_ENV};
 
 use tracing_subscriber::EnvFilter;
 
-/// `TETHER_LOG_FORMAT`: `json` for one JSON object per line, anything else for text.
-pub const LOG_FORMAT_ENV: &str = "TETHER_LOG_FORMAT";
-
 /// Installs the stderr subscriber; `TETHER_LOG` takes `EnvFilter` syntax.
 pub fn init() {
-    let filter = EnvFilter::try_from_env("TETHER_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_env(LOG_ENV).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -2,6 +2,7 @@
 //! the environment (contract section 1).
 
 use std::path::PathBuf;
+use tether_contract::environment::{API_KEY_ENV, API_URL_ENV, HOME_ENV, RELAY_URL_ENV};
 
 use crate::auth::secret::Secret;
 
@@ -26,12 +27,11 @@ impl Settings {
     /// (clap already merged `TETHER_API_KEY` into it).
     pub fn from_env(api_key: Option<Secret>) -> Self {
         let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        let home = var("TETHER_HOME")
+        let home = var(HOME_ENV)
             .map(PathBuf::from)
             .unwrap_or_else(default_home);
-        let api_url =
-            normalize_base(&var("TETHER_API_URL").unwrap_or_else(|| DEFAULT_API_URL.into()));
-        let relay_url = var("TETHER_RELAY_URL")
+        let api_url = normalize_base(&var(API_URL_ENV).unwrap_or_else(|| DEFAULT_API_URL.into()));
+        let relay_url = var(RELAY_URL_ENV)
             .map(|u| normalize_base(&u))
             .unwrap_or_else(|| relay_url_for(&api_url));
         Settings {
@@ -40,6 +40,20 @@ impl Settings {
             relay_url,
             api_key: api_key.filter(|k| !k.expose().is_empty()),
         }
+    }
+
+    /// The environment that gives a child process these settings (`from_env` reads it
+    /// back): home, API and relay URL, and the API key when there is one.
+    pub fn to_env(&self) -> Vec<(&'static str, String)> {
+        let mut env = vec![
+            (HOME_ENV, self.home.display().to_string()),
+            (API_URL_ENV, self.api_url.clone()),
+            (RELAY_URL_ENV, self.relay_url.clone()),
+        ];
+        if let Some(key) = &self.api_key {
+            env.push((API_KEY_ENV, key.expose().to_string()));
+        }
+        env
     }
 }
 
@@ -76,6 +90,29 @@ pub fn relay_url_for(api_url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_child_gets_every_setting_and_the_key_only_when_there_is_one() {
+        let mut settings = Settings {
+            home: PathBuf::from("/h"),
+            api_url: "https://api.example.com".into(),
+            relay_url: "wss://relay.example.com".into(),
+            api_key: None,
+        };
+        assert_eq!(
+            settings.to_env(),
+            [
+                ("TETHER_HOME", "/h".to_string()),
+                ("TETHER_API_URL", "https://api.example.com".to_string()),
+                ("TETHER_RELAY_URL", "wss://relay.example.com".to_string()),
+            ]
+        );
+        settings.api_key = Some(Secret::new("sk_live_x"));
+        assert_eq!(
+            settings.to_env().last(),
+            Some(&("TETHER_API_KEY", "sk_live_x".to_string()))
+        );
+    }
 
     #[test]
     fn relay_url_is_derived_from_the_api_host() {

@@ -1,6 +1,7 @@
 //! bundle: the host service refuses to guess where its pty daemon is.
 
 use anyhow::ensure;
+use tether_contract::environment::{API_KEY_ENV, HOME_ENV};
 
 use super::env::{bin_dir, Machine};
 use super::runs::text;
@@ -19,8 +20,8 @@ async fn missing_ptyd() -> anyhow::Result<()> {
     let machine = Machine::new("http://127.0.0.1:9", "ws://127.0.0.1:9")?;
     let mut cmd = tokio::process::Command::new(lonely.join("tether-host"));
     cmd.args(["--org", "org_a"])
-        .env("TETHER_HOME", machine.home())
-        .env_remove("TETHER_API_KEY");
+        .env(HOME_ENV, machine.home())
+        .env_remove(API_KEY_ENV);
     let out = super::runs::run_recorded(cmd, "tether-host without its pty daemon").await?;
     let (_, stderr) = text(&out);
     let expected = lonely.canonicalize()?.join("tether-ptyd");

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tether_contract::environment::{API_KEY_ENV, API_URL_ENV, HOME_ENV, LOG_ENV, RELAY_URL_ENV};
 
 use anyhow::{bail, Context};
 use serde_json::Value;
@@ -139,11 +140,11 @@ impl Machine {
     pub fn command(&self, binary: &str, args: &[&str]) -> tokio::process::Command {
         let mut cmd = tokio::process::Command::new(self.bins.join(binary));
         cmd.args(args)
-            .env("TETHER_HOME", self.home())
+            .env(HOME_ENV, self.home())
             .env("HOME", self.dir.path())
-            .env("TETHER_API_URL", &self.api)
-            .env("TETHER_RELAY_URL", &self.relay)
-            .env("TETHER_LOG", "info")
+            .env(API_URL_ENV, &self.api)
+            .env(RELAY_URL_ENV, &self.relay)
+            .env(LOG_ENV, "info")
             .stdin(Stdio::null());
         // The harness CA, as a user with a private CA would set it; no proxy unless a
         // scenario asks for one (this machine's own proxy settings must not leak in).
@@ -159,8 +160,8 @@ impl Machine {
         cmd.envs(self.extra_env.iter().map(|(k, v)| (k, v)))
             .kill_on_drop(true);
         match &self.api_key {
-            Some(key) => cmd.env("TETHER_API_KEY", key),
-            None => cmd.env_remove("TETHER_API_KEY"),
+            Some(key) => cmd.env(API_KEY_ENV, key),
+            None => cmd.env_remove(API_KEY_ENV),
         };
         cmd
     }

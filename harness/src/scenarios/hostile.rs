@@ -3,6 +3,7 @@
 //! daemon are alive, not restarted.
 
 use std::time::Duration;
+use tether_contract::environment::API_KEY_ENV;
 
 use anyhow::{ensure, Context};
 use tether_contract::relay_protocol::OpenRefused;
@@ -62,7 +63,7 @@ async fn credential_free_shell() -> anyhow::Result<()> {
     terminal.send(b"env; echo env-$((1+1))-done\n")?;
     let seen = terminal.read_until("env-2-done", WAIT).await?;
     ensure!(seen.contains("TETHER_HOME="), "env did not run: {seen}");
-    for secret in [KEY_PREFIX, "TETHER_API_KEY", "tok_must_not_leak"] {
+    for secret in [KEY_PREFIX, API_KEY_ENV, "tok_must_not_leak"] {
         ensure!(
             !seen.contains(secret),
             "{secret} reached a remote shell:\n{seen}"

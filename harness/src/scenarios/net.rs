@@ -5,6 +5,7 @@
 //! before any connection.
 
 use std::time::Duration;
+use tether_contract::environment::ALLOW_PLAINTEXT_ENV;
 
 use anyhow::{ensure, Context};
 use serde_json::Value;
@@ -262,8 +263,7 @@ async fn plaintext_refused() -> anyhow::Result<()> {
         &["host", "start", "--daemon", "--org", "org_a"][..],
     ] {
         let out = machine.tether(args).await?;
-        ensure_failed(&out, 2, &[api, "TETHER_ALLOW_PLAINTEXT"])
-            .with_context(|| format!("{args:?}"))?;
+        ensure_failed(&out, 2, &[api, ALLOW_PLAINTEXT_ENV]).with_context(|| format!("{args:?}"))?;
     }
     ensure!(
         proxy.seen().is_empty(),
@@ -272,7 +272,7 @@ async fn plaintext_refused() -> anyhow::Result<()> {
     );
     machine
         .extra_env
-        .push(("TETHER_ALLOW_PLAINTEXT".into(), "1".into()));
+        .push((ALLOW_PLAINTEXT_ENV.into(), "1".into()));
     let out = machine.tether(&["auth", "status"]).await?;
     ensure!(
         out.status.code() != Some(2),

@@ -3,6 +3,7 @@
 //! counting what happened; never reachable through the relay.
 
 use std::time::Duration;
+use tether_contract::environment::LOG_FORMAT_ENV;
 
 use anyhow::{ensure, Context};
 
@@ -47,9 +48,7 @@ async fn log_timestamps() -> anyhow::Result<()> {
         .tether(&["host", "stop", "--org", "org_a"])
         .await;
 
-    let (json_machine, _) = world
-        .connected_host(&[("TETHER_LOG_FORMAT", "json")])
-        .await?;
+    let (json_machine, _) = world.connected_host(&[(LOG_FORMAT_ENV, "json")]).await?;
     let logs = json_machine.host_logs();
     let (_, text) = logs.first().context("no host log")?;
     for line in text.lines().filter(|l| !l.trim().is_empty()) {

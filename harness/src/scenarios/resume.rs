@@ -4,6 +4,7 @@
 //! wrote (numbered lines), or the numbered lines typed with what `cat` gave back.
 
 use std::time::Duration;
+use tether_contract::environment::REPLAY_BYTES_ENV;
 
 use anyhow::{ensure, Context};
 
@@ -227,7 +228,7 @@ async fn typed_across(
 
 async fn gap() -> anyhow::Result<()> {
     // A small replay buffer, so a few seconds offline outrun it.
-    let (world, _machine, host) = connected(&[("TETHER_REPLAY_BYTES", "8192")]).await?;
+    let (world, _machine, host) = connected(&[(REPLAY_BYTES_ENV, "8192")]).await?;
     let mut terminal = world
         .relay
         .open_terminal("org_a", &host, Some(PRINTER))

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
+use tether_contract::environment::{API_KEY_ENV, API_URL_ENV, RELAY_URL_ENV};
 
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
@@ -198,9 +199,9 @@ impl Deployment {
             .with_network(&host_network)
             .with_container_name(format!("tether-host-{tag}"))
             .with_env_var("HOME", "/root")
-            .with_env_var("TETHER_API_URL", format!("https://{harness_name}:8080"))
-            .with_env_var("TETHER_RELAY_URL", format!("wss://{harness_name}:8081"))
-            .with_env_var("TETHER_API_KEY", key)
+            .with_env_var(API_URL_ENV, format!("https://{harness_name}:8080"))
+            .with_env_var(RELAY_URL_ENV, format!("wss://{harness_name}:8081"))
+            .with_env_var(API_KEY_ENV, key)
             .with_env_var("SSL_CERT_FILE", "/etc/tether-harness-ca.pem")
             .with_copy_to("/etc/tether-harness-ca.pem", ca_pem.clone().into_bytes())
             .with_copy_to("/opt/tether/bin/tether", bins.join("tether"))

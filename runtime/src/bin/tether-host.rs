@@ -2,6 +2,7 @@
 
 use clap::Parser;
 use tether::settings::Settings;
+use tether_contract::environment::API_KEY_ENV;
 
 /// tether host service: dials out to the relay and serves terminals from tether-ptyd.
 #[derive(Debug, Parser)]
@@ -33,7 +34,7 @@ fn main() {
     };
     // The API key comes only from the environment, never argv, so `ps` cannot show it.
     let settings = Settings::from_env(
-        std::env::var("TETHER_API_KEY")
+        std::env::var(API_KEY_ENV)
             .ok()
             .map(tether::auth::Secret::new),
     );

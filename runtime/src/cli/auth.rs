@@ -195,8 +195,8 @@ pub async fn login_via_host(
     no_browser: bool,
     json: bool,
 ) -> anyhow::Result<()> {
-    use crate::host::control_api::FlowStatus;
-    use crate::host::control_client;
+    use crate::host::control;
+    use crate::host::control::api::FlowStatus;
     use crate::host::instance::{is_running, InstancePaths};
 
     let org = super::host::resolve_org(settings, None).await?;
@@ -206,7 +206,7 @@ pub async fn login_via_host(
             "no host service is running for {org}: start one with `tether host start --daemon`"
         );
     }
-    let started = control_client::start_flow(&paths.control_socket).await?;
+    let started = control::client::start_flow(&paths.control_socket).await?;
     if no_browser {
         eprintln!(
             "Open this URL in a browser to sign in:\n\n  {}\n",
@@ -223,7 +223,8 @@ pub async fn login_via_host(
     }
     let outcome = loop {
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-        let progress = control_client::flow_progress(&paths.control_socket, &started.state).await?;
+        let progress =
+            control::client::flow_progress(&paths.control_socket, &started.state).await?;
         if progress.status != FlowStatus::Pending {
             break progress.status;
         }

@@ -88,7 +88,7 @@ async fn host_services(settings: &Settings) -> Result<String, String> {
         if !instance::is_running(&paths) {
             continue;
         }
-        let status = crate::host::control_client::status(&paths.control_socket).await;
+        let status = crate::host::control::client::status(&paths.control_socket).await;
         lines.push(match status {
             Ok(doc) => {
                 let ptyd = match (doc.ptyd_pid, &doc.ptyd_version, &doc.ptyd_exe) {

@@ -3,23 +3,19 @@
 use std::io::{BufRead, Seek, SeekFrom};
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use serde::Serialize;
 
 use crate::auth::config_store::ConfigStore;
 use crate::bundle::find_host;
-use crate::host::control_api::ShutdownRequest;
-use crate::host::control_client;
-use crate::host::instance::{self, InstanceInfo, InstancePaths};
-use crate::host::state::{Health, PtydState};
+use crate::host::control;
+use crate::host::instance::{self, InstancePaths};
+use crate::host::lifecycle::{self, Manager};
 use crate::settings::Settings;
 use crate::OrgId;
-
-/// How long `host start --daemon` waits for `/health`.
-pub const HEALTH_WAIT: Duration = Duration::from_secs(10);
 
 /// The org to act for: the flag, else the stored one, else an API key's bound org; each
 /// checked against contract section 1 where it enters.
@@ -61,7 +57,7 @@ pub async fn start(
         bail!("a host service for {org} is already running (pid {pid})");
     }
     let host = find_host()?;
-    let mut command = host_command(settings, &host, &org, port);
+    let mut command = lifecycle::host_command(settings, &host, &org, port);
     if !daemon {
         let err = command.exec();
         bail!("cannot run {}: {err}", host.display());
@@ -85,7 +81,7 @@ pub async fn start(
         .spawn()
         .with_context(|| format!("cannot run {}", host.display()))?;
 
-    let failure = match wait_until_healthy(child, &paths).await {
+    let failure = match lifecycle::wait_until_healthy(child, &paths).await {
         Ok((info, url, health)) => {
             println!(
                 "tether-host is running for {org} (pid {}, {url}, relay {:?}, ptyd {:?})",
@@ -101,58 +97,6 @@ pub async fn start(
         eprintln!("  {line}");
     }
     bail!("host start failed for {org}")
-}
-
-/// `tether-host` for `org`, with the settings passed on in its environment.
-fn host_command(settings: &Settings, host: &Path, org: &str, port: u16) -> Command {
-    let mut command = Command::new(host);
-    command
-        .args(["--org", org, "--port", &port.to_string()])
-        .env("TETHER_HOME", &settings.home)
-        .env("TETHER_API_URL", &settings.api_url)
-        .env("TETHER_RELAY_URL", &settings.relay_url);
-    match &settings.api_key {
-        Some(key) => command.env("TETHER_API_KEY", key.expose()),
-        None => command.env_remove("TETHER_API_KEY"),
-    };
-    command
-}
-
-/// Waits until the started `tether-host` answers `/health` with its pty daemon settled;
-/// the error says why it did not.
-async fn wait_until_healthy(
-    mut child: std::process::Child,
-    paths: &InstancePaths,
-) -> Result<(InstanceInfo, String, Health), String> {
-    const PTYD_WAIT: Duration = Duration::from_secs(5);
-    let started = Instant::now();
-    let http = crate::net::local_http_client(Duration::from_secs(1));
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            return Err(format!(
-                "tether-host exited ({status}) before it was healthy"
-            ));
-        }
-        if let Some(info) = instance::read_info(paths).filter(|i| i.pid == child.id()) {
-            let url = format!("http://127.0.0.1:{}/health", info.port);
-            if let Ok(response) = http.get(&url).send().await {
-                // Healthy means the pty daemon is up too (or given up on): "running" with
-                // ptyd still starting would send the user's first terminal into a restart.
-                let settled =
-                    |h: &Health| h.ptyd != PtydState::Restarting || started.elapsed() > PTYD_WAIT;
-                if let Some(health) = response.json::<Health>().await.ok().filter(settled) {
-                    return Ok((info, url, health));
-                }
-            }
-        }
-        if started.elapsed() > HEALTH_WAIT {
-            return Err(format!(
-                "tether-host was not healthy within {} s",
-                HEALTH_WAIT.as_secs()
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
 }
 
 /// The last `n` lines written to `path` after byte `from`.
@@ -176,55 +120,9 @@ pub async fn stop(settings: &Settings, org: Option<String>) -> anyhow::Result<()
         println!("tether-host is not running for {org}");
         return Ok(());
     }
-    let status = control_client::status(&paths.control_socket).await.ok();
-    let asked = control_client::shutdown(
-        &paths.control_socket,
-        &ShutdownRequest {
-            stop_ptyd: true,
-            restart: false,
-        },
-    )
-    .await;
-    if asked.is_err() {
-        if let Some(pid) = instance::running_pid(&paths) {
-            let _ = crate::process::signal(pid, nix::sys::signal::Signal::SIGTERM);
-        }
-    }
-    wait_stopped(&paths, &org).await?;
-    // The lock goes when the process closes its files; wait for the processes themselves too.
-    if let Some(status) = status {
-        wait_gone(status.pid, Duration::from_secs(5)).await;
-        if let Some(pid) = status.ptyd_pid {
-            wait_gone(pid, Duration::from_secs(5)).await;
-        }
-    }
+    lifecycle::stop(&paths, &org).await?;
     println!("tether-host stopped for {org}");
     Ok(())
-}
-
-/// Waits (at most 10 s) until the host service of `paths` no longer holds its instance lock.
-pub async fn wait_stopped(paths: &InstancePaths, org: &str) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while instance::is_running(paths) {
-        if Instant::now() > deadline {
-            bail!("tether-host for {org} did not stop within 10 s");
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    Ok(())
-}
-
-async fn wait_gone(pid: u32, limit: Duration) {
-    let started = crate::process::start_time(pid);
-    let deadline = Instant::now() + limit;
-    while crate::process::running(pid) {
-        if Instant::now() > deadline {
-            // Only the process we waited for: never one that got its pid since.
-            let _ = crate::process::signal_same(pid, started, nix::sys::signal::Signal::SIGKILL);
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
 }
 
 /// One org's line in `host status`.
@@ -250,7 +148,7 @@ pub struct HostStatus {
     /// Relay reconnections after a lost connection.
     pub reconnects: Option<u64>,
     /// What runs it: `systemd`, `launchd` or `daemon`.
-    pub manager: Option<String>,
+    pub manager: Option<Manager>,
     /// The running service's version.
     pub version: Option<String>,
     /// When the running image started, unix ms (a restart in place keeps the pid, not this).
@@ -295,7 +193,7 @@ pub async fn status(settings: &Settings, json: bool, org: Option<String>) -> any
         if instance::is_running(&paths) {
             line.state = "running";
             line.pid = instance::running_pid(&paths);
-            if let Ok(doc) = control_client::status(&paths.control_socket).await {
+            if let Ok(doc) = control::client::status(&paths.control_socket).await {
                 line.port = Some(doc.port);
                 line.relay = serde_json::to_value(doc.state.relay)
                     .ok()
@@ -306,7 +204,7 @@ pub async fn status(settings: &Settings, json: bool, org: Option<String>) -> any
                 line.relay_detail = doc.state.relay_detail;
                 line.ptyd_restarts = Some(doc.state.ptyd_restarts);
                 line.reconnects = Some(doc.state.reconnects);
-                line.manager = Some(doc.manager).filter(|m| !m.is_empty());
+                line.manager = Some(doc.manager);
                 line.version = Some(doc.version);
                 line.started_at = Some(doc.started_at).filter(|t| *t > 0);
                 line.metrics = Some(doc.metrics);
@@ -329,6 +227,7 @@ pub async fn status(settings: &Settings, json: bool, org: Option<String>) -> any
     }
     for h in &hosts {
         let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+        let manager = h.manager.map(|m| m.to_string());
         println!(
             "{}: {} pid {} port {} relay {} ptyd {} under {}",
             h.organization_id,
@@ -337,7 +236,7 @@ pub async fn status(settings: &Settings, json: bool, org: Option<String>) -> any
             h.port.map(|p| p.to_string()).unwrap_or_else(|| "-".into()),
             dash(&h.relay),
             dash(&h.ptyd),
-            dash(&h.manager)
+            dash(&manager)
         );
         if let Some(detail) = &h.relay_detail {
             println!("  relay: {detail}");
@@ -351,8 +250,8 @@ pub async fn logs(settings: &Settings, follow: bool, org: Option<String>) -> any
     let org = resolve_org(settings, org).await?;
     let paths = InstancePaths::new(&settings.home, &org);
     // A host run by systemd logs to the journal, not to the file.
-    let status = control_client::status(&paths.control_socket).await.ok();
-    if status.is_some_and(|s| s.manager == "systemd") {
+    let status = control::client::status(&paths.control_socket).await.ok();
+    if status.is_some_and(|s| s.manager == Manager::Systemd) {
         if let Some(mut journal) = crate::install::journal(settings, &org, follow) {
             let err = journal.exec();
             bail!("cannot run journalctl for the {org} host service: {err}");

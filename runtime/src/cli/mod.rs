@@ -12,6 +12,7 @@ pub use host::resolve_org;
 pub use self_update::restart_hosts;
 
 use clap::{Parser, Subcommand};
+use tether_contract::environment::API_KEY_ENV;
 
 use crate::version::LONG_VERSION;
 
@@ -23,7 +24,7 @@ pub struct Cli {
     #[arg(
         long,
         global = true,
-        env = "TETHER_API_KEY",
+        env = API_KEY_ENV,
         hide_env_values = true,
         value_name = "KEY"
     )]

@@ -2,21 +2,15 @@
 //! installed bundle (contract section 8), then the running host services restarted on
 //! the new binaries with their terminals alive (the new host adopts the running ptyd).
 
-use std::path::Path;
-use std::process::Command;
-
 use anyhow::{bail, Context};
 
 use crate::bundle::{find_host, ptyd_path_beside};
-use crate::host::control_api::ShutdownRequest;
-use crate::host::{control_client, instance};
+use crate::host::control;
+use crate::host::{instance, lifecycle};
 use crate::release::update::{self, Installed, Offer, Source};
 use crate::release::{self, replace};
 use crate::settings::Settings;
 use crate::version::{TARGET, VERSION};
-
-/// Where releases come from: `TETHER_DOWNLOAD_URL`, else the build's default.
-pub const DOWNLOAD_URL_ENV: &str = "TETHER_DOWNLOAD_URL";
 
 /// What `tether self-update` was asked.
 #[derive(Debug, Clone, Default)]
@@ -38,15 +32,13 @@ pub async fn run(settings: &Settings, request: Request) -> anyhow::Result<()> {
         println!("rolled back to the previous tether (run --rollback again to undo)");
         return restart_hosts(settings, &installed).await;
     }
-    let url = std::env::var(DOWNLOAD_URL_ENV)
+    let url = std::env::var(tether_contract::environment::DOWNLOAD_URL_ENV)
         .ok()
         .filter(|u| !u.is_empty())
         .or_else(|| Some(release::DEFAULT_DOWNLOAD_URL.to_string()).filter(|u| !u.is_empty()))
-        .with_context(|| {
-            format!(
-                "{DOWNLOAD_URL_ENV} is not set: point it at the release directory to update from"
-            )
-        })?;
+        .context(
+            "TETHER_DOWNLOAD_URL is not set: point it at the release directory to update from",
+        )?;
     crate::net::plaintext::check(&url)?;
     let target = release::target_name(TARGET)
         .with_context(|| format!("no tether release is made for {TARGET}"))?;
@@ -131,9 +123,9 @@ pub async fn restart_hosts(settings: &Settings, installed: &Installed) -> anyhow
         if !instance::is_running(&paths) {
             continue;
         }
-        let restarted = restart_host(&paths, &org, installed).await;
+        let restarted = lifecycle::restart(&paths, &org, &installed.cli).await;
         let upgraded = match restarted {
-            Ok(()) => control_client::upgrade_ptyd(&paths.control_socket).await,
+            Ok(()) => control::client::upgrade_ptyd(&paths.control_socket).await,
             Err(e) => Err(e),
         };
         match upgraded {
@@ -151,69 +143,6 @@ pub async fn restart_hosts(settings: &Settings, installed: &Installed) -> anyhow
         bail!(
             "the update is installed, but tether-host did not restart for {}: run `tether host stop` and `tether host start` for it",
             failed.join(", ")
-        );
-    }
-    Ok(())
-}
-
-/// Asks one running host to re-execute itself, and waits until the new image answers.
-async fn restart_host(
-    paths: &instance::InstancePaths,
-    org: &crate::OrgId,
-    installed: &Installed,
-) -> anyhow::Result<()> {
-    let before = control_client::status(&paths.control_socket)
-        .await
-        .context("its control socket does not answer")?;
-    // A host from before restart-in-place exits instead; its environment is readable then.
-    let environment = std::fs::read(format!("/proc/{}/environ", before.pid)).ok();
-    let request = ShutdownRequest {
-        stop_ptyd: false,
-        restart: true,
-    };
-    // A service that acts on the request at once may re-execute before its answer is out:
-    // a cut answer is judged by whether the service comes back, not taken as a refusal.
-    let asked = control_client::shutdown(&paths.control_socket, &request)
-        .await
-        .context("cannot ask it to restart");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        if let Ok(now) = control_client::status(&paths.control_socket).await {
-            if now.started_at != before.started_at || now.pid != before.pid {
-                return Ok(());
-            }
-        }
-        if !crate::process::running(before.pid) {
-            return start_host(&installed.cli, org, environment.as_deref());
-        }
-        if std::time::Instant::now() > deadline {
-            asked?;
-            bail!("it did not come back within 10 s (see `tether host logs --org {org}`)");
-        }
-    }
-}
-
-/// `<cli> host start --daemon --org ORG`, with `environment` (NUL-separated) when known.
-fn start_host(cli: &Path, org: &str, environment: Option<&[u8]>) -> anyhow::Result<()> {
-    let mut command = Command::new(cli);
-    command.args(["host", "start", "--daemon", "--org", org]);
-    if let Some(environment) = environment {
-        command.env_clear();
-        for pair in environment.split(|b| *b == 0) {
-            let pair = String::from_utf8_lossy(pair);
-            if let Some((name, value)) = pair.split_once('=') {
-                command.env(name, value);
-            }
-        }
-    }
-    let out = command
-        .output()
-        .with_context(|| format!("cannot run {}", cli.display()))?;
-    if !out.status.success() {
-        bail!(
-            "the new tether-host for {org} did not start:\n{}",
-            String::from_utf8_lossy(&out.stderr).trim_end()
         );
     }
     Ok(())

@@ -2,14 +2,11 @@
 //! the local control API (contract sections 4 and 5).
 
 pub(crate) mod control;
-pub(crate) mod control_api;
-pub(crate) mod control_client;
 pub(crate) mod hub;
 pub(crate) mod instance;
+pub(crate) mod lifecycle;
 pub(crate) mod oauth_flows;
-pub(crate) mod relay_client;
-pub(crate) mod relay_connect;
-pub(crate) mod relay_link;
+pub(crate) mod relay;
 pub(crate) mod routes;
 pub(crate) mod run;
 pub(crate) mod service;
@@ -18,7 +15,7 @@ pub(crate) mod streams;
 pub(crate) mod supervisor;
 pub(crate) mod terminals;
 
-pub use control_client::status as control_status;
+pub use control::client::status as control_status;
 pub use instance::{read_info, InstancePaths};
 pub use routes::{answer_relayed, is_internal};
 pub use run::run;

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use super::control_api::FlowStatus;
+use super::control::api::FlowStatus;
 use crate::sync::lock;
 
 /// How long a flow waits for its callback.

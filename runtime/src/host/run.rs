@@ -14,8 +14,8 @@ use super::control::{control_router, health_router};
 use super::hub::Hub;
 use super::instance::{self, InstanceInfo, InstancePaths};
 use super::oauth_flows::{PendingFlows, FLOW_TTL_MS};
-use super::relay_client;
-use super::relay_connect::RelayTarget;
+use super::relay::dial::RelayTarget;
+use super::relay::reconnect;
 use super::service::Service;
 use super::state::HostState;
 use super::supervisor;
@@ -101,7 +101,7 @@ pub async fn run(settings: Settings, org: crate::OrgId, port: u16) -> anyhow::Re
         organization_id: org.clone(),
         host_id: host_id.clone(),
     };
-    tokio::spawn(relay_client::run(hub.clone(), provider, target));
+    tokio::spawn(reconnect::run(hub.clone(), provider, target));
     tokio::spawn(crate::http_server::serve(
         health_listener,
         health_router(service.clone()),

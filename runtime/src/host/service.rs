@@ -8,8 +8,8 @@ use anyhow::Context;
 use oauth2::{CsrfToken, PkceCodeChallenge};
 use tokio::sync::Notify;
 
-use super::control_api::FlowStatus;
-use super::control_api::{FlowStarted, StatusDocument};
+use super::control::api::FlowStatus;
+use super::control::api::{FlowStarted, StatusDocument};
 use super::hub::{Hub, OAuthCallback};
 use super::oauth_flows::PendingFlows;
 use crate::auth::config_store::ConfigStore;
@@ -57,7 +57,7 @@ impl Service {
             ptyd_pid: self.hub.ptyd_pid(),
             ptyd_version: self.hub.ptyd_version(),
             ptyd_exe: self.hub.ptyd_pid().and_then(exe_of),
-            manager: crate::install::manager().into(),
+            manager: crate::host::lifecycle::Manager::of_this_process(),
             started_at: self.started_at,
             state: self.hub.state.snapshot(),
             metrics: crate::metrics::global().snapshot(),
@@ -66,7 +66,7 @@ impl Service {
 
     /// Upgrades the pty daemon in place to the `tether-ptyd` beside this service, unless it
     /// already runs that version from that file; waits (at most 8 s) for the outcome.
-    pub async fn upgrade_ptyd(&self) -> Result<super::control_api::PtydUpgraded, String> {
+    pub async fn upgrade_ptyd(&self) -> Result<super::control::api::PtydUpgraded, String> {
         let ours = crate::version::VERSION;
         let current = |hub: &Hub| {
             let pid = hub.ptyd_pid()?;
@@ -75,7 +75,7 @@ impl Service {
                 .as_deref()
                 .is_none_or(|e| e.ends_with(" (deleted)") || e.ends_with(".old"));
             (hub.ptyd_version().as_deref() == Some(ours) && !replaced).then(|| {
-                super::control_api::PtydUpgraded {
+                super::control::api::PtydUpgraded {
                     pid,
                     version: ours.to_string(),
                     exe,
@@ -113,7 +113,7 @@ impl Service {
     }
 
     /// Asks the service to stop; with `stop_ptyd`, the pty daemon (and its terminals) too.
-    pub fn request_shutdown(&self, request: &super::control_api::ShutdownRequest) {
+    pub fn request_shutdown(&self, request: &super::control::api::ShutdownRequest) {
         self.stop_ptyd.store(request.stop_ptyd, Ordering::SeqCst);
         self.restart
             .store(request.restart && !request.stop_ptyd, Ordering::SeqCst);

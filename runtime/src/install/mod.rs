@@ -1,7 +1,6 @@
 //! `tether host install | uninstall`: the host service as a system service (contract
 //! section 10) — a systemd unit on Linux (user unit by default, system unit with
-//! `--system --user NAME`), a launchd agent on macOS — and how to tell, from inside
-//! `tether-host`, which of them started it.
+//! `--system --user NAME`), a launchd agent on macOS.
 
 pub(crate) mod launchd;
 mod layout;
@@ -12,28 +11,13 @@ use std::process::Command;
 
 use anyhow::{bail, Context};
 
+use tether_contract::environment::SERVICE_MANAGER_ENV;
+
 use crate::host::instance::{self, InstancePaths};
+use crate::host::lifecycle::Manager;
 use crate::settings::Settings;
 use crate::OrgId;
 use layout::{Kind, Layout};
-
-/// Set by the units `install` writes to the manager's name (`systemd`, `launchd`), and
-/// removed from every child's environment: `INVOCATION_ID` and `XPC_SERVICE_NAME` are
-/// inherited by every shell a managed terminal starts, so they cannot tell who started us.
-pub const MANAGER_ENV: &str = "TETHER_SERVICE_MANAGER";
-
-/// What started this `tether-host`: `systemd`, `launchd` or `daemon` (`host start`).
-pub fn manager() -> &'static str {
-    manager_named(std::env::var(MANAGER_ENV).ok().as_deref())
-}
-
-fn manager_named(value: Option<&str>) -> &'static str {
-    match value {
-        Some("systemd") => "systemd",
-        Some("launchd") => "launchd",
-        _ => "daemon",
-    }
-}
 
 /// The environment the service runs with: where its state is, which servers, the
 /// credential, and the network settings (trust, proxies) `lookup` finds, as the CLI had them.
@@ -42,20 +26,20 @@ fn service_env(
     home: &Path,
     lookup: impl Fn(&str) -> Option<String>,
 ) -> Vec<(String, String)> {
-    let manager = if cfg!(target_os = "macos") {
-        "launchd"
-    } else {
-        "systemd"
+    let settings = Settings {
+        home: home.to_path_buf(),
+        ..settings.clone()
     };
-    let mut env = vec![
-        (MANAGER_ENV.to_string(), manager.to_string()),
-        ("TETHER_HOME".to_string(), home.display().to_string()),
-        ("TETHER_API_URL".to_string(), settings.api_url.clone()),
-        ("TETHER_RELAY_URL".to_string(), settings.relay_url.clone()),
-    ];
-    if let Some(key) = &settings.api_key {
-        env.push(("TETHER_API_KEY".to_string(), key.expose().to_string()));
-    }
+    let mut env = vec![(
+        SERVICE_MANAGER_ENV.to_string(),
+        Manager::of_this_os().to_string(),
+    )];
+    env.extend(
+        settings
+            .to_env()
+            .into_iter()
+            .map(|(name, value)| (name.to_string(), value)),
+    );
     for name in crate::net::TRUST_ENV
         .iter()
         .chain(tether_contract::environment::PROXY_ENV)
@@ -316,14 +300,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_the_marker_set_by_a_unit_names_a_manager() {
-        assert_eq!(manager_named(Some("systemd")), "systemd");
-        assert_eq!(manager_named(Some("launchd")), "launchd");
-        assert_eq!(manager_named(Some("other")), "daemon");
-        assert_eq!(manager_named(None), "daemon");
-    }
-
-    #[test]
     fn user_names_that_could_break_a_unit_are_refused() {
         for ok in ["alice", "_svc", "bob-2", "machine$"] {
             check_user_name(ok).unwrap();
@@ -359,7 +335,7 @@ mod tests {
         assert_eq!(
             names,
             [
-                MANAGER_ENV,
+                SERVICE_MANAGER_ENV,
                 "TETHER_HOME",
                 "TETHER_API_URL",
                 "TETHER_RELAY_URL",

@@ -16,7 +16,7 @@ pub(crate) mod trust;
 pub const TRUST_ENV: &[&str] = &[
     "SSL_CERT_FILE",
     "SSL_CERT_DIR",
-    plaintext::ALLOW_PLAINTEXT_ENV,
+    tether_contract::environment::ALLOW_PLAINTEXT_ENV,
 ];
 
 pub use cert_failure::{CertFailure, CertProblem};

@@ -4,9 +4,6 @@
 
 use std::net::IpAddr;
 
-/// Set to `1` to allow plaintext to any host (a trusted network).
-pub const ALLOW_PLAINTEXT_ENV: &str = "TETHER_ALLOW_PLAINTEXT";
-
 /// A plaintext URL to a host that is not loopback.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("refusing to use {url}: plaintext http:// and ws:// are allowed only to loopback hosts. Use https:// or wss://, or set TETHER_ALLOW_PLAINTEXT=1 on a network you trust")]
@@ -17,7 +14,8 @@ pub struct PlaintextRefused {
 
 /// Checks `url` against the rule, with the override read from the environment.
 pub fn check(url: &str) -> Result<(), PlaintextRefused> {
-    let allowed = std::env::var(ALLOW_PLAINTEXT_ENV).is_ok_and(|v| v == "1");
+    let allowed =
+        std::env::var(tether_contract::environment::ALLOW_PLAINTEXT_ENV).is_ok_and(|v| v == "1");
     check_with(url, allowed)
 }
 

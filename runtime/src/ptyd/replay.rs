@@ -12,8 +12,6 @@ pub const DEFAULT_REPLAY_BYTES: usize = 1024 * 1024;
 pub const TOTAL_REPLAY_BYTES: usize = 256 * 1024 * 1024;
 /// The least a buffer keeps when many sessions share [`TOTAL_REPLAY_BYTES`].
 const FLOOR: usize = 64 * 1024;
-/// `TETHER_REPLAY_BYTES`: per-session size, at least 4 KiB.
-pub const REPLAY_BYTES_ENV: &str = "TETHER_REPLAY_BYTES";
 
 /// Buffers alive, for each one's fair share of the total.
 static BUFFERS: AtomicUsize = AtomicUsize::new(0);
@@ -22,7 +20,7 @@ static BUFFERS: AtomicUsize = AtomicUsize::new(0);
 pub fn replay_bytes() -> usize {
     static SIZE: OnceLock<usize> = OnceLock::new();
     *SIZE.get_or_init(|| {
-        std::env::var(REPLAY_BYTES_ENV)
+        std::env::var(tether_contract::environment::REPLAY_BYTES_ENV)
             .ok()
             .and_then(|v| v.parse::<usize>().ok())
             .map(|n| n.max(4096))

@@ -1,6 +1,7 @@
 //! Each credential kind travels in its own header (contract section 2).
 
 use serde_json::json;
+use tether_contract::environment::API_KEY_ENV;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -23,7 +24,7 @@ async fn api_key_travels_as_x_api_key_and_never_in_authorization() {
     for via_env in [false, true] {
         let mut cmd = tether_cmd(&home, &server.uri(), &["auth", "status", "--json"]);
         if via_env {
-            cmd.env("TETHER_API_KEY", API_KEY);
+            cmd.env(API_KEY_ENV, API_KEY);
         } else {
             cmd.args(["--api-key", API_KEY]);
         }

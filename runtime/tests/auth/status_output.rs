@@ -1,6 +1,7 @@
 //! What a person or a script reads: `auth status --json`, `--version`, `--help`.
 
 use serde_json::json;
+use tether_contract::environment::API_KEY_ENV;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
@@ -70,11 +71,11 @@ fn version_names_the_commit_and_the_target() {
 fn help_never_shows_the_api_key_from_the_environment() {
     let home = Home::new();
     let out = tether_cmd(&home, "http://127.0.0.1:9", &["--help"])
-        .env("TETHER_API_KEY", API_KEY)
+        .env(API_KEY_ENV, API_KEY)
         .output()
         .expect("run");
     assert!(out.status.success());
-    assert!(stdout(&out).contains("TETHER_API_KEY"));
+    assert!(stdout(&out).contains(API_KEY_ENV));
     assert_no_secrets(&out, &[API_KEY]);
 }
 

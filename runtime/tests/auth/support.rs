@@ -6,6 +6,7 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
+use tether_contract::environment::{API_KEY_ENV, API_URL_ENV, HOME_ENV, LOG_ENV, RELAY_URL_ENV};
 
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
@@ -104,11 +105,11 @@ pub fn tether(home: &Home, api: &str, args: &[&str]) -> Output {
 pub fn tether_cmd(home: &Home, api: &str, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tether"));
     cmd.args(args)
-        .env_remove("TETHER_API_KEY")
-        .env_remove("TETHER_RELAY_URL")
-        .env("TETHER_HOME", home.path())
-        .env("TETHER_API_URL", api)
-        .env("TETHER_LOG", "debug")
+        .env_remove(API_KEY_ENV)
+        .env_remove(RELAY_URL_ENV)
+        .env(HOME_ENV, home.path())
+        .env(API_URL_ENV, api)
+        .env(LOG_ENV, "debug")
         .env("HOME", home.dir.path());
     cmd
 }

@@ -3,6 +3,7 @@
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::Duration;
+use tether_contract::environment::{API_KEY_ENV, HOME_ENV, RELAY_URL_ENV};
 
 use serde_json::{json, Value};
 use wiremock::matchers::{method, path};
@@ -133,7 +134,7 @@ async fn login_via_host_completes_through_the_relay_callback() {
 
     let mut login = host
         .command(&bin("tether"))
-        .env_remove("TETHER_API_KEY")
+        .env_remove(API_KEY_ENV)
         .args(["auth", "login", "--via-host", "--no-browser", "--json"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -235,8 +236,8 @@ async fn doctor_is_green_when_everything_is_in_place_and_names_what_is_not() {
     .expect("chmod");
     let out = host
         .command(&bin("tether"))
-        .env("TETHER_HOME", &unsafe_home)
-        .env("TETHER_RELAY_URL", unreachable_relay())
+        .env(HOME_ENV, &unsafe_home)
+        .env(RELAY_URL_ENV, unreachable_relay())
         .args(["doctor", "--json"])
         .output()
         .expect("doctor");

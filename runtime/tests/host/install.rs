@@ -5,6 +5,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use tether_contract::environment::{API_KEY_ENV, API_URL_ENV, HOME_ENV, SERVICE_MANAGER_ENV};
 
 const KEY: &str = "sk_live_installtestkey0123456789";
 
@@ -39,9 +40,9 @@ impl Machine {
             .args(args)
             .env("HOME", self.dir.path())
             .env_remove("XDG_CONFIG_HOME")
-            .env("TETHER_HOME", self.dir.path().join("tether"))
-            .env("TETHER_API_URL", "http://127.0.0.1:9")
-            .env("TETHER_API_KEY", KEY)
+            .env(HOME_ENV, self.dir.path().join("tether"))
+            .env(API_URL_ENV, "http://127.0.0.1:9")
+            .env(API_KEY_ENV, KEY)
             .env("PATH", path)
             .output()
             .expect("run tether")
@@ -124,7 +125,7 @@ fn print_changes_nothing_and_shows_no_secret() {
     assert!(out.status.success(), "{}", text(&out));
     let said = text(&out);
     assert!(
-        said.contains("[Service]") && said.contains("TETHER_API_KEY"),
+        said.contains("[Service]") && said.contains(API_KEY_ENV),
         "{said}"
     );
     assert!(!said.contains(KEY), "--print showed the key:\n{said}");
@@ -236,5 +237,5 @@ fn a_printed_unit_marks_the_manager_and_shows_no_secret() {
     let shown = text(&out);
     assert!(out.status.success(), "{shown}");
     assert!(!shown.contains(KEY), "the key was printed: {shown}");
-    assert!(shown.contains("TETHER_SERVICE_MANAGER"), "{shown}");
+    assert!(shown.contains(SERVICE_MANAGER_ENV), "{shown}");
 }

@@ -3,6 +3,7 @@
 //! files (keeping `.old`) and the host service restarts on them with its terminal alive.
 
 use std::path::Path;
+use tether_contract::environment::HOME_ENV;
 
 use minisign::KeyPair;
 use serde_json::json;
@@ -141,7 +142,7 @@ async fn a_release_signed_by_another_key_changes_nothing() {
         let out = std::process::Command::new(&installed.cli)
             .args(args)
             .env("TETHER_DOWNLOAD_URL", server.uri())
-            .env("TETHER_HOME", home.path())
+            .env(HOME_ENV, home.path())
             .output()
             .expect("run tether");
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -155,7 +156,7 @@ async fn a_release_signed_by_another_key_changes_nothing() {
     unchanged(&installed);
     let out = std::process::Command::new(&installed.cli)
         .args(["self-update", "--rollback"])
-        .env("TETHER_HOME", home.path())
+        .env(HOME_ENV, home.path())
         .output()
         .expect("run tether");
     assert_eq!(out.status.code(), Some(1));

@@ -6,6 +6,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU16, AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tether_contract::environment::{API_KEY_ENV, API_URL_ENV, HOME_ENV, LOG_ENV, RELAY_URL_ENV};
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -309,11 +310,11 @@ impl Host {
 
     pub fn command(&self, program: &std::path::Path) -> Command {
         let mut cmd = Command::new(program);
-        cmd.env("TETHER_HOME", self.home.path())
-            .env("TETHER_API_URL", &self.api)
-            .env("TETHER_RELAY_URL", &self.relay)
-            .env("TETHER_API_KEY", API_KEY)
-            .env("TETHER_LOG", "info,tether=debug")
+        cmd.env(HOME_ENV, self.home.path())
+            .env(API_URL_ENV, &self.api)
+            .env(RELAY_URL_ENV, &self.relay)
+            .env(API_KEY_ENV, API_KEY)
+            .env(LOG_ENV, "info,tether=debug")
             .env("HOME", self.home.path());
         cmd
     }

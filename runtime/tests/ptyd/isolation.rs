@@ -3,6 +3,7 @@
 //! never reads its input blocks only itself.
 
 use tether::ptyd::{Event, Request};
+use tether_contract::environment::API_KEY_ENV;
 
 use super::{open, shell, start_daemon, start_daemon_with, wait_for, wait_output};
 use tether::ptyd::PtydClient;
@@ -10,7 +11,7 @@ use tether::ptyd::PtydClient;
 #[tokio::test]
 async fn shells_get_the_users_environment_without_any_credential() {
     let daemon = start_daemon_with(&[
-        ("TETHER_API_KEY", "sk_live_must_not_leak"),
+        (API_KEY_ENV, "sk_live_must_not_leak"),
         ("TETHER_E2E_SESSION_TOKEN", "session_must_not_leak"),
         ("TETHER_VISIBLE_SETTING", "passes-through"),
     ]);
@@ -18,7 +19,7 @@ async fn shells_get_the_users_environment_without_any_credential() {
     let mut request = open("env", "sh", &["-c", "env; echo env-done"]);
     if let Request::Open { env, .. } = &mut request {
         // A remote user cannot put one back through `open` either.
-        env.insert("TETHER_API_KEY".into(), "sk_live_smuggled".into());
+        env.insert(API_KEY_ENV.into(), "sk_live_smuggled".into());
     }
     client.send(&request, &[]).expect("open");
     client
@@ -39,7 +40,7 @@ async fn shells_get_the_users_environment_without_any_credential() {
     for secret in [
         "sk_live_",
         "session_must_not_leak",
-        "TETHER_API_KEY",
+        API_KEY_ENV,
         "TETHER_E2E_SESSION_TOKEN",
     ] {
         assert!(

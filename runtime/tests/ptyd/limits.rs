@@ -3,6 +3,7 @@
 
 use std::process::Command;
 use std::time::{Duration, Instant};
+use tether_contract::environment::LOG_ENV;
 
 use tether::ptyd::PtydClient;
 use tether::ptyd::Request;
@@ -57,7 +58,7 @@ async fn the_file_limit_is_lifted_for_the_daemon_not_for_its_terminals() {
             env!("CARGO_BIN_EXE_tether-ptyd"),
         ])
         .arg(&socket)
-        .env("TETHER_LOG", "warn")
+        .env(LOG_ENV, "warn")
         .spawn()
         .expect("spawn tether-ptyd");
     let deadline = Instant::now() + Duration::from_secs(10);

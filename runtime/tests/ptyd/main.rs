@@ -10,6 +10,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
+use tether_contract::environment::LOG_ENV;
 
 use tether::ptyd::{encode, Event, Request};
 use tether::ptyd::{encode_frame as raw_frame, read_frame};
@@ -42,7 +43,7 @@ fn start_daemon_with(env: &[(&str, &str)]) -> Daemon {
     let child = Command::new(env!("CARGO_BIN_EXE_tether-ptyd"))
         .arg("--socket")
         .arg(&socket)
-        .env("TETHER_LOG", "warn")
+        .env(LOG_ENV, "warn")
         .envs(env.iter().copied())
         .spawn()
         .expect("spawn tether-ptyd");

@@ -2,6 +2,7 @@
 //! buffer holds, and is told of a gap exactly when it asks for bytes already dropped.
 
 use std::path::Path;
+use tether_contract::environment::REPLAY_BYTES_ENV;
 
 use tether::ptyd::{Event, Request, SessionInfo};
 use tether::ptyd::{Incoming, PtydClient};
@@ -62,7 +63,7 @@ async fn sessions_outlive_their_client_and_replay_scrollback() {
 /// older than the buffer gets a `gap` naming exactly the bytes that are gone.
 #[tokio::test]
 async fn offsets_replay_from_any_offset_and_name_the_gap() {
-    let daemon = start_daemon_with(&[("TETHER_REPLAY_BYTES", "4096")]);
+    let daemon = start_daemon_with(&[(REPLAY_BYTES_ENV, "4096")]);
     let (client, mut rx) = PtydClient::connect(&daemon.socket).await.expect("connect");
     // 1,000 lines of 6 bytes ("N0000\r\n" is 7): more than the 4 KiB buffer.
     let printer = "i=1000; while [ $i -lt 2000 ]; do echo N$i; i=$((i+1)); done; echo END; cat";

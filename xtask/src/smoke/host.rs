@@ -4,6 +4,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use tether_contract::environment::{API_KEY_ENV, API_URL_ENV, RELAY_URL_ENV};
 
 use anyhow::{ensure, Context};
 use xshell::Shell;
@@ -62,9 +63,9 @@ pub(super) fn smoke_host(
             .env_clear()
             .env("PATH", "/usr/bin:/bin")
             .env("HOME", &home)
-            .env("TETHER_API_URL", &served.api)
-            .env("TETHER_RELAY_URL", &served.relay)
-            .env("TETHER_API_KEY", &served.key)
+            .env(API_URL_ENV, &served.api)
+            .env(RELAY_URL_ENV, &served.relay)
+            .env(API_KEY_ENV, &served.key)
             .env("SSL_CERT_FILE", &ca);
         c
     };

@@ -1,5 +1,5 @@
 //! The CLI's client for a host service's control API on its Unix socket: one typed call
-//! per route of [`super::control_api`].
+//! per route of [`crate::host::control::api`].
 
 use std::path::Path;
 use std::time::Duration;
@@ -12,7 +12,7 @@ use hyper_util::rt::TokioIo;
 use serde::de::DeserializeOwned;
 use tokio::net::UnixStream;
 
-use super::control_api::{
+use crate::host::control::api::{
     flow_status_path, Acknowledged, ControlError, FlowProgress, FlowStarted, ShutdownRequest,
     StatusDocument, FLOW_START_PATH, SHUTDOWN_PATH, STATUS_PATH,
 };
@@ -52,8 +52,10 @@ pub async fn shutdown(socket: &Path, request: &ShutdownRequest) -> anyhow::Resul
 }
 
 /// `POST /internal/ptyd/upgrade`: the pty daemon upgraded in place, or why not.
-pub async fn upgrade_ptyd(socket: &Path) -> anyhow::Result<super::control_api::PtydUpgraded> {
-    let path = super::control_api::PTYD_UPGRADE_PATH;
+pub async fn upgrade_ptyd(
+    socket: &Path,
+) -> anyhow::Result<crate::host::control::api::PtydUpgraded> {
+    let path = crate::host::control::api::PTYD_UPGRADE_PATH;
     let (status, body) = exchange(socket, "POST", path, None).await?;
     if status != 200 {
         let refused: ControlError = parse(path, &body)?;

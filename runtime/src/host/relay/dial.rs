@@ -9,9 +9,9 @@ use tokio_tungstenite::tungstenite::http::{header::AUTHORIZATION, HeaderValue, S
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::Connector;
 
-use super::hub::Hub;
-use super::relay_link::{self, Ws};
 use crate::auth::secret::Secret;
+use crate::host::hub::Hub;
+use crate::host::relay::connection::{self, Ws};
 use crate::net::{self, CertFailure};
 use tether_contract::relay_protocol::Control;
 
@@ -74,7 +74,7 @@ pub(super) async fn dial(target: &RelayTarget, jwt: &Secret) -> Result<Ws, DialE
         tokio_tungstenite::client_async_tls_with_config(
             request,
             tcp,
-            Some(relay_link::ws_config()),
+            Some(connection::ws_config()),
             Some(Connector::Rustls(net::trust::client_config())),
         )
         .await

@@ -8,13 +8,13 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 
-use super::control_api::{
+use crate::auth::now_ms;
+use crate::host::control::api::{
     Acknowledged, ControlError, FlowProgress, FlowStarted, FlowStatus, ShutdownRequest,
     StatusDocument, FLOW_START_PATH, FLOW_STATUS_ROUTE, SHUTDOWN_PATH, STATUS_PATH,
 };
-use super::service::Service;
-use super::state::Health;
-use crate::auth::now_ms;
+use crate::host::service::Service;
+use crate::host::state::Health;
 
 /// The router on the loopback TCP port: `/health`, and `/metrics` (Prometheus text
 /// format). Never reachable through the relay: its route policy allows `/health` only.
@@ -43,7 +43,10 @@ pub fn control_router(service: Arc<Service>) -> Router {
         .route(FLOW_START_PATH, post(start_flow))
         .route(FLOW_STATUS_ROUTE, get(flow_status))
         .route(SHUTDOWN_PATH, post(shutdown))
-        .route(super::control_api::PTYD_UPGRADE_PATH, post(upgrade_ptyd))
+        .route(
+            crate::host::control::api::PTYD_UPGRADE_PATH,
+            post(upgrade_ptyd),
+        )
         .with_state(service)
 }
 
@@ -88,7 +91,7 @@ async fn shutdown(
 
 async fn upgrade_ptyd(
     State(service): State<Arc<Service>>,
-) -> Result<Json<super::control_api::PtydUpgraded>, (StatusCode, Json<ControlError>)> {
+) -> Result<Json<crate::host::control::api::PtydUpgraded>, (StatusCode, Json<ControlError>)> {
     service
         .upgrade_ptyd()
         .await

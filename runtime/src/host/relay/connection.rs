@@ -16,8 +16,8 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-use super::hub::{Hub, RelayOut};
-use super::terminals;
+use crate::host::hub::{Hub, RelayOut};
+use crate::host::terminals;
 use tether_contract::relay_protocol::{
     decode_binary, parse_control, Control, CLOSE_DRAIN, KIND_INPUT, TOKEN_EXPIRED,
 };
@@ -89,10 +89,10 @@ pub async fn serve(ws: Ws, hub: &Arc<Hub>) -> Ended {
     }));
     let silence = tokio::time::sleep(SILENCE_LIMIT);
     tokio::pin!(silence);
-    let resume_wait = tokio::time::sleep(super::streams::RESUME_WAIT);
+    let resume_wait = tokio::time::sleep(crate::host::streams::RESUME_WAIT);
     tokio::pin!(resume_wait);
     let mut resume_waiting = true;
-    let mut acks = tokio::time::interval(super::streams::ACK_EVERY);
+    let mut acks = tokio::time::interval(crate::host::streams::ACK_EVERY);
     let mut close_tx = Some(close_tx);
     let ended = loop {
         tokio::select! {

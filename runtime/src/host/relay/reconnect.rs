@@ -7,14 +7,14 @@ use std::time::{Duration, Instant};
 
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-use super::hub::Hub;
-use super::relay_connect::{dial, hello, DialError, RelayTarget};
-use super::relay_link::{self, Draining, Ended, Ws};
-use super::state::RelayState;
 use crate::auth::relay_token::RelayTokenProvider;
 use crate::auth::secret::Secret;
 use crate::auth::AuthError;
 use crate::backoff::{Backoff, Jitter};
+use crate::host::hub::Hub;
+use crate::host::relay::connection::{self, Draining, Ended, Ws};
+use crate::host::relay::dial::{dial, hello, DialError, RelayTarget};
+use crate::host::state::RelayState;
 use crate::metrics::{self, Disconnect};
 use crate::sliding_window::SlidingWindow;
 
@@ -60,7 +60,7 @@ pub async fn run(hub: Arc<Hub>, provider: Arc<RelayTokenProvider>, target: Relay
         dialer.backoff.reset();
         tracing::info!(url = %target.connect_url(), "connected to the relay");
 
-        match relay_link::serve(ws, &hub).await {
+        match connection::serve(ws, &hub).await {
             Ended::Drain => {
                 metrics::global().relay_disconnected(Disconnect::Drain);
                 tracing::info!("relay asked to drain: reconnecting now");

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::state::StateSnapshot;
+use crate::host::state::StateSnapshot;
 
 /// `GET`: [`StatusDocument`].
 pub const STATUS_PATH: &str = "/status";
@@ -57,9 +57,9 @@ pub struct StatusDocument {
     /// The binary the pty daemon runs from (`/proc/<pid>/exe`).
     #[serde(default)]
     pub ptyd_exe: Option<String>,
-    /// What started the service: `systemd`, `launchd` or `daemon`.
+    /// What started the service.
     #[serde(default)]
-    pub manager: String,
+    pub manager: crate::host::lifecycle::Manager,
     /// When this image of the service started, unix ms (a restart in place changes it, not the pid).
     #[serde(default)]
     pub started_at: i64,
