@@ -193,6 +193,14 @@ impl Relay {
             .collect()
     }
 
+    /// The first WebSocket upgrade the relay accepted.
+    pub fn first_accepted(&self) -> anyhow::Result<ConnRecord> {
+        self.accepted()
+            .into_iter()
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("the relay accepted no connection"))
+    }
+
     /// Waits until a host of `org` is connected and has said hello; returns its id and hello.
     pub async fn wait_host(&self, org: &str, limit: Duration) -> anyhow::Result<(String, Value)> {
         wait_host(&self.shared, org, limit).await

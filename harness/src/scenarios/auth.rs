@@ -168,12 +168,7 @@ async fn session_token_minted() -> anyhow::Result<()> {
         ),
         "mint without Bearer"
     );
-    let accepted = world
-        .relay
-        .accepted()
-        .into_iter()
-        .next()
-        .context("no accepted connection")?;
+    let accepted = world.relay.first_accepted()?;
     ensure!(
         accepted.token != session && accepted.token.split('.').count() == 3,
         "the relay did not get the minted JWT"
@@ -194,12 +189,7 @@ async fn oauth_passthrough() -> anyhow::Result<()> {
         .relay
         .wait_host("org_a", Duration::from_secs(10))
         .await?;
-    let accepted = world
-        .relay
-        .accepted()
-        .into_iter()
-        .next()
-        .context("no accepted connection")?;
+    let accepted = world.relay.first_accepted()?;
     ensure!(
         accepted.token == access,
         "the relay did not get the access token as-is"

@@ -36,31 +36,46 @@ fn sign_in(world: &World, machine: &Machine, left_ms: i64) -> anyhow::Result<Str
     Ok(refresh)
 }
 
-async fn in_window() -> anyhow::Result<()> {
+/// A new world and machine with alice signed in (`left_ms` to live), and her refresh token.
+async fn signed_in(left_ms: i64) -> anyhow::Result<(World, Machine, String)> {
     let world = World::start().await?;
     let machine = world.machine()?;
-    sign_in(&world, &machine, 10 * 60_000)?;
+    let refresh = sign_in(&world, &machine, left_ms)?;
+    Ok((world, machine, refresh))
+}
+
+/// `tether auth status` on `machine`: its exit code and stderr.
+async fn auth_status(machine: &Machine) -> anyhow::Result<(Option<i32>, String)> {
     let out = machine.tether(&["auth", "status"]).await?;
-    ensure!(
-        out.status.success() && world.auth.refresh_requests().await == 0,
-        "refreshed a token with 10 minutes left"
-    );
-    sign_in(&world, &machine, 2 * 60_000)?;
-    let out = machine.tether(&["auth", "status"]).await?;
-    ensure!(out.status.success(), "{}", text(&out).1);
-    ensure!(
-        world.auth.refresh_requests().await == 1,
-        "no refresh inside the window"
-    );
+    Ok((out.status.code(), text(&out).1))
+}
+
+/// Fails unless `tether auth status` exits 0.
+async fn status_succeeds(machine: &Machine) -> anyhow::Result<()> {
+    let (code, stderr) = auth_status(machine).await?;
+    ensure!(code == Some(0), "auth status failed ({code:?}): {stderr}");
     Ok(())
 }
 
+/// Fails unless the authorization server has seen `expected` refresh requests.
+async fn refreshes_were(world: &World, expected: usize, why: &str) -> anyhow::Result<()> {
+    let seen = world.auth.refresh_requests().await;
+    ensure!(seen == expected, "{why} ({seen} refresh requests)");
+    Ok(())
+}
+
+async fn in_window() -> anyhow::Result<()> {
+    let (world, machine, _) = signed_in(10 * 60_000).await?;
+    status_succeeds(&machine).await?;
+    refreshes_were(&world, 0, "refreshed a token with 10 minutes left").await?;
+    sign_in(&world, &machine, 2 * 60_000)?;
+    status_succeeds(&machine).await?;
+    refreshes_were(&world, 1, "no refresh inside the window").await
+}
+
 async fn rotation_persisted() -> anyhow::Result<()> {
-    let world = World::start().await?;
-    let machine = world.machine()?;
-    let original = sign_in(&world, &machine, 60_000)?;
-    let out = machine.tether(&["auth", "status"]).await?;
-    ensure!(out.status.success(), "{}", text(&out).1);
+    let (world, machine, original) = signed_in(60_000).await?;
+    status_succeeds(&machine).await?;
     let mut config = machine.read_config()?;
     let rotated = config["auth"]["refreshToken"]
         .as_str()
@@ -74,36 +89,24 @@ async fn rotation_persisted() -> anyhow::Result<()> {
     // which the strict server accepts only if it is the newest of its family.
     config["auth"]["expiresAt"] = json!(now_ms() + 60_000);
     machine.write_config(&config)?;
-    let out = machine.tether(&["auth", "status"]).await?;
-    ensure!(
-        out.status.success(),
-        "second refresh failed: {}",
-        text(&out).1
-    );
-    ensure!(
-        world.auth.refresh_requests().await == 2,
-        "expected two refreshes"
-    );
-    Ok(())
+    status_succeeds(&machine)
+        .await
+        .context("the second refresh")?;
+    refreshes_were(&world, 2, "expected two refreshes").await
 }
 
 async fn reuse_detected() -> anyhow::Result<()> {
-    let world = World::start().await?;
-    let machine = world.machine()?;
-    sign_in(&world, &machine, 60_000)?;
+    let (_world, machine, _) = signed_in(60_000).await?;
     let stale = machine.read_config()?;
-    let out = machine.tether(&["auth", "status"]).await?;
-    ensure!(out.status.success(), "{}", text(&out).1);
+    status_succeeds(&machine).await?;
     // Another copy of the old config (a restored backup) presents the rotated-away token.
     let mut replay = stale.clone();
     replay["auth"]["expiresAt"] = json!(now_ms() - 1000);
     machine.write_config(&replay)?;
-    let out = machine.tether(&["auth", "status"]).await?;
-    let (_, stderr) = text(&out);
+    let (code, stderr) = auth_status(&machine).await?;
     ensure!(
-        out.status.code() == Some(3),
-        "reuse should be exit 3, got {:?}: {stderr}",
-        out.status.code()
+        code == Some(3),
+        "reuse should be exit 3, got {code:?}: {stderr}"
     );
     ensure!(
         stderr.contains("Session expired") && stderr.trim_end().ends_with("Run: tether auth login"),
@@ -113,7 +116,7 @@ async fn reuse_detected() -> anyhow::Result<()> {
 }
 
 async fn transient_5xx() -> anyhow::Result<()> {
-    let world = World::start().await?;
+    let (world, machine, _) = signed_in(2 * 60_000).await?;
     world.auth.inject(
         "/oauth2/token",
         Fault {
@@ -122,12 +125,9 @@ async fn transient_5xx() -> anyhow::Result<()> {
             remaining: None,
         },
     );
-    let machine = world.machine()?;
-    sign_in(&world, &machine, 2 * 60_000)?;
-    let out = machine.tether(&["auth", "status"]).await?;
-    let (_, stderr) = text(&out);
+    let (code, stderr) = auth_status(&machine).await?;
     ensure!(
-        out.status.success(),
+        code == Some(0),
         "an unexpired token should keep working: {stderr}"
     );
     ensure!(
@@ -135,13 +135,8 @@ async fn transient_5xx() -> anyhow::Result<()> {
         "{stderr}"
     );
     sign_in(&world, &machine, -1000)?;
-    let out = machine.tether(&["auth", "status"]).await?;
-    let (_, stderr) = text(&out);
-    ensure!(
-        out.status.code() == Some(4),
-        "expected exit 4, got {:?}: {stderr}",
-        out.status.code()
-    );
+    let (code, stderr) = auth_status(&machine).await?;
+    ensure!(code == Some(4), "expected exit 4, got {code:?}: {stderr}");
     ensure!(
         !stderr.contains("Session expired") && stderr.contains("/oauth2/token"),
         "{stderr}"
@@ -150,39 +145,24 @@ async fn transient_5xx() -> anyhow::Result<()> {
 }
 
 async fn connection_dropped() -> anyhow::Result<()> {
-    let world = World::start().await?;
-    let machine = world.machine()?;
-    sign_in(&world, &machine, 2 * 60_000)?;
+    let (world, machine, _) = signed_in(2 * 60_000).await?;
     world.auth.drop_connections(Some("/oauth2/token"), 1);
-    let out = machine.tether(&["auth", "status"]).await?;
-    let (_, stderr) = text(&out);
+    let (code, stderr) = auth_status(&machine).await?;
     ensure!(
-        out.status.success(),
+        code == Some(0),
         "an unexpired token should keep working: {stderr}"
     );
     ensure!(
         !stderr.contains("Session expired") && stderr.contains("/oauth2/token"),
         "{stderr}"
     );
-    ensure!(
-        world.auth.refresh_requests().await == 0,
-        "the dropped refresh was retried"
-    );
+    refreshes_were(&world, 0, "the dropped refresh was retried").await?;
     sign_in(&world, &machine, -1000)?;
     world.auth.drop_connections(Some("/oauth2/token"), 2);
-    let out = machine.tether(&["auth", "status"]).await?;
-    let (_, stderr) = text(&out);
-    ensure!(
-        out.status.code() == Some(4),
-        "expected exit 4, got {:?}: {stderr}",
-        out.status.code()
-    );
+    let (code, stderr) = auth_status(&machine).await?;
+    ensure!(code == Some(4), "expected exit 4, got {code:?}: {stderr}");
     ensure!(!stderr.contains("Session expired"), "{stderr}");
-    ensure!(
-        world.auth.refresh_requests().await == 0,
-        "the dropped refresh was retried"
-    );
-    Ok(())
+    refreshes_were(&world, 0, "the dropped refresh was retried").await
 }
 
 async fn connection_refused() -> anyhow::Result<()> {
@@ -193,9 +173,8 @@ async fn connection_refused() -> anyhow::Result<()> {
     let dead = format!("http://127.0.0.1:{port}");
     let machine = Machine::new(&dead, &world.relay.url())?;
     machine.store_sign_in("a.b.c", Some("rt_x"), now_ms() - 1000)?;
-    let out = machine.tether(&["auth", "status"]).await?;
-    let (_, stderr) = text(&out);
-    ensure!(out.status.code() == Some(4), "expected exit 4: {stderr}");
+    let (code, stderr) = auth_status(&machine).await?;
+    ensure!(code == Some(4), "expected exit 4: {stderr}");
     ensure!(
         stderr.contains(&dead) && !stderr.contains("Session expired"),
         "{stderr}"
@@ -204,7 +183,7 @@ async fn connection_refused() -> anyhow::Result<()> {
 }
 
 async fn concurrent_20() -> anyhow::Result<()> {
-    let world = World::start().await?;
+    let (world, machine, _) = signed_in(90_000).await?;
     world.auth.inject(
         "/oauth2/token",
         Fault {
@@ -213,17 +192,15 @@ async fn concurrent_20() -> anyhow::Result<()> {
             remaining: None,
         },
     );
-    let machine = world.machine()?;
-    sign_in(&world, &machine, 90_000)?;
     let runs = (0..20).map(|_| machine.tether(&["auth", "status", "--json"]));
     let outputs = futures_util::future::try_join_all(runs).await?;
     for out in &outputs {
         ensure!(out.status.success(), "{}", text(out).1);
     }
-    let refreshes = world.auth.refresh_requests().await;
-    ensure!(
-        refreshes == 1,
-        "20 processes made {refreshes} refresh requests"
-    );
-    Ok(())
+    refreshes_were(
+        &world,
+        1,
+        "20 processes made more or fewer than one refresh request",
+    )
+    .await
 }

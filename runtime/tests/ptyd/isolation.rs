@@ -5,7 +5,7 @@
 use tether::ptyd::{Event, Request};
 use tether_contract::environment::API_KEY_ENV;
 
-use super::{open, shell, start_daemon, start_daemon_with, wait_for, wait_output};
+use super::{open, shell, start_daemon, start_daemon_with, type_line, wait_for, wait_output};
 use tether::ptyd::PtydClient;
 
 #[tokio::test]
@@ -67,12 +67,7 @@ async fn hostile_session_ids_are_refused_and_the_daemon_goes_on() {
             "{id:?}: {answer:?}"
         );
     }
-    client
-        .send(
-            &Request::Input { id: "s1".into() },
-            b"echo alive-$((3*3))\n",
-        )
-        .expect("input");
+    type_line(&client, "s1", "echo alive-$((3*3))\n");
     wait_output(&mut rx, "s1", "alive-9").await;
 }
 
@@ -96,11 +91,6 @@ async fn a_terminal_that_never_reads_blocks_only_itself() {
         matches!(e, Event::Error { code, id: Some(id), .. } if code.as_str() == "EFULL" && id == "stuck")
     })
     .await;
-    client
-        .send(
-            &Request::Input { id: "live".into() },
-            b"echo live-$((6+1))\n",
-        )
-        .expect("input");
+    type_line(&client, "live", "echo live-$((6+1))\n");
     wait_output(&mut rx, "live", "live-7").await;
 }

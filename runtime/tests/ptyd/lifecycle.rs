@@ -7,7 +7,7 @@ use std::time::Duration;
 use tether::ptyd::PtydClient;
 use tether::ptyd::{Event, Request};
 
-use super::{open, start_daemon, wait_for, wait_output};
+use super::{list_sessions, open, start_daemon, wait_for, wait_output};
 
 async fn open_and_subscribe(client: &PtydClient, id: &str, script: &str) {
     client
@@ -29,15 +29,11 @@ async fn list(
     client: &PtydClient,
     rx: &mut tokio::sync::mpsc::Receiver<tether::ptyd::Incoming>,
 ) -> Vec<String> {
-    client.send(&Request::List, &[]).expect("list");
-    match wait_for(rx, "list-reply", |e, _| {
-        matches!(e, Event::ListReply { .. })
-    })
-    .await
-    {
-        Event::ListReply { sessions } => sessions.into_iter().map(|s| s.id).collect(),
-        _ => unreachable!(),
-    }
+    list_sessions(client, rx)
+        .await
+        .into_iter()
+        .map(|s| s.id)
+        .collect()
 }
 
 #[tokio::test]

@@ -8,7 +8,7 @@ use tether_contract::environment::LOG_ENV;
 use tether::ptyd::PtydClient;
 use tether::ptyd::Request;
 
-use super::{shell, start_daemon, wait_output, Daemon};
+use super::{shell, start_daemon, type_line, wait_output, Daemon};
 
 fn threads_of(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/task"))
@@ -83,11 +83,6 @@ async fn the_file_limit_is_lifted_for_the_daemon_not_for_its_terminals() {
     );
     let (client, mut rx) = PtydClient::connect(&daemon.socket).await.expect("connect");
     shell(&client, &mut rx, "l1").await;
-    client
-        .send(
-            &Request::Input { id: "l1".into() },
-            b"echo limit-$(ulimit -Sn)\n",
-        )
-        .expect("input");
+    type_line(&client, "l1", "echo limit-$(ulimit -Sn)\n");
     wait_output(&mut rx, "l1", "limit-256").await;
 }

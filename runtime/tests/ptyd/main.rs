@@ -12,7 +12,7 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 use tether_contract::environment::LOG_ENV;
 
-use tether::ptyd::{encode, Event, Request};
+use tether::ptyd::{encode, Event, Request, SessionInfo};
 use tether::ptyd::{encode_frame as raw_frame, read_frame};
 use tether::ptyd::{Incoming, PtydClient};
 use tokio::io::AsyncWriteExt;
@@ -109,6 +109,26 @@ async fn wait_output(rx: &mut Receiver<Incoming>, id: &str, needle: &str) -> Str
     String::from_utf8_lossy(&seen).into_owned()
 }
 
+/// The daemon's `list-reply`.
+async fn list_sessions(client: &PtydClient, rx: &mut Receiver<Incoming>) -> Vec<SessionInfo> {
+    client.send(&Request::List, &[]).expect("list");
+    match wait_for(rx, "list-reply", |e, _| {
+        matches!(e, Event::ListReply { .. })
+    })
+    .await
+    {
+        Event::ListReply { sessions } => sessions,
+        _ => unreachable!("wait_for returned another event"),
+    }
+}
+
+/// Types `line` into terminal `id`.
+fn type_line(client: &PtydClient, id: &str, line: &str) {
+    client
+        .send(&Request::Input { id: id.into() }, line.as_bytes())
+        .expect("input");
+}
+
 async fn shell(client: &PtydClient, rx: &mut Receiver<Incoming>, id: &str) -> u32 {
     client.send(&open(id, "sh", &[]), &[]).expect("open");
     let Event::OpenOk { pid, .. } =
@@ -141,12 +161,7 @@ async fn spawn_sh_echo_and_read_the_output() {
     let (client, mut rx) = PtydClient::connect(&daemon.socket).await.expect("connect");
     assert_eq!(client.daemon_pid, daemon.child.id());
     shell(&client, &mut rx, "s1").await;
-    client
-        .send(
-            &Request::Input { id: "s1".into() },
-            b"echo tether-$((40+2))\n",
-        )
-        .expect("input");
+    type_line(&client, "s1", "echo tether-$((40+2))\n");
     wait_output(&mut rx, "s1", "tether-42").await;
 }
 
@@ -165,18 +180,9 @@ async fn resize_reaches_the_terminal() {
             &[],
         )
         .expect("resize");
-    client
-        .send(&Request::Input { id: "s1".into() }, b"stty size\n")
-        .expect("input");
+    type_line(&client, "s1", "stty size\n");
     wait_output(&mut rx, "s1", "43 132").await;
-    client.send(&Request::List, &[]).expect("list");
-    let Event::ListReply { sessions } = wait_for(&mut rx, "list-reply", |e, _| {
-        matches!(e, Event::ListReply { .. })
-    })
-    .await
-    else {
-        unreachable!()
-    };
+    let sessions = list_sessions(&client, &mut rx).await;
     assert_eq!((sessions[0].cols, sessions[0].rows), (132, 43));
 }
 
@@ -323,12 +329,7 @@ async fn garbage_closes_one_client_and_the_daemon_and_other_sessions_go_on() {
     );
 
     // The daemon and the first client's session are untouched.
-    client
-        .send(
-            &Request::Input { id: "s1".into() },
-            b"echo still-$((2+2))\n",
-        )
-        .expect("input");
+    type_line(&client, "s1", "echo still-$((2+2))\n");
     wait_output(&mut rx, "s1", "still-4").await;
     assert!(PtydClient::connect(&daemon.socket).await.is_ok());
 }

@@ -8,19 +8,16 @@ use tether::ptyd::{Event, Request, SessionInfo};
 use tether::ptyd::{Incoming, PtydClient};
 use tokio::sync::mpsc::Receiver;
 
-use super::{open, shell, start_daemon, start_daemon_with, wait_for, wait_output};
+use super::{
+    list_sessions, open, shell, start_daemon, start_daemon_with, type_line, wait_for, wait_output,
+};
 
 #[tokio::test]
 async fn sessions_outlive_their_client_and_replay_scrollback() {
     let daemon = start_daemon();
     let (first, mut rx) = PtydClient::connect(&daemon.socket).await.expect("connect");
     let pid = shell(&first, &mut rx, "keep").await;
-    first
-        .send(
-            &Request::Input { id: "keep".into() },
-            b"echo before-$((6*7))\n",
-        )
-        .expect("input");
+    type_line(&first, "keep", "echo before-$((6*7))\n");
     wait_output(&mut rx, "keep", "before-42").await;
     drop(first);
     drop(rx);
@@ -28,14 +25,7 @@ async fn sessions_outlive_their_client_and_replay_scrollback() {
     let (second, mut rx) = PtydClient::connect(&daemon.socket)
         .await
         .expect("reconnect");
-    second.send(&Request::List, &[]).expect("list");
-    let Event::ListReply { sessions } = wait_for(&mut rx, "list-reply", |e, _| {
-        matches!(e, Event::ListReply { .. })
-    })
-    .await
-    else {
-        unreachable!()
-    };
+    let sessions = list_sessions(&second, &mut rx).await;
     assert_eq!(sessions.len(), 1);
     assert_eq!((sessions[0].pid, sessions[0].alive), (pid, true));
     second
@@ -49,12 +39,7 @@ async fn sessions_outlive_their_client_and_replay_scrollback() {
         )
         .expect("subscribe");
     wait_output(&mut rx, "keep", "before-42").await;
-    second
-        .send(
-            &Request::Input { id: "keep".into() },
-            b"echo after-$((5*5))\n",
-        )
-        .expect("input");
+    type_line(&second, "keep", "echo after-$((5*5))\n");
     wait_output(&mut rx, "keep", "after-25").await;
 }
 
@@ -82,9 +67,7 @@ async fn offsets_replay_from_any_offset_and_name_the_gap() {
         )
         .expect("subscribe");
     wait_output(&mut rx, "o1", "END").await;
-    client
-        .send(&Request::Input { id: "o1".into() }, b"typed\n")
-        .expect("input");
+    type_line(&client, "o1", "typed\n");
     // The pty's echo, then cat's copy: both before counting.
     wait_output(&mut rx, "o1", "typed\r\ntyped\r\n").await;
 
@@ -137,14 +120,7 @@ async fn offsets_replay_from_any_offset_and_name_the_gap() {
 
 /// The one terminal a `list` names.
 async fn list_one(client: &PtydClient, rx: &mut Receiver<Incoming>) -> SessionInfo {
-    client.send(&Request::List, &[]).expect("list");
-    let Event::ListReply { mut sessions } = wait_for(rx, "list-reply", |e, _| {
-        matches!(e, Event::ListReply { .. })
-    })
-    .await
-    else {
-        unreachable!()
-    };
+    let mut sessions = list_sessions(client, rx).await;
     assert_eq!(sessions.len(), 1, "{sessions:?}");
     sessions.remove(0)
 }

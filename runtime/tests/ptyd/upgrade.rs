@@ -8,7 +8,7 @@ use std::time::Duration;
 use tether::ptyd::PtydClient;
 use tether::ptyd::{Event, Request};
 
-use super::{open, start_daemon, wait_for, wait_output, Daemon};
+use super::{list_sessions, open, start_daemon, wait_for, wait_output, Daemon};
 
 fn upgrade(path: &Path) -> Request {
     Request::Upgrade {
@@ -85,14 +85,7 @@ async fn an_upgrade_keeps_the_pid_the_shells_and_every_byte() {
         .await
         .expect("reconnect");
     assert_eq!(again.daemon_pid, daemon.child.id(), "not the same process");
-    again.send(&Request::List, &[]).expect("list");
-    let Event::ListReply { sessions } = wait_for(&mut rx2, "list", |e, _| {
-        matches!(e, Event::ListReply { .. })
-    })
-    .await
-    else {
-        unreachable!()
-    };
+    let sessions = list_sessions(&again, &mut rx2).await;
     assert_eq!((sessions[0].id.as_str(), sessions[0].pid), ("c1", shell));
     again
         .send(

@@ -229,28 +229,22 @@ impl Target {
             "/.well-known/openid-configuration",
         ] {
             let url = format!("{}{path}", self.api);
-            let response = self
-                .http
-                .get(&url)
-                .send_via(self)
-                .await
-                .with_context(|| format!("GET {url}"))?;
+            let response = self.get(&url).await?;
             if response.status() == 404 {
                 continue;
             }
-            anyhow::ensure!(
-                response.status().is_success(),
-                "{url} answered {}",
-                response.status()
-            );
-            return Ok(Some(
-                response
-                    .json()
-                    .await
-                    .with_context(|| format!("{url} is not JSON"))?,
-            ));
+            return json_of(&url, response).await.map(Some);
         }
         Ok(None)
+    }
+
+    /// `GET url` as the checks send it.
+    async fn get(&self, url: &str) -> anyhow::Result<reqwest::Response> {
+        self.http
+            .get(url)
+            .send_via(self)
+            .await
+            .with_context(|| format!("GET {url}"))
     }
 
     /// An endpoint: from the metadata when served, else the contract's default path.
@@ -265,21 +259,8 @@ impl Target {
     /// The JWKS document.
     pub async fn jwks(&self) -> anyhow::Result<Value> {
         let url = self.endpoint("jwks_uri", "/api/auth/jwks").await?;
-        let response = self
-            .http
-            .get(&url)
-            .send_via(self)
-            .await
-            .with_context(|| format!("GET {url}"))?;
-        anyhow::ensure!(
-            response.status().is_success(),
-            "{url} answered {}",
-            response.status()
-        );
-        response
-            .json()
-            .await
-            .with_context(|| format!("{url} is not JSON"))
+        let response = self.get(&url).await?;
+        json_of(&url, response).await
     }
 
     /// A relay JWT minted from the API key.
@@ -303,4 +284,17 @@ impl Target {
             .map(str::to_string)
             .context("no token in the answer")
     }
+}
+
+/// The JSON body of a successful answer from `url`; an error naming `url` otherwise.
+async fn json_of(url: &str, response: reqwest::Response) -> anyhow::Result<Value> {
+    anyhow::ensure!(
+        response.status().is_success(),
+        "{url} answered {}",
+        response.status()
+    );
+    response
+        .json()
+        .await
+        .with_context(|| format!("{url} is not JSON"))
 }
