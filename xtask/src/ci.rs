@@ -55,7 +55,7 @@ pub fn run(sh: &Shell, args: &CiArgs) -> anyhow::Result<()> {
         let smoke = SmokeArgs {
             target: target.name.into(),
             archive: None,
-            on: "all".into(),
+            on: crate::flags::SmokeOn::All,
         };
         step("smoke", || crate::smoke::run(sh, &smoke))?;
     }
@@ -90,7 +90,7 @@ fn long_runs_briefly(sh: &Shell) -> anyhow::Result<()> {
                 relay_url: None,
                 parallel: 8,
                 repeat: 3,
-                target_profile: "all".into(),
+                target_profile: crate::flags::TargetProfile::All,
             },
         )
     })?;

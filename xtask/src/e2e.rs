@@ -22,7 +22,7 @@ pub fn run(sh: &Shell, args: &E2eArgs) -> anyhow::Result<()> {
         "--repeat".into(),
         args.repeat.to_string(),
         "--target-profile".into(),
-        args.target_profile.clone(),
+        crate::flags::flag_word(args.target_profile),
     ];
     if let Some(filter) = &args.filter {
         harness_args.extend(["--filter".into(), filter.clone()]);

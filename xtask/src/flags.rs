@@ -65,9 +65,9 @@ pub struct SmokeArgs {
     /// The archive (default: dist/'s, built if absent).
     #[arg(long)]
     pub archive: Option<PathBuf>,
-    /// Where: host, bookworm, bullseye, scratch or all.
-    #[arg(long, default_value = "all")]
-    pub on: String,
+    /// Where to install and run it.
+    #[arg(long, value_enum, default_value = "all")]
+    pub on: SmokeOn,
 }
 
 /// `cargo xtask soak`
@@ -122,9 +122,9 @@ pub struct E2eArgs {
     /// Run the suite this many times; prints how many runs each scenario failed (CI: 3).
     #[arg(long, default_value_t = 1)]
     pub repeat: u32,
-    /// `server` (the `server.*` checks), `client` (the rest) or `all`.
-    #[arg(long, default_value = "all")]
-    pub target_profile: String,
+    /// Which side of the contract to test.
+    #[arg(long, value_enum, default_value = "all")]
+    pub target_profile: TargetProfile,
 }
 
 /// `cargo xtask timings`
@@ -167,6 +167,48 @@ pub struct DistArgs {
     /// What to make: tar (the archive, always made), deb, rpm, oci (comma-separated).
     #[arg(long, value_enum, value_delimiter = ',', default_value = "tar")]
     pub formats: Vec<Format>,
+}
+
+/// Where `cargo xtask smoke` installs a bundle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SmokeOn {
+    /// This machine.
+    Host,
+    /// A clean Debian 12 container.
+    Bookworm,
+    /// A clean Debian 11 container.
+    Bullseye,
+    /// A `FROM scratch` container.
+    Scratch,
+    /// The `.deb` on Debian 12 and 11.
+    Deb,
+    /// The `.rpm` in an RPM root.
+    Rpm,
+    /// The OCI image, loaded and run.
+    Oci,
+    /// Every package.
+    Packages,
+    /// The host, every container and every package.
+    All,
+}
+
+/// Which side of the contract `cargo xtask e2e` tests (the harness's `--target-profile`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum TargetProfile {
+    /// The authorization server and relay (`server.*`).
+    Server,
+    /// tether itself, against the servers.
+    Client,
+    /// Both.
+    All,
+}
+
+/// The word clap parses into `value`, to pass the flag on to another program.
+pub fn flag_word(value: impl clap::ValueEnum) -> String {
+    value
+        .to_possible_value()
+        .map(|v| v.get_name().to_string())
+        .unwrap_or_default()
 }
 
 /// A release format (contract section 11).

@@ -23,7 +23,7 @@ use xshell::{cmd, Shell};
 use crate::bundle::archive::{self, EntryKind};
 use crate::bundle::verify;
 use crate::dist;
-use crate::flags::SmokeArgs;
+use crate::flags::{SmokeArgs, SmokeOn};
 use crate::images::{self, Image};
 use crate::targets::{self, Target};
 
@@ -65,39 +65,23 @@ impl Place {
 const DEB_ON: [Image; 2] = [Image::Debian("bookworm"), Image::Debian("bullseye")];
 
 /// The places named by `--on`: `host`, an image's short name, `deb`, `rpm`, `oci`,
-/// `packages` (those three) or `all`.
-pub fn places(on: &str) -> anyhow::Result<Vec<Place>> {
-    let containers = Image::SMOKE.into_iter().map(Place::Container);
-    let packages = DEB_ON
-        .into_iter()
-        .map(Place::Deb)
-        .chain([Place::Rpm, Place::Oci]);
+/// The places `on` names.
+pub fn places(on: SmokeOn) -> Vec<Place> {
+    let deb = DEB_ON.into_iter().map(Place::Deb);
+    let packages = deb.clone().chain([Place::Rpm, Place::Oci]);
     match on {
-        "all" => {
-            return Ok(std::iter::once(Place::Host)
-                .chain(containers)
-                .chain(packages)
-                .collect())
-        }
-        "host" => return Ok(vec![Place::Host]),
-        "packages" => return Ok(packages.collect()),
-        "deb" => return Ok(DEB_ON.into_iter().map(Place::Deb).collect()),
-        "rpm" => return Ok(vec![Place::Rpm]),
-        "oci" => return Ok(vec![Place::Oci]),
-        _ => {}
-    }
-    match Image::SMOKE
-        .into_iter()
-        .find(|image| image.short_name() == on)
-    {
-        Some(image) => Ok(vec![Place::Container(image)]),
-        None => {
-            let names: Vec<&str> = Image::SMOKE.iter().map(|i| i.short_name()).collect();
-            bail!(
-                "unknown --on {on:?}: host, {}, deb, rpm, oci, packages or all",
-                names.join(", ")
-            )
-        }
+        SmokeOn::Host => vec![Place::Host],
+        SmokeOn::Bookworm => vec![Place::Container(Image::Debian("bookworm"))],
+        SmokeOn::Bullseye => vec![Place::Container(Image::Debian("bullseye"))],
+        SmokeOn::Scratch => vec![Place::Container(Image::Scratch)],
+        SmokeOn::Deb => deb.collect(),
+        SmokeOn::Rpm => vec![Place::Rpm],
+        SmokeOn::Oci => vec![Place::Oci],
+        SmokeOn::Packages => packages.collect(),
+        SmokeOn::All => std::iter::once(Place::Host)
+            .chain(Image::SMOKE.into_iter().map(Place::Container))
+            .chain(packages)
+            .collect(),
     }
 }
 
@@ -112,7 +96,7 @@ struct StepResult {
 /// Runs the smoke test.
 pub fn run(sh: &Shell, args: &SmokeArgs) -> anyhow::Result<()> {
     let target = targets::by_name(&args.target)?;
-    let places = places(&args.on)?;
+    let places = places(args.on);
     let archive = ready_archive(sh, args, &target, &places)?;
     let staging = tempfile::Builder::new().prefix("tether smoke ").tempdir()?;
     let bundle = unpack(&archive, &staging.path().join("opt dir with spaces"))?;
@@ -377,31 +361,32 @@ mod tests {
 
     #[test]
     fn on_names_the_host_each_smoke_image_or_all() {
-        assert_eq!(places("host").ok(), Some(vec![Place::Host]));
+        assert_eq!(places(SmokeOn::Host), vec![Place::Host]);
         assert_eq!(
-            places("bullseye").ok(),
-            Some(vec![Place::Container(Image::Debian("bullseye"))])
+            places(SmokeOn::Bullseye),
+            vec![Place::Container(Image::Debian("bullseye"))]
         );
-        let all = places("all").unwrap_or_default();
+        let all = places(SmokeOn::All);
         // The host, each clean image, the .deb on two Debian releases, the .rpm, the image.
         assert_eq!(all.len(), 1 + Image::SMOKE.len() + 4);
         assert_eq!(all[0], Place::Host);
         assert_eq!(
-            places("packages").ok(),
-            Some(vec![
+            places(SmokeOn::Packages),
+            vec![
                 Place::Deb(Image::Debian("bookworm")),
                 Place::Deb(Image::Debian("bullseye")),
                 Place::Rpm,
                 Place::Oci
-            ])
+            ]
         );
-        let unknown = places("squid")
-            .err()
-            .map(|e| e.to_string())
-            .unwrap_or_default();
-        assert!(
-            unknown.contains("host, bookworm, bullseye, scratch, deb, rpm, oci, packages or all"),
-            "{unknown}"
-        );
+    }
+
+    #[test]
+    fn every_smoke_image_has_its_own_on_word() {
+        use clap::ValueEnum;
+        for image in Image::SMOKE {
+            let on = SmokeOn::from_str(image.short_name(), false).expect("an --on word");
+            assert_eq!(places(on), vec![Place::Container(image)]);
+        }
     }
 }
