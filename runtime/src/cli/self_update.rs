@@ -28,7 +28,7 @@ pub async fn run(settings: &Settings, request: Request) -> anyhow::Result<()> {
     let installed = installed()?;
     refuse_packaged(&installed)?;
     if request.rollback {
-        replace::rollback(&installed.paths()).map_err(anyhow::Error::msg)?;
+        replace::rollback(&installed.paths())?;
         println!("rolled back to the previous tether (run --rollback again to undo)");
         return restart_hosts(settings, &installed).await;
     }

@@ -3,17 +3,18 @@
 
 pub use tether_contract::latest_json::Latest;
 
+use super::error::ReleaseError;
+
 /// Checks `signature` (a `.minisig` file's text) over `bytes` with the base64 minisign
 /// `public_key`, then parses `bytes`; the error says which of the two failed.
-pub fn verified(bytes: &[u8], signature: &str, public_key: &str) -> Result<Latest, String> {
+pub fn verified(bytes: &[u8], signature: &str, public_key: &str) -> Result<Latest, ReleaseError> {
     let key = minisign_verify::PublicKey::from_base64(public_key)
-        .map_err(|e| format!("the release key baked into this build is unusable: {e}"))?;
+        .map_err(|e| ReleaseError::BadKey(e.to_string()))?;
     let signature = minisign_verify::Signature::decode(signature)
-        .map_err(|e| format!("latest.json.minisig is not a minisign signature: {e}"))?;
-    key.verify(bytes, &signature, false).map_err(|_| {
-        "latest.json is not signed by the tether release key: refusing it".to_string()
-    })?;
-    serde_json::from_slice(bytes).map_err(|e| format!("latest.json is not valid: {e}"))
+        .map_err(|e| ReleaseError::BadSignature(e.to_string()))?;
+    key.verify(bytes, &signature, false)
+        .map_err(|_| ReleaseError::Unsigned)?;
+    serde_json::from_slice(bytes).map_err(|e| ReleaseError::BadDocument(e.to_string()))
 }
 
 /// What a release's version is to the installed one, by semver precedence (contract
@@ -31,10 +32,13 @@ pub enum Verdict {
 }
 
 /// Compares `candidate` (a release's version) with `current` (this build's).
-pub fn judge(candidate: &str, current: &str) -> Result<Verdict, String> {
-    let parse = |v: &str, what: &str| {
-        semver::Version::parse(v)
-            .map_err(|e| format!("{what} version {:?} is not a semver version: {e}", v))
+pub fn judge(candidate: &str, current: &str) -> Result<Verdict, ReleaseError> {
+    let parse = |v: &str, whose: &'static str| {
+        semver::Version::parse(v).map_err(|e| ReleaseError::BadVersion {
+            whose,
+            version: v.to_string(),
+            detail: e.to_string(),
+        })
     };
     let candidate = parse(candidate, "the release's")?;
     let current = parse(current, "this build's")?;
@@ -68,8 +72,8 @@ mod tests {
         ];
         for (candidate, current, want) in cases {
             assert_eq!(
-                judge(candidate, current),
-                Ok(want),
+                judge(candidate, current).ok(),
+                Some(want),
                 "{candidate} vs {current}"
             );
         }
@@ -80,6 +84,9 @@ mod tests {
     fn an_unsigned_or_garbled_document_is_refused() {
         let key = "RWTjsyvCg5nxbNfTLkImcYbMZeDKTpQPfjt2MgTcUYGnRFQfeK97/ix5";
         let refused = verified(b"{}", "not a signature", key);
-        assert!(refused.is_err_and(|e| e.contains("not a minisign signature")));
+        assert!(
+            matches!(refused, Err(ReleaseError::BadSignature(_))),
+            "{refused:?}"
+        );
     }
 }

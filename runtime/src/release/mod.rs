@@ -2,12 +2,14 @@
 //! `self-update`'s parts — the signed `latest.json`, the downloaded archive checked
 //! against it, and the binaries replaced by rename (contract section 8).
 
+mod error;
 pub(crate) mod latest;
 pub(crate) mod package_manager;
 pub(crate) mod replace;
 pub(crate) mod unpack;
 pub(crate) mod update;
 
+pub use error::ReleaseError;
 pub use latest::{judge, Latest, Verdict};
 pub use replace::old as kept_old;
 pub use update::{install, offer, Installed, Offer, Source};

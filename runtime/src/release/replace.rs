@@ -11,6 +11,8 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use super::error::ReleaseError;
+
 /// `<path>.<suffix>`.
 fn beside(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
@@ -25,9 +27,9 @@ pub fn old(path: &Path) -> PathBuf {
 }
 
 /// The lock that serialises updates of one installation: `<first file>.update-lock`.
-fn lock(files: &[PathBuf]) -> Result<File, String> {
+fn lock(files: &[PathBuf]) -> Result<File, ReleaseError> {
     let Some(first) = files.first() else {
-        return Err("nothing to replace".into());
+        return Err(ReleaseError::Nothing);
     };
     let path = beside(first, "update-lock");
     let file = std::fs::OpenOptions::new()
@@ -38,9 +40,8 @@ fn lock(files: &[PathBuf]) -> Result<File, String> {
         .mode(0o600)
         .custom_flags(o_nofollow())
         .open(&path)
-        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
-    fs4::fs_std::FileExt::lock_exclusive(&file)
-        .map_err(|e| format!("cannot lock {}: {e}", path.display()))?;
+        .map_err(|e| files_error("open", &path, e))?;
+    fs4::fs_std::FileExt::lock_exclusive(&file).map_err(|e| files_error("lock", &path, e))?;
     Ok(file)
 }
 
@@ -90,7 +91,7 @@ fn keep_old(path: &Path) -> std::io::Result<()> {
 }
 
 /// Puts `bytes` at each path (mode 0755), keeping the replaced files as `.old`.
-pub fn replace(files: &[(PathBuf, Vec<u8>)]) -> Result<(), String> {
+pub fn replace(files: &[(PathBuf, Vec<u8>)]) -> Result<(), ReleaseError> {
     let paths: Vec<PathBuf> = files.iter().map(|(p, _)| p.clone()).collect();
     let _lock = lock(&paths)?;
     let mut staged = Vec::new();
@@ -107,7 +108,7 @@ pub fn replace(files: &[(PathBuf, Vec<u8>)]) -> Result<(), String> {
             Ok(new) => staged.push((path.clone(), new)),
             Err(e) => {
                 discard(&staged);
-                return Err(format!("cannot stage a new {}: {e}", path.display()));
+                return Err(files_error("stage a new", path, e));
             }
         }
     }
@@ -123,11 +124,19 @@ pub fn replace(files: &[(PathBuf, Vec<u8>)]) -> Result<(), String> {
                 let _ = std::fs::rename(old(path), path);
             }
             discard(&staged);
-            return Err(format!("cannot replace {}: {e}", path.display()));
+            return Err(files_error("replace", path, e));
         }
         swapped.push(path);
     }
     Ok(())
+}
+
+fn files_error(action: &'static str, path: &Path, source: std::io::Error) -> ReleaseError {
+    ReleaseError::Files {
+        action,
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 fn discard(staged: &[(PathBuf, PathBuf)]) {
@@ -138,13 +147,10 @@ fn discard(staged: &[(PathBuf, PathBuf)]) {
 
 /// Swaps each path with its `.old` (so a second rollback undoes the first); each path
 /// holds one of the two at every instant.
-pub fn rollback(paths: &[PathBuf]) -> Result<(), String> {
+pub fn rollback(paths: &[PathBuf]) -> Result<(), ReleaseError> {
     let _lock = lock(paths)?;
     if let Some(missing) = paths.iter().find(|p| !old(p).is_file()) {
-        return Err(format!(
-            "no previous version to roll back to: {} is missing",
-            old(missing).display()
-        ));
+        return Err(ReleaseError::NoPrevious(old(missing)));
     }
     for path in paths {
         let swap = || -> std::io::Result<()> {
@@ -155,7 +161,7 @@ pub fn rollback(paths: &[PathBuf]) -> Result<(), String> {
             std::fs::rename(old(path), path)?;
             std::fs::rename(&spare, old(path))
         };
-        swap().map_err(|e| format!("cannot roll back {}: {e}", path.display()))?;
+        swap().map_err(|e| files_error("roll back", path, e))?;
     }
     Ok(())
 }
@@ -285,8 +291,10 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let a = dir.path().join("tether");
         std::fs::write(&a, "a1").expect("write");
+        let refused = rollback(std::slice::from_ref(&a));
         assert!(
-            rollback(std::slice::from_ref(&a)).is_err_and(|e| e.contains("no previous version"))
+            matches!(&refused, Err(ReleaseError::NoPrevious(path)) if *path == old(&a)),
+            "{refused:?}"
         );
         assert_eq!(std::fs::read_to_string(&a).unwrap_or_default(), "a1");
     }

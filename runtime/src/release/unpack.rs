@@ -8,6 +8,8 @@ use sha2::{Digest, Sha256};
 
 use tether_contract::bundle_layout::{self as layout, BundleBinary};
 
+use super::error::ReleaseError;
+
 /// Largest archive or file accepted (a bundle is about 5 MiB).
 const MAX_BYTES: u64 = 256 * 1024 * 1024;
 
@@ -33,19 +35,20 @@ struct ManifestFile {
 
 /// Unpacks `archive` (gzip tar) and checks it is `tether-<version>-<target>` with every
 /// binary present and matching its manifest entry.
-pub fn binaries(archive: &[u8], version: &str, target: &str) -> Result<NewBinaries, String> {
+pub fn binaries(archive: &[u8], version: &str, target: &str) -> Result<NewBinaries, ReleaseError> {
+    let refuse = |why: String| ReleaseError::Archive(why);
     let top = format!("tether-{version}-{target}");
     let gz = flate2::read::GzDecoder::new(archive);
     let mut tar = tar::Archive::new(gz);
     let entries = tar
         .entries()
-        .map_err(|e| format!("the archive is not a tar.gz: {e}"))?;
+        .map_err(|e| refuse(format!("the archive is not a tar.gz: {e}")))?;
     let mut wanted: Vec<(String, Vec<u8>)> = Vec::new();
     for entry in entries {
-        let mut entry = entry.map_err(|e| format!("the archive is damaged: {e}"))?;
+        let mut entry = entry.map_err(|e| refuse(format!("the archive is damaged: {e}")))?;
         let path = entry
             .path()
-            .map_err(|e| format!("the archive is damaged: {e}"))?
+            .map_err(|e| refuse(format!("the archive is damaged: {e}")))?
             .to_string_lossy()
             .into_owned();
         let Some(rel) = path.strip_prefix(&format!("{top}/")) else {
@@ -60,35 +63,35 @@ pub fn binaries(archive: &[u8], version: &str, target: &str) -> Result<NewBinari
         (&mut entry)
             .take(MAX_BYTES)
             .read_to_end(&mut bytes)
-            .map_err(|e| format!("cannot read {rel} from the archive: {e}"))?;
+            .map_err(|e| refuse(format!("cannot read {rel} from the archive: {e}")))?;
         wanted.push((rel, bytes));
     }
     let file = |rel: &str| wanted.iter().find(|(p, _)| p == rel).map(|(_, b)| b);
     let manifest = file(layout::MANIFEST)
-        .ok_or_else(|| format!("the archive has no {top}/{}", layout::MANIFEST))?;
+        .ok_or_else(|| refuse(format!("the archive has no {top}/{}", layout::MANIFEST)))?;
     let manifest: Manifest = serde_json::from_slice(manifest)
-        .map_err(|e| format!("the archive's manifest.json is not valid: {e}"))?;
+        .map_err(|e| refuse(format!("the archive's manifest.json is not valid: {e}")))?;
     if manifest.version != version || manifest.target != target {
-        return Err(format!(
+        return Err(refuse(format!(
             "the archive holds tether {} for {}, not {version} for {target}",
             manifest.version, manifest.target
-        ));
+        )));
     }
     let mut files = Vec::new();
     for binary in layout::BINARIES {
         let bytes = file(binary.path).ok_or_else(|| {
-            format!(
+            refuse(format!(
                 "the archive lacks {}: the bundle is incomplete",
                 binary.path
-            )
+            ))
         })?;
         let listed = manifest.files.iter().find(|f| f.path == binary.path);
         let actual = hex(&Sha256::digest(bytes));
         if listed.map(|f| f.sha256.as_str()) != Some(actual.as_str()) {
-            return Err(format!(
+            return Err(refuse(format!(
                 "{} does not match the archive's manifest.json",
                 binary.path
-            ));
+            )));
         }
         files.push((binary, bytes.clone()));
     }

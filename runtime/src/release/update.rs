@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use sha2::{Digest, Sha256};
 
+use super::error::ReleaseError;
 use super::latest::{self, Latest};
 use super::{replace, unpack};
 
@@ -68,7 +69,7 @@ pub async fn offer(
     target: &str,
     current: &str,
     wanted: Option<&str>,
-) -> Result<Offer, String> {
+) -> Result<Offer, ReleaseError> {
     let base = source.url.trim_end_matches('/');
     let document = get(http, &format!("{base}/latest.json")).await?;
     let signature = get(http, &format!("{base}/latest.json.minisig")).await?;
@@ -76,10 +77,11 @@ pub async fn offer(
     let release: Latest = latest::verified(&document, &signature, &source.public_key)?;
     if let Some(wanted) = wanted {
         if release.version != wanted {
-            return Err(format!(
-                "{base} offers tether {}, not {wanted}: point TETHER_DOWNLOAD_URL at {wanted}'s release",
-                release.version
-            ));
+            return Err(ReleaseError::NotWanted {
+                base: base.to_string(),
+                offered: release.version,
+                wanted: wanted.to_string(),
+            });
         }
     } else {
         match latest::judge(&release.version, current)? {
@@ -95,17 +97,21 @@ pub async fn offer(
                 })
             }
             latest::Verdict::Older => {
-                return Err(format!(
-                    "{base} offers tether {}, older than this {current}: the release server is behind (a stale mirror?)",
-                    release.version
-                ))
+                return Err(ReleaseError::Older {
+                    base: base.to_string(),
+                    offered: release.version,
+                    current: current.to_string(),
+                })
             }
         }
     }
     let entry = release
         .targets
         .get(target)
-        .ok_or_else(|| format!("tether {} has no archive for {target}", release.version))?;
+        .ok_or_else(|| ReleaseError::NoArchive {
+            version: release.version.clone(),
+            target: target.to_string(),
+        })?;
     let url = if entry.url.contains("://") {
         entry.url.clone()
     } else {
@@ -126,13 +132,15 @@ pub async fn install(
     version: &str,
     url: &str,
     sha256: &str,
-) -> Result<(), String> {
+) -> Result<(), ReleaseError> {
     let archive = get(http, url).await?;
     let actual = unpack::hex(&Sha256::digest(&archive));
     if actual != sha256 {
-        return Err(format!(
-            "{url} does not match latest.json (sha256 {actual}, expected {sha256})"
-        ));
+        return Err(ReleaseError::Checksum {
+            url: url.to_string(),
+            actual,
+            expected: sha256.to_string(),
+        });
     }
     let new = unpack::binaries(&archive, version, target)?;
     let files: Vec<(PathBuf, Vec<u8>)> = installed
@@ -148,40 +156,39 @@ pub async fn install(
 const MAX_DOWNLOAD: u64 = 256 * 1024 * 1024;
 
 /// GETs `url` (at most 256 MiB), failing on any status but 200.
-async fn get(http: &reqwest::Client, url: &str) -> Result<Vec<u8>, String> {
+async fn get(http: &reqwest::Client, url: &str) -> Result<Vec<u8>, ReleaseError> {
     get_at_most(http, url, MAX_DOWNLOAD).await
 }
 
 /// GETs `url`, refusing a body over `limit` bytes whether or not the server announced its
 /// length (a hostile server may stream without end).
-async fn get_at_most(http: &reqwest::Client, url: &str, limit: u64) -> Result<Vec<u8>, String> {
-    let mut response = http.get(url).send().await.map_err(|e| {
-        format!(
-            "cannot download {url}: {}",
-            crate::auth::transport::describe(&e)
-        )
-    })?;
+async fn get_at_most(
+    http: &reqwest::Client,
+    url: &str,
+    limit: u64,
+) -> Result<Vec<u8>, ReleaseError> {
+    let failed = |detail: String| ReleaseError::Download {
+        url: url.to_string(),
+        detail,
+    };
+    let mut response = http
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| failed(crate::auth::transport::describe(&e)))?;
     let status = response.status();
     if !status.is_success() {
-        return Err(format!(
-            "cannot download {url}: the server answered {status}"
-        ));
+        return Err(failed(format!("the server answered {status}")));
     }
-    let too_large = || {
-        format!(
-            "{url} is larger than {} MiB: not a tether release",
-            limit >> 20
-        )
+    let too_large = || ReleaseError::TooLarge {
+        url: url.to_string(),
+        limit_mib: limit >> 20,
     };
     if response.content_length().is_some_and(|n| n > limit) {
         return Err(too_large());
     }
     let mut body = Vec::new();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| format!("cannot download {url}: {e}"))?
-    {
+    while let Some(chunk) = response.chunk().await.map_err(|e| failed(e.to_string()))? {
         if body.len() as u64 + chunk.len() as u64 > limit {
             return Err(too_large());
         }
@@ -220,7 +227,7 @@ mod tests {
         assert!(
             refused
                 .as_ref()
-                .is_ok_and(|r| r.as_ref().is_err_and(|e| e.contains("larger than"))),
+                .is_ok_and(|r| matches!(r, Err(ReleaseError::TooLarge { .. }))),
             "the download did not stop at the limit: {refused:?}"
         );
     }
