@@ -12,8 +12,9 @@ use serde::Serialize;
 use crate::auth::config_store::ConfigStore;
 use crate::bundle::find_host;
 use crate::host::control;
+use crate::host::control::api::Manager;
 use crate::host::instance::{self, InstancePaths};
-use crate::host::lifecycle::{self, Manager};
+use crate::host::lifecycle;
 use crate::settings::Settings;
 use crate::OrgId;
 

@@ -1,14 +1,13 @@
-//! A host service's life seen from outside it: what started it ([`Manager`]), starting one
-//! and waiting until it is healthy, stopping one, and restarting one in place on new
-//! binaries. `tether host`, `tether self-update` and `tether host install` share it.
+//! A host service's life seen from outside it: starting one and waiting until it is
+//! healthy, stopping one, and restarting one in place on new binaries (`tether host`
+//! and `tether self-update` share it).
 
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use serde::{Deserialize, Serialize};
-use tether_contract::environment::{API_KEY_ENV, SERVICE_MANAGER_ENV};
+use tether_contract::environment::API_KEY_ENV;
 
 use crate::host::control;
 use crate::host::control::api::ShutdownRequest;
@@ -22,64 +21,6 @@ pub const HEALTH_WAIT: Duration = Duration::from_secs(10);
 
 /// How long a stopping host has to let go of its instance lock.
 const STOP_WAIT: Duration = Duration::from_secs(10);
-
-/// What started a `tether-host`, as its status document says.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Manager {
-    /// A systemd unit written by `tether host install`.
-    Systemd,
-    /// A launchd agent written by `tether host install`.
-    Launchd,
-    /// `tether host start` (in the foreground or with `--daemon`).
-    #[default]
-    Daemon,
-    /// A word this build does not know (a newer host's).
-    #[serde(other)]
-    Unknown,
-}
-
-impl Manager {
-    /// What started this process: the marker the installed units set, else `Daemon`.
-    /// (`INVOCATION_ID` and `XPC_SERVICE_NAME` are inherited by every shell a managed
-    /// terminal starts, so they cannot tell.)
-    pub fn of_this_process() -> Self {
-        Self::named(std::env::var(SERVICE_MANAGER_ENV).ok().as_deref())
-    }
-
-    fn named(value: Option<&str>) -> Self {
-        match value {
-            Some("systemd") => Manager::Systemd,
-            Some("launchd") => Manager::Launchd,
-            _ => Manager::Daemon,
-        }
-    }
-
-    /// The manager `tether host install` writes a unit for on this OS.
-    pub fn of_this_os() -> Self {
-        if cfg!(target_os = "macos") {
-            Manager::Launchd
-        } else {
-            Manager::Systemd
-        }
-    }
-
-    /// The word of the status document and of `SERVICE_MANAGER_ENV`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Manager::Systemd => "systemd",
-            Manager::Launchd => "launchd",
-            Manager::Daemon => "daemon",
-            Manager::Unknown => "unknown",
-        }
-    }
-}
-
-impl std::fmt::Display for Manager {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// `tether-host` at `host` for `org`, with the settings passed on in its environment (and
 /// no inherited API key when the settings hold none).
@@ -237,30 +178,4 @@ fn start_again(cli: &Path, org: &OrgId, environment: Option<&[u8]>) -> anyhow::R
         );
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_the_marker_set_by_a_unit_names_a_manager() {
-        assert_eq!(Manager::named(Some("systemd")), Manager::Systemd);
-        assert_eq!(Manager::named(Some("launchd")), Manager::Launchd);
-        assert_eq!(Manager::named(Some("other")), Manager::Daemon);
-        assert_eq!(Manager::named(None), Manager::Daemon);
-    }
-
-    #[test]
-    fn the_status_word_round_trips_and_a_newer_word_is_kept_apart() {
-        for manager in [Manager::Systemd, Manager::Launchd, Manager::Daemon] {
-            let json = serde_json::to_string(&manager).expect("serialize");
-            assert_eq!(json, format!("\"{manager}\""));
-            assert_eq!(serde_json::from_str::<Manager>(&json).ok(), Some(manager));
-        }
-        assert_eq!(
-            serde_json::from_str::<Manager>("\"runit\"").ok(),
-            Some(Manager::Unknown)
-        );
-    }
 }

@@ -57,7 +57,7 @@ impl Service {
             ptyd_pid: self.hub.ptyd_pid(),
             ptyd_version: self.hub.ptyd_version(),
             ptyd_exe: self.hub.ptyd_pid().and_then(exe_of),
-            manager: crate::host::lifecycle::Manager::of_this_process(),
+            manager: super::control::api::Manager::of_this_process(),
             started_at: self.started_at,
             state: self.hub.state.snapshot(),
             metrics: crate::metrics::global().snapshot(),

@@ -13,8 +13,8 @@ use anyhow::{bail, Context};
 
 use tether_contract::environment::SERVICE_MANAGER_ENV;
 
+use crate::host::control::api::Manager;
 use crate::host::instance::{self, InstancePaths};
-use crate::host::lifecycle::Manager;
 use crate::settings::Settings;
 use crate::OrgId;
 use layout::{Kind, Layout};

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use tether_contract::environment::SERVICE_MANAGER_ENV;
+
 use crate::host::state::StateSnapshot;
 
 /// `GET`: [`StatusDocument`].
@@ -35,6 +37,64 @@ pub fn flow_status_path(state: &str) -> String {
     FLOW_STATUS_ROUTE.replace("{state}", state)
 }
 
+/// What started a `tether-host`, as its status document says.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Manager {
+    /// A systemd unit written by `tether host install`.
+    Systemd,
+    /// A launchd agent written by `tether host install`.
+    Launchd,
+    /// `tether host start` (in the foreground or with `--daemon`).
+    #[default]
+    Daemon,
+    /// A word this build does not know (a newer host's).
+    #[serde(other)]
+    Unknown,
+}
+
+impl Manager {
+    /// What started this process: the marker the installed units set, else `Daemon`.
+    /// (`INVOCATION_ID` and `XPC_SERVICE_NAME` are inherited by every shell a managed
+    /// terminal starts, so they cannot tell.)
+    pub fn of_this_process() -> Self {
+        Self::named(std::env::var(SERVICE_MANAGER_ENV).ok().as_deref())
+    }
+
+    fn named(value: Option<&str>) -> Self {
+        match value {
+            Some("systemd") => Manager::Systemd,
+            Some("launchd") => Manager::Launchd,
+            _ => Manager::Daemon,
+        }
+    }
+
+    /// The manager `tether host install` writes a unit for on this OS.
+    pub fn of_this_os() -> Self {
+        if cfg!(target_os = "macos") {
+            Manager::Launchd
+        } else {
+            Manager::Systemd
+        }
+    }
+
+    /// The word of the status document and of `SERVICE_MANAGER_ENV`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Manager::Systemd => "systemd",
+            Manager::Launchd => "launchd",
+            Manager::Daemon => "daemon",
+            Manager::Unknown => "unknown",
+        }
+    }
+}
+
+impl std::fmt::Display for Manager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// `GET /status` on the control socket.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -59,7 +119,7 @@ pub struct StatusDocument {
     pub ptyd_exe: Option<String>,
     /// What started the service.
     #[serde(default)]
-    pub manager: crate::host::lifecycle::Manager,
+    pub manager: Manager,
     /// When this image of the service started, unix ms (a restart in place changes it, not the pid).
     #[serde(default)]
     pub started_at: i64,
@@ -200,6 +260,27 @@ mod tests {
         assert_eq!(
             flow_status_path("abc"),
             "/internal/oauth/connect/status/abc"
+        );
+    }
+
+    #[test]
+    fn only_the_marker_set_by_a_unit_names_a_manager() {
+        assert_eq!(Manager::named(Some("systemd")), Manager::Systemd);
+        assert_eq!(Manager::named(Some("launchd")), Manager::Launchd);
+        assert_eq!(Manager::named(Some("other")), Manager::Daemon);
+        assert_eq!(Manager::named(None), Manager::Daemon);
+    }
+
+    #[test]
+    fn the_status_word_round_trips_and_a_newer_word_is_kept_apart() {
+        for manager in [Manager::Systemd, Manager::Launchd, Manager::Daemon] {
+            let json = serde_json::to_string(&manager).expect("serialize");
+            assert_eq!(json, format!("\"{manager}\""));
+            assert_eq!(serde_json::from_str::<Manager>(&json).ok(), Some(manager));
+        }
+        assert_eq!(
+            serde_json::from_str::<Manager>("\"runit\"").ok(),
+            Some(Manager::Unknown)
         );
     }
 }
