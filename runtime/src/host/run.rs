@@ -180,7 +180,7 @@ fn flow_ttl_ms() -> i64 {
 /// Completes each relayed OAuth callback in a task of its own.
 fn spawn_flow_completions(service: &Arc<Service>) {
     let (callback_tx, mut callback_rx) = mpsc::unbounded_channel();
-    service.hub.set_oauth_callbacks(callback_tx);
+    service.hub.oauth.install(callback_tx);
     let service = service.clone();
     tokio::spawn(async move {
         while let Some(callback) = callback_rx.recv().await {

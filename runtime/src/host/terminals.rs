@@ -44,7 +44,7 @@ pub fn from_relay(hub: &Hub, control: Control) {
             code,
             error,
             iss,
-        } => hub.oauth_callback(OAuthCallback {
+        } => hub.oauth.deliver(OAuthCallback {
             state,
             code,
             error,

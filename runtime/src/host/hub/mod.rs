@@ -2,32 +2,37 @@
 //! connection is current on each side, messages go to it, and each terminal's output
 //! reaches the relay exactly once across reconnects (`streams.rs`).
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::state::HostState;
 use super::streams::{Mode, Stream};
 use crate::ptyd::client::PtydClient;
-use crate::ptyd::protocol::{ErrorCode, Event, Request, SessionInfo};
+use crate::ptyd::protocol::{ErrorCode, Event, Request};
 use crate::sync::lock;
 use tether_contract::relay_protocol::{encode_binary, Control, OpenRefused, KIND_OUTPUT};
 
+mod oauth_mailbox;
+mod ptyd_link;
 mod resume;
 mod upgrade;
+
+pub use oauth_mailbox::{OAuthCallback, OAuthMailbox};
+use ptyd_link::PtydLink;
+use upgrade::UpgradeState;
 
 /// Shared by the relay client, the supervisor and the APIs.
 pub struct Hub {
     /// What `/health` and `host status` report.
     pub state: Arc<HostState>,
-    ptyd: Mutex<Option<PtydClient>>,
+    /// Where the relay's `oauth.callback`s go.
+    pub oauth: OAuthMailbox,
+    ptyd: PtydLink,
     relay: Mutex<Option<RelayOut>>,
-    list_waiters: Mutex<VecDeque<oneshot::Sender<Vec<SessionInfo>>>>,
-    oauth_callbacks: Mutex<Option<mpsc::UnboundedSender<OAuthCallback>>>,
-    ptyd_ready: tokio::sync::watch::Sender<bool>,
     /// Terminals open (or being opened) through this host, for the contract's limits,
     /// with where their streams stand on the current relay connection.
     terminals: Mutex<HashMap<String, Stream>>,
@@ -38,17 +43,9 @@ pub struct Hub {
     listed: Mutex<HashMap<String, u64>>,
     /// Whether "resume is off for this relay" was logged already.
     said_protocol_1: AtomicBool,
-    /// An `upgrade` was sent to ptyd and has not ended yet.
-    upgrading: AtomicBool,
-    /// Input kept back while ptyd upgrades (`Some` from the `upgrade` until the new image
-    /// is connected or the upgrade is refused): what ptyd has not read when it execs is gone.
-    held_input: Mutex<Option<Vec<HeldInput>>>,
-    /// Why the last upgrade of ptyd was refused (`EUPGRADE`), if it was.
-    upgrade_refused: Mutex<Option<String>>,
+    /// Where an upgrade of ptyd in place stands.
+    upgrade: UpgradeState,
 }
-
-/// Input for one terminal (its id, the bytes) kept back while ptyd upgrades.
-type HeldInput = (String, Vec<u8>);
 
 /// The current relay connection's outbound queues, both bounded.
 #[derive(Debug, Clone)]
@@ -59,46 +56,25 @@ pub struct RelayOut {
     pub control: mpsc::Sender<Message>,
 }
 
-/// An `oauth.callback` from the relay.
-#[derive(Debug, Clone)]
-pub struct OAuthCallback {
-    /// The flow's state.
-    pub state: String,
-    /// The authorization code, on success.
-    pub code: Option<String>,
-    /// The error, on failure.
-    pub error: Option<String>,
-    /// The issuer the authorization server named (RFC 9207), when it did.
-    pub iss: Option<String>,
-}
-
 impl Hub {
     /// A hub with neither side connected.
     pub fn new(state: Arc<HostState>) -> Arc<Self> {
         Arc::new(Hub {
             state,
-            ptyd: Mutex::new(None),
+            oauth: OAuthMailbox::default(),
+            ptyd: PtydLink::new(),
             relay: Mutex::new(None),
-            list_waiters: Mutex::new(VecDeque::new()),
-            oauth_callbacks: Mutex::new(None),
-            ptyd_ready: tokio::sync::watch::Sender::new(false),
             terminals: Mutex::new(HashMap::new()),
             mode: Mutex::new(Mode::Holding),
             listed: Mutex::new(HashMap::new()),
             said_protocol_1: AtomicBool::new(false),
-            upgrading: AtomicBool::new(false),
-            held_input: Mutex::new(None),
-            upgrade_refused: Mutex::new(None),
+            upgrade: UpgradeState::default(),
         })
     }
 
     /// Installs (or clears) the current pty daemon connection.
     pub fn set_ptyd(&self, client: Option<PtydClient>) {
-        let connected = client.is_some();
-        *lock(&self.ptyd) = client;
-        // Replies to the previous connection's `list`s will never come.
-        lock(&self.list_waiters).clear();
-        self.ptyd_ready.send_replace(connected);
+        self.ptyd.set(client);
     }
 
     /// Claims `id` for a new terminal, or says which limit refuses it (the relay's error code).
@@ -132,29 +108,12 @@ impl Hub {
 
     /// The current pty daemon's version, if connected.
     pub fn ptyd_version(&self) -> Option<String> {
-        lock(&self.ptyd).as_ref().map(|c| c.daemon_version.clone())
+        self.ptyd.version()
     }
 
     /// The current pty daemon connection's pid, if any.
     pub fn ptyd_pid(&self) -> Option<u32> {
-        lock(&self.ptyd).as_ref().map(|c| c.daemon_pid)
-    }
-
-    /// Where `oauth.callback`s go.
-    pub fn set_oauth_callbacks(&self, tx: mpsc::UnboundedSender<OAuthCallback>) {
-        *lock(&self.oauth_callbacks) = Some(tx);
-    }
-
-    /// Hands an `oauth.callback` to the flow that waits for it.
-    pub fn oauth_callback(&self, callback: OAuthCallback) {
-        match lock(&self.oauth_callbacks).as_ref() {
-            Some(tx) => {
-                let _ = tx.send(callback);
-            }
-            None => {
-                tracing::warn!("an oauth.callback arrived but no login flow handler is installed")
-            }
-        }
+        self.ptyd.pid()
     }
 
     /// Installs the current relay connection's outbound queues (`hello` has been sent on
@@ -194,10 +153,7 @@ impl Hub {
 
     /// Sends a request to the pty daemon; fails when it is not connected.
     pub fn to_ptyd(&self, request: &Request, payload: &[u8]) -> anyhow::Result<()> {
-        match lock(&self.ptyd).as_ref() {
-            Some(client) => client.send(request, payload),
-            None => anyhow::bail!("tether-ptyd is not running"),
-        }
+        self.ptyd.send(request, payload)
     }
 
     /// Routes one event from the pty daemon; output waits for room in the relay's queue.
@@ -249,21 +205,12 @@ impl Hub {
                     code,
                 });
             }
-            Event::ListReply { sessions } => {
-                if let Some(waiter) = lock(&self.list_waiters).pop_front() {
-                    let _ = waiter.send(sessions);
-                }
-            }
+            Event::ListReply { sessions } => self.ptyd.list_replied(sessions),
             Event::Error {
                 code: ErrorCode::Upgrade,
                 message,
                 ..
-            } => {
-                self.upgrading.store(false, Ordering::SeqCst);
-                tracing::warn!("tether-ptyd refused to upgrade and goes on serving: {message}");
-                *lock(&self.upgrade_refused) = Some(message);
-                self.release_held_input();
-            }
+            } => self.upgrade_refused(message),
             Event::Error { id, code, message } => {
                 tracing::warn!(session = ?id, %code, "tether-ptyd: {message}");
                 if let (Some(id), ErrorCode::Spawn | ErrorCode::Exists) = (&id, code) {

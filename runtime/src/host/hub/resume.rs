@@ -5,8 +5,6 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use tokio::sync::oneshot;
-
 use super::Hub;
 use crate::host::streams::{admit, resume_point, Mode};
 use crate::ptyd::protocol::{Request, SessionInfo};
@@ -174,16 +172,9 @@ impl Hub {
     /// it is back (within 5 s); one that is not connected gets no question.
     pub(super) async fn list(&self) -> Vec<SessionInfo> {
         for _ in 0..3 {
-            let (tx, rx) = oneshot::channel();
-            {
-                // Queued only once sent (a waiter for a `list` that never went would take
-                // the next reply), and under the lock, so the reply cannot come first.
-                let mut waiters = lock(&self.list_waiters);
-                if self.to_ptyd(&Request::List, &[]).is_err() {
-                    return Vec::new();
-                }
-                waiters.push_back(tx);
-            }
+            let Some(rx) = self.ptyd.ask_list() else {
+                return Vec::new();
+            };
             match tokio::time::timeout(std::time::Duration::from_secs(5), rx).await {
                 Ok(Ok(list)) => return self.adopt(list),
                 // The connection ended and its waiters were dropped.
