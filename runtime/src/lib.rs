@@ -14,7 +14,6 @@ pub mod cli;
 pub mod daemon;
 pub mod host;
 pub mod http_server;
-pub mod install;
 pub mod logging;
 mod metrics;
 pub mod net;

@@ -41,11 +41,11 @@ pub async fn run(command: Command, settings: &Settings) -> anyhow::Result<()> {
             print,
         }) => {
             let org = host::resolve_org(settings, org).await?;
-            crate::install::install(settings, &org, user.as_deref().filter(|_| system), print)
+            super::install::install(settings, &org, user.as_deref().filter(|_| system), print)
         }
         Command::Host(HostCommand::Uninstall { org, system }) => {
             let org = host::resolve_org(settings, org).await?;
-            crate::install::uninstall(settings, &org, system)
+            super::install::uninstall(settings, &org, system)
         }
         Command::Doctor { json } => doctor::run(settings, json).await,
         Command::SelfUpdate {

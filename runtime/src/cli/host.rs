@@ -253,7 +253,7 @@ pub async fn logs(settings: &Settings, follow: bool, org: Option<String>) -> any
     // A host run by systemd logs to the journal, not to the file.
     let status = control::client::status(&paths.control_socket).await.ok();
     if status.is_some_and(|s| s.manager == Manager::Systemd) {
-        if let Some(mut journal) = crate::install::journal(settings, &org, follow) {
+        if let Some(mut journal) = super::install::journal(settings, &org, follow) {
             let err = journal.exec();
             bail!("cannot run journalctl for the {org} host service: {err}");
         }

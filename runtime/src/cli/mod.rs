@@ -4,6 +4,7 @@ pub(crate) mod auth;
 mod dispatch;
 pub(crate) mod doctor;
 pub(crate) mod host;
+mod install;
 pub(crate) mod self_update;
 pub(crate) mod status_report;
 
