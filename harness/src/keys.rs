@@ -18,6 +18,16 @@ pub struct SigningKey {
     pub jwk: Jwk,
 }
 
+impl SigningKey {
+    /// A JWT of `claims` signed with this key, its `kid` in the header: every token the
+    /// harness and the runtime's tests make comes from here.
+    pub fn sign(&self, claims: &serde_json::Value) -> anyhow::Result<String> {
+        let mut header = jsonwebtoken::Header::new(self.alg);
+        header.kid = Some(self.kid.clone());
+        Ok(jsonwebtoken::encode(&header, claims, &self.encoding)?)
+    }
+}
+
 /// The fixture keys, built into the binary so the harness runs anywhere (a `FROM scratch` image too).
 const EMBEDDED: [(&str, &[u8]); 3] = [
     (

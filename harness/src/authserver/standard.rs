@@ -6,7 +6,6 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use jsonwebtoken::{encode, Header};
 use serde_json::{json, Value};
 
 use super::profile::{DeviceAnswer, IssAnswer, Profile};
@@ -72,15 +71,12 @@ impl AuthState {
     /// An OpenID Connect ID token for `user`.
     pub(super) fn id_token(&self, user: &str) -> String {
         let now = now_s() + self.clock_offset_s;
-        let key = &self.keys[0];
-        let mut header = Header::new(key.alg);
-        header.kid = Some(key.kid.clone());
         let email = self.users.get(user).map(|u| u.email.clone());
         let claims = json!({
             "iss": self.issuer, "aud": CLIENT_ID, "sub": user, "email": email,
             "iat": now, "exp": now + 300,
         });
-        encode(&header, &claims, &key.encoding).unwrap_or_default()
+        self.keys[0].sign(&claims).unwrap_or_default()
     }
 
     /// `GET /oauth2/userinfo` with an opaque access token.

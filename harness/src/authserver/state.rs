@@ -6,7 +6,6 @@ use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
 use base64::Engine;
-use jsonwebtoken::{encode, Header};
 use rand::Rng;
 use serde_json::{json, Value};
 
@@ -320,15 +319,12 @@ impl AuthState {
     /// Signs a JWT for `user` acting in `orgs`, with the configured lifetime and clock.
     pub fn sign(&self, user: &str, orgs: &[String]) -> String {
         let now = now_s() + self.clock_offset_s;
-        let key = &self.keys[0];
-        let mut header = Header::new(key.alg);
-        header.kid = Some(key.kid.clone());
         let claims = json!({
             "iss": self.issuer, "aud": [self.issuer], "sub": user, "iat": now,
             "exp": now + self.access_ttl.as_secs() as i64, "organizationIds": orgs,
             "jti": random_token(""),
         });
-        encode(&header, &claims, &key.encoding).unwrap_or_default()
+        self.keys[0].sign(&claims).unwrap_or_default()
     }
 
     /// The user behind one of our access JWTs, if it verifies and has not expired.

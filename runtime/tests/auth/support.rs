@@ -1,15 +1,15 @@
-//! Shared helpers: a state directory per test, JWTs signed with the fixture key,
+//! Shared helpers: a state directory per test, JWTs signed with the harness's fixture key,
 //! a mock authorization server, and a runner for the real `tether` binary.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 use tether_contract::environment::{API_KEY_ENV, API_URL_ENV, HOME_ENV, LOG_ENV, RELAY_URL_ENV};
 
-use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
+use tether_harness::keys;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -24,18 +24,17 @@ pub fn now_s() -> i64 {
         .as_secs() as i64
 }
 
-/// A JWT signed with `fixtures/keys/rs256-2026a.pem`, expiring `ttl_s` from now.
+/// A JWT signed with the harness's primary fixture key (`rs256-2026a`), expiring `ttl_s`
+/// from now.
 pub fn jwt(iss: &str, ttl_s: i64, orgs: &[&str]) -> String {
-    let pem = std::fs::read(fixture("keys/rs256-2026a.pem")).expect("fixture key");
-    let key = EncodingKey::from_rsa_pem(&pem).expect("rsa key");
-    let mut header = Header::new(Algorithm::RS256);
-    header.kid = Some("rs256-2026a".into());
     let now = now_s();
     let claims = json!({
         "iss": iss, "aud": [iss], "sub": "user_alice", "iat": now, "exp": now + ttl_s,
         "organizationIds": orgs, "jti": format!("{}", rand_u64()),
     });
-    encode(&header, &claims, &key).expect("sign")
+    keys::load(keys::PRIMARY)
+        .and_then(|key| key.sign(&claims))
+        .expect("sign")
 }
 
 fn rand_u64() -> u64 {
@@ -45,12 +44,6 @@ fn rand_u64() -> u64 {
         .expect("clock")
         .as_nanos() as u64)
         ^ N.fetch_add(1, Ordering::SeqCst) as u64
-}
-
-pub fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../fixtures")
-        .join(rel)
 }
 
 /// One test's `TETHER_HOME`.

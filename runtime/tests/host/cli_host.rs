@@ -30,8 +30,9 @@ async fn start_daemon_against_an_unreachable_relay_then_refuse_a_second_start_th
     );
     assert!(out.contains("tether-host is running for org_a"), "{out}");
 
-    let status = host.tether(&["host", "status", "--json"]);
-    let doc: Value = serde_json::from_slice(&status.stdout).expect("one JSON document");
+    // Healthy (what `start` waits for) comes before the first dial has failed: wait for
+    // the failure to be reported, then check how.
+    let doc = host_status_once(&host, |line| !line["relayDetail"].is_null()).await;
     let line = &doc["hosts"][0];
     assert_eq!(
         (line["organizationId"].as_str(), line["state"].as_str()),
@@ -315,4 +316,17 @@ fn the_cli_finds_the_host_service_through_a_symlink_in_the_bundle_layout() {
             .contains(&real_root.join("lib/tether-ptyd").display().to_string()),
         "{doc}"
     );
+}
+
+/// `tether host status --json` once its first host's line satisfies `ready` (at most 10 s).
+async fn host_status_once(host: &Host, ready: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = host.tether(&["host", "status", "--json"]);
+        let doc: Value = serde_json::from_slice(&status.stdout).expect("one JSON document");
+        if ready(&doc["hosts"][0]) || std::time::Instant::now() > deadline {
+            return doc;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -225,20 +225,17 @@ impl Respond for Mint {
     }
 }
 
-/// An unsigned-looking but well-formed JWT with `exp` and a serial in `jti`.
+/// A JWT signed with the harness's primary fixture key, with `exp` and a serial in `jti`.
 pub fn jwt(ttl_s: i64, serial: u32) -> String {
-    use base64::Engine;
-    let b64 = |v: &Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
     let exp = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
         .as_secs() as i64
         + ttl_s;
-    format!(
-        "{}.{}.c2ln",
-        b64(&json!({"alg": "RS256", "kid": "k"})),
-        b64(&json!({"exp": exp, "organizationIds": [ORG], "jti": serial, "sub": "user_alice"}))
-    )
+    let claims = json!({"exp": exp, "organizationIds": [ORG], "jti": serial, "sub": "user_alice"});
+    tether_harness::keys::load(tether_harness::keys::PRIMARY)
+        .and_then(|key| key.sign(&claims))
+        .expect("sign")
 }
 
 /// The `jti` of the JWT in a `Bearer` header: which minted token a host presented

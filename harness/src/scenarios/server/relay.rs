@@ -155,13 +155,7 @@ async fn expired(target: &Target) -> anyhow::Result<()> {
         target.reference_world("signing an expired token needs the server's private key")?;
     let (org, _, mut claims) = bound(target).await?;
     claims["exp"] = (now_s() - 120).into();
-    let token = {
-        let state = world.auth.state();
-        let key = &state.keys[0];
-        let mut header = jsonwebtoken::Header::new(key.alg);
-        header.kid = Some(key.kid.clone());
-        jsonwebtoken::encode(&header, &claims, &key.encoding)?
-    };
+    let token = world.auth.state().keys[0].sign(&claims)?;
     expect_status(target, &org, Some(&token), 401).await
 }
 
