@@ -10,5 +10,6 @@ pub mod environment;
 pub mod key_file;
 pub mod latest_json;
 pub mod org_id;
+pub mod ptyd_protocol;
 pub mod relay_protocol;
 pub mod release_targets;

@@ -2,7 +2,7 @@
 
 use super::hub::{Hub, OAuthCallback};
 use super::routes;
-use crate::ptyd::protocol::Request;
+use tether_contract::ptyd_protocol::Request;
 use tether_contract::relay_protocol::{Control, OpenRefused};
 
 /// Handles a control message from the relay (everything but `tokenExpired` and `ping`).

@@ -7,8 +7,9 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::UnixStream;
 use tokio::sync::mpsc;
 
+use super::frame::encode_message;
 use super::frame::read_frame;
-use super::protocol::{encode, Event, Request, PROTOCOL};
+use tether_contract::ptyd_protocol::{Event, Request, PROTOCOL};
 
 /// Events read from the daemon but not yet handled, at most.
 pub const EVENTS_IN_FLIGHT: usize = 64;
@@ -36,7 +37,7 @@ impl PtydClient {
         // Buffered: a frame is two reads (length, then body), one syscall for many frames.
         let mut reader = tokio::io::BufReader::with_capacity(64 * 1024, reader);
         writer
-            .write_all(&encode(
+            .write_all(&encode_message(
                 &Request::Hello {
                     protocols: vec![PROTOCOL],
                 },
@@ -94,7 +95,7 @@ impl PtydClient {
     /// Sends a request with a payload.
     pub fn send(&self, request: &Request, payload: &[u8]) -> anyhow::Result<()> {
         self.tx
-            .send(encode(request, payload))
+            .send(encode_message(request, payload))
             .map_err(|_| anyhow::anyhow!("the connection to tether-ptyd is closed"))
     }
 }

@@ -1,6 +1,7 @@
 //! The ptyd wire frame: `[u32 BE total_len][u32 BE json_len][JSON][payload]`, where
 //! `total_len` counts everything after itself and is at most 8 MiB.
 
+use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// Largest `total_len` accepted.
@@ -87,6 +88,12 @@ pub async fn read_frame<R: AsyncRead + Unpin>(reader: &mut R) -> Result<Frame, F
         json: body,
         payload,
     })
+}
+
+/// Encodes a ptyd message and its payload as one frame.
+pub fn encode_message<T: Serialize>(message: &T, payload: &[u8]) -> Vec<u8> {
+    let json = serde_json::to_vec(message).unwrap_or_else(|_| b"{}".to_vec());
+    encode(&json, payload)
 }
 
 #[cfg(test)]

@@ -4,7 +4,6 @@
 pub(crate) mod client;
 pub(crate) mod frame;
 mod input;
-pub(crate) mod protocol;
 mod pty_thread;
 pub(crate) mod reaper;
 pub(crate) mod replay;
@@ -15,8 +14,7 @@ mod subscriber;
 pub(crate) mod upgrade;
 
 pub use client::{Incoming, PtydClient};
-pub use frame::{encode as encode_frame, read_frame};
-pub use protocol::{encode, valid_session_id, Event, Request, SessionInfo};
+pub use frame::{encode as encode_frame, encode_message, read_frame};
 pub use server::serve;
 pub use spawn::raise_file_limit;
 pub use upgrade::formats_line;

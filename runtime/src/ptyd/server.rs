@@ -16,12 +16,12 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::mpsc;
 
 use super::frame::{read_frame, Frame};
-use super::protocol::{valid_session_id, ErrorCode, Event, Request, PROTOCOL};
 use super::session::Session;
 use super::spawn::Spawn;
 use super::subscriber::ClientHandle;
 use crate::sync::lock;
 use crate::version::VERSION;
+use tether_contract::ptyd_protocol::{valid_session_id, ErrorCode, Event, Request, PROTOCOL};
 
 /// Every terminal the daemon holds, by id.
 #[derive(Default)]

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use tokio::io::unix::AsyncFd;
 use tokio::sync::{oneshot, watch};
 
+use super::frame::encode_message;
 use super::input::{InputFull, InputQueue};
-use super::protocol::{encode, Event, SessionInfo};
 use super::reaper::{self, Exit};
 use super::replay::{replay_bytes, ReplayBuffer};
 use super::spawn;
@@ -23,6 +23,7 @@ use super::spawn::Spawn;
 use super::subscriber::ClientHandle;
 use super::subscriber::{PAUSE_AT, PAUSE_LIMIT};
 use crate::sync::lock;
+use tether_contract::ptyd_protocol::{Event, SessionInfo};
 
 #[derive(Debug)]
 struct Shared {
@@ -313,7 +314,7 @@ impl Session {
         if shared.subscribers.is_empty() {
             return;
         }
-        let frame = encode(
+        let frame = encode_message(
             &Event::Output {
                 id: self.id.clone(),
                 offset: Some(offset),

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, Notify};
 
-use super::protocol::{encode, Event};
+use super::frame::encode_message;
+use tether_contract::ptyd_protocol::Event;
 
 /// Unsent bytes at which a subscriber makes the pty pause (contract: 1 MiB).
 pub const PAUSE_AT: usize = 1024 * 1024;
@@ -61,7 +62,7 @@ impl ClientHandle {
 
     /// Queues an event with a payload.
     pub fn send(&self, event: &Event, payload: &[u8]) {
-        self.send_frame(encode(event, payload));
+        self.send_frame(encode_message(event, payload));
     }
 
     /// The counter the writer task decrements after writing; holding it keeps no sender alive.

@@ -10,7 +10,7 @@ use proptest::test_runner::TestCaseError;
 use tether::host::answer_relayed;
 use tether::host::HostState;
 use tether::ptyd::read_frame;
-use tether::ptyd::{valid_session_id, Request};
+use tether_contract::ptyd_protocol::{valid_session_id, Request};
 use tether_contract::relay_protocol::{decode_binary, encode_binary, parse_control, Control};
 
 /// Frames with plausible headers: lengths near, at and past the real ones.

@@ -2,8 +2,8 @@
 //! 5 and 6): credentials stay out of shells, hostile ids are refused, a terminal that
 //! never reads its input blocks only itself.
 
-use tether::ptyd::{Event, Request};
 use tether_contract::environment::API_KEY_ENV;
+use tether_contract::ptyd_protocol::{Event, Request};
 
 use super::{open, shell, start_daemon, start_daemon_with, type_line, wait_for, wait_output};
 use tether::ptyd::PtydClient;

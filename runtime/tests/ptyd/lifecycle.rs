@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use tether::ptyd::PtydClient;
-use tether::ptyd::{Event, Request};
+use tether_contract::ptyd_protocol::{Event, Request};
 
 use super::{list_sessions, open, start_daemon, wait_for, wait_output};
 

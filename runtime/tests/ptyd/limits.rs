@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use tether_contract::environment::LOG_ENV;
 
 use tether::ptyd::PtydClient;
-use tether::ptyd::Request;
+use tether_contract::ptyd_protocol::Request;
 
 use super::{shell, start_daemon, type_line, wait_output, Daemon};
 

@@ -12,9 +12,10 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 use tether_contract::environment::LOG_ENV;
 
-use tether::ptyd::{encode, Event, Request, SessionInfo};
+use tether::ptyd::encode_message;
 use tether::ptyd::{encode_frame as raw_frame, read_frame};
 use tether::ptyd::{Incoming, PtydClient};
+use tether_contract::ptyd_protocol::{Event, Request, SessionInfo};
 use tokio::io::AsyncWriteExt;
 use tokio::net::UnixStream;
 use tokio::sync::mpsc::Receiver;
@@ -262,7 +263,7 @@ async fn send_garbage(socket: &Path, hello: bool, bytes: &[u8]) -> (Option<Event
     let mut stream = UnixStream::connect(socket).await.expect("connect");
     if hello {
         stream
-            .write_all(&encode(&Request::Hello { protocols: vec![1] }, &[]))
+            .write_all(&encode_message(&Request::Hello { protocols: vec![1] }, &[]))
             .await
             .expect("hello");
         read_frame(&mut stream).await.expect("hello-ack");
@@ -310,12 +311,13 @@ async fn garbage_closes_one_client_and_the_daemon_and_other_sessions_go_on() {
         assert!(is_error(&event, "EPROTO"), "{name}: {event:?}");
         assert!(closed, "{name}: the client should have been closed");
     }
-    let (event, closed) = send_garbage(&daemon.socket, false, &encode(&Request::List, &[])).await;
+    let (event, closed) =
+        send_garbage(&daemon.socket, false, &encode_message(&Request::List, &[])).await;
     assert!(is_error(&event, "EPROTO") && closed, "no hello: {event:?}");
     let (event, closed) = send_garbage(
         &daemon.socket,
         false,
-        &encode(
+        &encode_message(
             &Request::Hello {
                 protocols: vec![99],
             },

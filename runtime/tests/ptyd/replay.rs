@@ -4,8 +4,8 @@
 use std::path::Path;
 use tether_contract::environment::REPLAY_BYTES_ENV;
 
-use tether::ptyd::{Event, Request, SessionInfo};
 use tether::ptyd::{Incoming, PtydClient};
+use tether_contract::ptyd_protocol::{Event, Request, SessionInfo};
 use tokio::sync::mpsc::Receiver;
 
 use super::{

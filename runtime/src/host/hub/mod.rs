@@ -12,8 +12,8 @@ use tokio_tungstenite::tungstenite::Message;
 use super::state::HostState;
 use super::streams::{Mode, Stream};
 use crate::ptyd::client::PtydClient;
-use crate::ptyd::protocol::{ErrorCode, Event, Request};
 use crate::sync::lock;
+use tether_contract::ptyd_protocol::{ErrorCode, Event, Request};
 use tether_contract::relay_protocol::{encode_binary, Control, OpenRefused, KIND_OUTPUT};
 
 mod oauth_mailbox;
@@ -79,7 +79,7 @@ impl Hub {
 
     /// Claims `id` for a new terminal, or says which limit refuses it (the relay's error code).
     pub fn claim_session(&self, id: &str, max: usize) -> Result<(), OpenRefused> {
-        if !crate::ptyd::protocol::valid_session_id(id) {
+        if !tether_contract::ptyd_protocol::valid_session_id(id) {
             return Err(OpenRefused::InvalidSessionId);
         }
         let mut terminals = lock(&self.terminals);

@@ -8,8 +8,8 @@ use std::time::Duration;
 use tokio::sync::{oneshot, watch};
 
 use crate::ptyd::client::PtydClient;
-use crate::ptyd::protocol::{Request, SessionInfo};
 use crate::sync::lock;
+use tether_contract::ptyd_protocol::{Request, SessionInfo};
 
 /// The current pty daemon connection and what waits on it.
 pub(super) struct PtydLink {

@@ -7,8 +7,8 @@ use std::time::Instant;
 
 use super::Hub;
 use crate::host::streams::{admit, resume_point, Mode};
-use crate::ptyd::protocol::{Request, SessionInfo};
 use crate::sync::lock;
+use tether_contract::ptyd_protocol::{Request, SessionInfo};
 use tether_contract::relay_protocol::{Control, HelloSession, ResumeSession};
 
 impl Hub {

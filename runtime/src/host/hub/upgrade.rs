@@ -7,8 +7,8 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Mutex;
 
 use super::Hub;
-use crate::ptyd::protocol::Request;
 use crate::sync::lock;
+use tether_contract::ptyd_protocol::Request;
 
 /// Input for one terminal (its id, the bytes) kept back while ptyd upgrades.
 type HeldInput = (String, Vec<u8>);

@@ -1,4 +1,5 @@
-//! The ptyd messages: the JSON part of each frame (contract section 6).
+//! tether-ptyd's messages, the JSON part of each frame (contract section 6): what
+//! `tether-host` and any other client send the daemon, what it answers, its error codes.
 
 use std::collections::BTreeMap;
 
@@ -271,12 +272,6 @@ pub fn valid_session_id(id: &str) -> bool {
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'))
-}
-
-/// Encodes a message and payload as one frame.
-pub fn encode<T: Serialize>(message: &T, payload: &[u8]) -> Vec<u8> {
-    let json = serde_json::to_vec(message).unwrap_or_else(|_| b"{}".to_vec());
-    super::frame::encode(&json, payload)
 }
 
 #[cfg(test)]
