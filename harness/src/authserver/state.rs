@@ -255,18 +255,22 @@ impl AuthState {
     /// Mints an API key for `user` bound to `org`.
     pub fn issue_api_key(&mut self, user: &str, org: &str) -> String {
         let secret = random_token("sk_live_");
-        let id = random_token("key_");
+        self.add_api_key(&secret, user, org);
+        secret
+    }
+
+    /// Accepts `secret` as an API key of `user` bound to `org` (a test's fixed key).
+    pub fn add_api_key(&mut self, secret: &str, user: &str, org: &str) {
         self.api_keys.insert(
-            secret.clone(),
+            secret.to_string(),
             ApiKey {
-                id,
+                id: random_token("key_"),
                 user: user.into(),
                 organization_id: org.into(),
                 enabled: true,
                 name: "test key".into(),
             },
         );
-        secret
     }
 
     /// Issues a session token for `user`.

@@ -6,8 +6,6 @@ use std::time::Duration;
 use tether_contract::environment::{API_KEY_ENV, HOME_ENV, RELAY_URL_ENV};
 
 use serde_json::{json, Value};
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, ResponseTemplate};
 
 use crate::support::*;
 
@@ -20,7 +18,7 @@ fn unreachable_relay() -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_daemon_against_an_unreachable_relay_then_refuse_a_second_start_then_stop() {
     let api = Api::start().await;
-    let host = Host::new(&api.server.uri(), &unreachable_relay());
+    let host = Host::new(&api.uri(), &unreachable_relay());
     let start = host.tether(&["host", "start", "--daemon", "--org", ORG]);
     let out = String::from_utf8_lossy(&start.stdout).into_owned();
     assert!(
@@ -85,7 +83,7 @@ async fn start_daemon_against_an_unreachable_relay_then_refuse_a_second_start_th
 async fn a_stale_lock_of_a_dead_host_is_reclaimed() {
     let api = Api::start().await;
     let mut relay = MiniRelay::start().await;
-    let mut host = Host::new(&api.server.uri(), &relay.url);
+    let mut host = Host::new(&api.uri(), &relay.url);
     host.start();
     relay.accept().await;
     host.kill9();
@@ -102,7 +100,7 @@ async fn a_stale_lock_of_a_dead_host_is_reclaimed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_host_that_cannot_start_prints_its_log_tail() {
     let api = Api::start().await;
-    let host = Host::new(&api.server.uri(), "ws://127.0.0.1:9");
+    let host = Host::new(&api.uri(), "ws://127.0.0.1:9");
     // Occupy the health port so tether-host fails at startup.
     let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = busy.local_addr().expect("addr").port().to_string();
@@ -119,16 +117,14 @@ async fn a_host_that_cannot_start_prints_its_log_tail() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_via_host_completes_through_the_relay_callback() {
     let api = Api::start().await;
-    Mock::given(method("POST"))
-        .and(path("/oauth2/token"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "access_token": jwt(3600, 99), "token_type": "Bearer", "expires_in": 3600,
-            "refresh_token": "rt_via_host", "scope": "openid profile email offline_access",
-        })))
-        .mount(&api.server)
-        .await;
     let mut relay = MiniRelay::start().await;
-    let mut host = Host::new(&api.server.uri(), &relay.url);
+    // The relay's callback is a redirect URI the server accepts (as a deployment registers it).
+    let callback = tether_contract::relay_protocol::relay_http_url(&relay.url);
+    api.auth
+        .state()
+        .extra_redirect_prefixes
+        .push(format!("{callback}/oauth/callback/"));
+    let mut host = Host::new(&api.uri(), &relay.url);
     host.start();
     let mut conn = relay.accept().await;
     conn.expect_type("hello").await;
@@ -158,10 +154,22 @@ async fn login_via_host_completes_through_the_relay_callback() {
     );
     assert_eq!(query["code_challenge_method"], "S256");
 
-    conn.send_json(
-        json!({"type": "oauth.callback", "state": query["state"], "code": "code-from-browser"}),
-    )
-    .await;
+    // Play the browser at the reference server: its redirect (to the relay) carries the code.
+    let answer = tether_harness::tls::http_client(None)
+        .get(url.as_str())
+        .send()
+        .await
+        .expect("authorize");
+    assert_eq!(answer.status(), 302);
+    let location =
+        url::Url::parse(answer.headers()["location"].to_str().expect("ascii")).expect("redirect");
+    let code = location
+        .query_pairs()
+        .find(|(name, _)| name == "code")
+        .map(|(_, code)| code.into_owned())
+        .expect("a code");
+    conn.send_json(json!({"type": "oauth.callback", "state": query["state"], "code": code}))
+        .await;
     let out = tokio::task::spawn_blocking(move || login.wait_with_output())
         .await
         .expect("join")
@@ -171,31 +179,35 @@ async fn login_via_host_completes_through_the_relay_callback() {
         serde_json::from_slice(&out.stdout).expect("stdout is exactly one JSON document");
     assert_eq!(doc["user"]["email"], "alice@example.com");
     let exchange = api
-        .server
-        .received_requests()
+        .auth
+        .requests_to("/oauth2/token")
         .await
-        .unwrap_or_default()
         .into_iter()
-        .find(|r| r.url.path() == "/oauth2/token")
+        .next()
         .expect("exchange");
     let form: std::collections::HashMap<String, String> =
         url::form_urlencoded::parse(&exchange.body)
             .into_owned()
             .collect();
-    assert_eq!(form["code"], "code-from-browser");
+    assert_eq!(form["code"], code);
     assert_eq!(form["redirect_uri"], query["redirect_uri"]);
     let config: Value = serde_json::from_slice(
         &std::fs::read(host.home.path().join("config.json")).expect("config"),
     )
     .expect("json");
-    assert_eq!(config["auth"]["refreshToken"], "rt_via_host");
+    assert!(
+        config["auth"]["refreshToken"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty()),
+        "{config}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn doctor_is_green_when_everything_is_in_place_and_names_what_is_not() {
     let api = Api::start().await;
     let relay = MiniRelay::start().await;
-    let host = Host::new(&api.server.uri(), &relay.url);
+    let host = Host::new(&api.uri(), &relay.url);
     std::fs::set_permissions(
         host.home.path(),
         std::os::unix::fs::PermissionsExt::from_mode(0o700),
@@ -262,7 +274,7 @@ async fn doctor_is_green_when_everything_is_in_place_and_names_what_is_not() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn host_logs_prints_the_daemon_log() {
     let api = Api::start().await;
-    let host = Host::new(&api.server.uri(), &unreachable_relay());
+    let host = Host::new(&api.uri(), &unreachable_relay());
     let start = host.tether(&["host", "start", "--daemon", "--org", ORG]);
     assert!(start.status.success());
     let logs = host.tether(&["host", "logs", "--org", ORG]);

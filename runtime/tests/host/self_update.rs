@@ -224,7 +224,7 @@ async fn update_to_new_version(installed: &Installed) {
 async fn an_update_restarts_the_host_on_the_new_files_and_keeps_its_terminal() {
     let api = Api::start().await;
     let mut relay = MiniRelay::start().await;
-    let host = Host::new(&api.server.uri(), &relay.url);
+    let host = Host::new(&api.uri(), &relay.url);
     let root = tempfile::tempdir().expect("tempdir");
     let installed = install_copy(root.path());
     let start = host

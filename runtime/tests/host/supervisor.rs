@@ -34,7 +34,7 @@ fn a_missing_ptyd_names_the_exact_path_and_the_incomplete_bundle() {
 async fn a_crashed_ptyd_is_restarted() {
     let api = Api::start().await;
     let mut relay = MiniRelay::start().await;
-    let mut host = Host::new(&api.server.uri(), &relay.url);
+    let mut host = Host::new(&api.uri(), &relay.url);
     host.start();
     relay.accept().await.expect_type("hello").await;
     host.wait_health("ptyd", "running").await;

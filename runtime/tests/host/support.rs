@@ -1,9 +1,9 @@
-//! A small in-test relay, a wiremock authorization server that mints relay JWTs, and
-//! helpers to run the real `tether-host` (with `tether-ptyd` beside it) against them.
+//! A small scripted relay, the harness's reference authorization server, and helpers to
+//! run the real `tether-host` (with `tether-ptyd` beside it) against them.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU16, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tether_contract::environment::{API_KEY_ENV, API_URL_ENV, HOME_ENV, LOG_ENV, RELAY_URL_ENV};
@@ -12,13 +12,12 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tether::host::{read_info, InstancePaths};
 use tether_contract::relay_protocol::{decode_binary, encode_binary, KIND_INPUT, KIND_OUTPUT};
+use tether_harness::authserver::AuthServer;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, Respond, ResponseTemplate};
 
 pub const API_KEY: &str = "sk_live_HOSTTESTabcdefghijklmnopqrstuvwxyz";
 pub const ORG: &str = "org_a";
@@ -210,69 +209,38 @@ impl MiniRelay {
     }
 }
 
-/// A wiremock API that mints a new JWT on every `/api/auth/token`.
+/// The harness's reference authorization server, with [`API_KEY`] bound to [`ORG`].
 pub struct Api {
-    pub server: MockServer,
-    pub mints: Arc<AtomicU32>,
+    pub auth: AuthServer,
 }
 
-struct Mint(Arc<AtomicU32>);
+impl Api {
+    pub async fn start() -> Self {
+        let auth = AuthServer::start().await.expect("reference server");
+        auth.state().add_api_key(API_KEY, "user_alice", ORG);
+        Api { auth }
+    }
 
-impl Respond for Mint {
-    fn respond(&self, _: &wiremock::Request) -> ResponseTemplate {
-        let n = self.0.fetch_add(1, Ordering::SeqCst);
-        ResponseTemplate::new(200).set_body_json(json!({"token": jwt(600, n)}))
+    /// The `TETHER_API_URL`.
+    pub fn uri(&self) -> String {
+        self.auth.uri()
+    }
+
+    /// How many relay JWTs were minted.
+    pub async fn mints(&self) -> usize {
+        self.auth.requests_to("/api/auth/token").await.len()
     }
 }
 
-/// A JWT signed with the harness's primary fixture key, with `exp` and a serial in `jti`.
-pub fn jwt(ttl_s: i64, serial: u32) -> String {
-    let exp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock")
-        .as_secs() as i64
-        + ttl_s;
-    let claims = json!({"exp": exp, "organizationIds": [ORG], "jti": serial, "sub": "user_alice"});
-    tether_harness::keys::load(tether_harness::keys::PRIMARY)
-        .and_then(|key| key.sign(&claims))
-        .expect("sign")
-}
-
-/// The `jti` of the JWT in a `Bearer` header: which minted token a host presented
-/// (comparing whole tokens would depend on the second each was minted in).
-pub fn bearer_serial(authorization: &str) -> Option<u64> {
+/// The claims of the JWT in a `Bearer` header.
+pub fn bearer_claims(authorization: &str) -> Option<Value> {
     use base64::Engine;
     let token = authorization.strip_prefix("Bearer ")?;
     let payload = token.split('.').nth(1)?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload)
         .ok()?;
-    serde_json::from_slice::<Value>(&bytes).ok()?["jti"].as_u64()
-}
-
-impl Api {
-    pub async fn start() -> Self {
-        let server = MockServer::start().await;
-        let mints = Arc::new(AtomicU32::new(0));
-        Mock::given(method("GET"))
-            .and(path("/api/auth/token"))
-            .respond_with(Mint(mints.clone()))
-            .mount(&server)
-            .await;
-        Mock::given(method("GET"))
-            .and(path("/api/auth/get-session"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-                "user": {"id": "user_alice", "email": "alice@example.com"},
-                "session": {"activeOrganizationId": ORG},
-                "organizationIds": [ORG],
-            })))
-            .mount(&server)
-            .await;
-        Api { server, mints }
-    }
-    pub fn mints(&self) -> u32 {
-        self.mints.load(Ordering::SeqCst)
-    }
+    serde_json::from_slice(&bytes).ok()
 }
 
 /// A `TETHER_HOME` and the host service running in it.
@@ -313,6 +281,10 @@ impl Host {
             .env(API_KEY_ENV, API_KEY)
             .env(LOG_ENV, "info,tether=debug")
             .env("HOME", self.home.path());
+        // The reference server's certificate is from the harness's private CA.
+        if let Ok(pki) = tether_harness::tls::pki() {
+            cmd.env("SSL_CERT_FILE", pki.ca_file());
+        }
         cmd
     }
 
@@ -417,7 +389,7 @@ impl Drop for Host {
 pub async fn connected_host() -> (Api, MiniRelay, Host, RelayConn) {
     let api = Api::start().await;
     let mut relay = MiniRelay::start().await;
-    let mut host = Host::new(&api.server.uri(), &relay.url);
+    let mut host = Host::new(&api.uri(), &relay.url);
     host.start();
     let mut conn = relay.accept().await;
     conn.expect_type("hello").await;
