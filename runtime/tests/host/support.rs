@@ -369,6 +369,21 @@ pub fn alive(pid: u32) -> bool {
 impl Drop for Host {
     fn drop(&mut self) {
         self.kill9();
+        // A host started with `host start --daemon` is not our child: a test that failed
+        // before stopping it must not leave it running (its supervisor would also restart
+        // the pty daemon killed below).
+        // Only if that pid is still a host of this test's home (pids are reused).
+        let home = format!("{HOME_ENV}={}", self.home.path().display());
+        let ours = |pid: u32| {
+            std::fs::read(format!("/proc/{pid}/environ"))
+                .is_ok_and(|env| env.split(|b| *b == 0).any(|v| v == home.as_bytes()))
+        };
+        if let Some(info) = read_info(&self.paths()).filter(|info| ours(info.pid)) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(info.pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
         // Stop the pty daemon this test's host started (found by its socket's owner).
         let socket = self.paths().ptyd_socket;
         for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
