@@ -5,8 +5,8 @@
 //! (`timestamp`, `level`, `fields.message` and the other fields) for log shippers.
 
 use std::io::IsTerminal;
-use tether_contract::environment::{LOG_ENV, LOG_FORMAT_ENV};
 
+use tether_contract::environment::{LOG_ENV, LOG_FORMAT_ENV};
 use tracing_subscriber::EnvFilter;
 
 /// Installs the stderr subscriber; `TETHER_LOG` takes `EnvFilter` syntax.

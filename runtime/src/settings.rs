@@ -2,6 +2,7 @@
 //! the environment (contract section 1).
 
 use std::path::PathBuf;
+
 use tether_contract::environment::{API_KEY_ENV, API_URL_ENV, HOME_ENV, RELAY_URL_ENV};
 
 use crate::auth::secret::Secret;

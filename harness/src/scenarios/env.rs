@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tether_contract::environment::{API_KEY_ENV, API_URL_ENV, HOME_ENV, LOG_ENV, RELAY_URL_ENV};
 
 use anyhow::{bail, Context};
 use serde_json::Value;
+use tether_contract::environment::{API_KEY_ENV, API_URL_ENV, HOME_ENV, LOG_ENV, RELAY_URL_ENV};
 
 use super::diagnostics;
 use super::runs::{describe, read_lines, run_recorded, wait_output, Running, URL_LIMIT};

@@ -3,9 +3,9 @@
 //! daemon are alive, not restarted.
 
 use std::time::Duration;
-use tether_contract::environment::API_KEY_ENV;
 
 use anyhow::{ensure, Context};
+use tether_contract::environment::API_KEY_ENV;
 use tether_contract::relay_protocol::OpenRefused;
 
 use super::env::{Machine, World};

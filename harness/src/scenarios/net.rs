@@ -5,10 +5,10 @@
 //! before any connection.
 
 use std::time::Duration;
-use tether_contract::environment::ALLOW_PLAINTEXT_ENV;
 
 use anyhow::{ensure, Context};
 use serde_json::Value;
+use tether_contract::environment::ALLOW_PLAINTEXT_ENV;
 
 use super::env::{Machine, World};
 use super::runs::{ensure_failed, text};

@@ -3,9 +3,9 @@
 //! counting what happened; never reachable through the relay.
 
 use std::time::Duration;
-use tether_contract::environment::LOG_FORMAT_ENV;
 
 use anyhow::{ensure, Context};
+use tether_contract::environment::LOG_FORMAT_ENV;
 
 use super::env::{Machine, World};
 use super::scenario;

@@ -4,9 +4,9 @@
 //! wrote (numbered lines), or the numbered lines typed with what `cat` gave back.
 
 use std::time::Duration;
-use tether_contract::environment::REPLAY_BYTES_ENV;
 
 use anyhow::{ensure, Context};
+use tether_contract::environment::REPLAY_BYTES_ENV;
 
 use super::env::{Machine, World};
 use super::scenario;

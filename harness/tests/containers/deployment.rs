@@ -6,13 +6,13 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
-use tether_contract::environment::{API_KEY_ENV, API_URL_ENV, RELAY_URL_ENV};
 
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
 use testcontainers::core::{AccessMode, ExecCommand, IntoContainerPort, Mount, WaitFor};
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt};
+use tether_contract::environment::{API_KEY_ENV, API_URL_ENV, RELAY_URL_ENV};
 
 /// The images a container scenario needs.
 pub const IMAGES: [&str; 4] = [

@@ -6,9 +6,9 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
-use tether_contract::environment::{API_KEY_ENV, API_URL_ENV, HOME_ENV, LOG_ENV, RELAY_URL_ENV};
 
 use serde_json::{json, Value};
+use tether_contract::environment::{API_KEY_ENV, API_URL_ENV, HOME_ENV, LOG_ENV, RELAY_URL_ENV};
 use tether_harness::keys;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};

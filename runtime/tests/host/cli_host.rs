@@ -3,9 +3,9 @@
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;
 use std::time::Duration;
-use tether_contract::environment::{API_KEY_ENV, HOME_ENV, RELAY_URL_ENV};
 
 use serde_json::{json, Value};
+use tether_contract::environment::{API_KEY_ENV, HOME_ENV, RELAY_URL_ENV};
 
 use crate::support::*;
 

@@ -5,6 +5,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
 use tether_contract::environment::{API_KEY_ENV, API_URL_ENV, HOME_ENV, SERVICE_MANAGER_ENV};
 
 const KEY: &str = "sk_live_installtestkey0123456789";

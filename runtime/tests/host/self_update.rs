@@ -3,13 +3,13 @@
 //! files (keeping `.old`) and the host service restarts on them with its terminal alive.
 
 use std::path::Path;
-use tether_contract::environment::HOME_ENV;
 
 use minisign::KeyPair;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use tether::release::{self, Installed, Offer, ReleaseError, Source};
 use tether::settings::Settings;
+use tether_contract::environment::HOME_ENV;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 

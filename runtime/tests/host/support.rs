@@ -6,11 +6,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tether_contract::environment::{API_KEY_ENV, API_URL_ENV, HOME_ENV, LOG_ENV, RELAY_URL_ENV};
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tether::host::{read_info, InstancePaths};
+use tether_contract::environment::{API_KEY_ENV, API_URL_ENV, HOME_ENV, LOG_ENV, RELAY_URL_ENV};
 use tether_contract::relay_protocol::{decode_binary, encode_binary, KIND_INPUT, KIND_OUTPUT};
 use tether_harness::authserver::AuthServer;
 use tokio::net::{TcpListener, TcpStream};

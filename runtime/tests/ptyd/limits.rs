@@ -3,6 +3,7 @@
 
 use std::process::Command;
 use std::time::{Duration, Instant};
+
 use tether_contract::environment::LOG_ENV;
 
 use tether::ptyd::PtydClient;

@@ -10,6 +10,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
+
 use tether_contract::environment::LOG_ENV;
 
 use tether::ptyd::encode_message;

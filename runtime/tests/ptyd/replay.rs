@@ -2,6 +2,7 @@
 //! buffer holds, and is told of a gap exactly when it asks for bytes already dropped.
 
 use std::path::Path;
+
 use tether_contract::environment::REPLAY_BYTES_ENV;
 
 use tether::ptyd::{Incoming, PtydClient};

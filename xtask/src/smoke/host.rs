@@ -4,9 +4,9 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use tether_contract::environment::{API_KEY_ENV, API_URL_ENV, RELAY_URL_ENV};
 
 use anyhow::{ensure, Context};
+use tether_contract::environment::{API_KEY_ENV, API_URL_ENV, RELAY_URL_ENV};
 use xshell::Shell;
 
 use super::installer::{self, TestKey};
