@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{bail, Context};
-
 use tether_contract::environment::SERVICE_MANAGER_ENV;
 
 use crate::host::control::api::Manager;

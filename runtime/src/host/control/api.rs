@@ -2,7 +2,6 @@
 //! and the CLI that asks.
 
 use serde::{Deserialize, Serialize};
-
 use tether_contract::environment::SERVICE_MANAGER_ENV;
 
 use crate::host::state::StateSnapshot;
