@@ -15,9 +15,9 @@ pub struct HelloSession {
     pub session_id: String,
     /// The shell's process id.
     pub pid: u32,
-    /// Width.
+    /// Width in columns.
     pub cols: u16,
-    /// Height.
+    /// Height in rows.
     pub rows: u16,
     /// Output bytes the terminal has produced since it opened (protocol 2).
     #[serde(default)]
@@ -99,9 +99,9 @@ pub enum Control {
     SessionOpen {
         /// The relay's session id.
         session_id: String,
-        /// Width.
+        /// Width in columns.
         cols: u16,
-        /// Height.
+        /// Height in rows.
         rows: u16,
         /// A command line for `/bin/sh -c`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -112,9 +112,9 @@ pub enum Control {
     SessionResize {
         /// The relay's session id.
         session_id: String,
-        /// Width.
+        /// Width in columns.
         cols: u16,
-        /// Height.
+        /// Height in rows.
         rows: u16,
     },
     /// relay → host: end a terminal.

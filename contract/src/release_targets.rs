@@ -39,7 +39,7 @@ pub struct Target {
     pub triple: &'static str,
     /// Operating system.
     pub os: Os,
-    /// Architecture.
+    /// CPU architecture.
     pub arch: Arch,
 }
 

@@ -57,7 +57,7 @@ pub fn held_claims(token: &str) -> Option<HeldClaims> {
 /// shows it.
 #[derive(Debug, Clone, Deserialize)]
 pub struct IdTokenClaims {
-    /// Subject.
+    /// The user the ID token is about (`sub`).
     pub sub: String,
     /// Email, when the server shares it.
     #[serde(default)]

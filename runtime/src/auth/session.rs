@@ -30,7 +30,7 @@ pub struct SessionInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Session {
-    /// Who.
+    /// The signed-in user.
     pub user: SessionUser,
     /// Active organization.
     #[serde(default)]

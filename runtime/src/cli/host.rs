@@ -130,7 +130,7 @@ pub async fn stop(settings: &Settings, org: Option<String>) -> anyhow::Result<()
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct HostStatus {
-    /// Organization.
+    /// The organization this host serves.
     pub organization_id: OrgId,
     /// `running` or `stopped`.
     pub state: &'static str,

@@ -21,7 +21,7 @@ use crate::settings::Settings;
 
 /// One running host service.
 pub struct Service {
-    /// Environment.
+    /// Where its state is and which servers it talks to.
     pub settings: Settings,
     /// Organization served.
     pub org: crate::OrgId,
