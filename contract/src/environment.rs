@@ -47,3 +47,6 @@ pub const SERVICE_MANAGER_ENV: &str = "TETHER_SERVICE_MANAGER";
 
 /// Where `install.sh` and `tether self-update` fetch releases (contract section 8).
 pub const DOWNLOAD_URL_ENV: &str = "TETHER_DOWNLOAD_URL";
+
+/// How many terminals one host serves at once (contract section 4; default 64).
+pub const MAX_TERMINALS_ENV: &str = "TETHER_MAX_TERMINALS";

@@ -133,7 +133,7 @@ fn installer(shell: &[&str], url: &str, bin: &Path) -> Command {
         .args(&shell[1..])
         .arg(project_root().join("install.sh"))
         .env_clear()
-        .env("TETHER_DOWNLOAD_URL", url)
+        .env(tether_contract::environment::DOWNLOAD_URL_ENV, url)
         .env("PATH", bin);
     command
 }

@@ -63,7 +63,10 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let mut machine = world.machine()?;
     machine.api_key = Some(key);
     let limit = (options.terminals + 64).to_string();
-    machine.extra_env = vec![("TETHER_MAX_TERMINALS".into(), limit)];
+    machine.extra_env = vec![(
+        tether_contract::environment::MAX_TERMINALS_ENV.into(),
+        limit,
+    )];
 
     let starts = start_times(&machine).await?;
     machine.start_host("org_a").await?;

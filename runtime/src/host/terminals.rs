@@ -107,7 +107,7 @@ pub const DEFAULT_MAX_TERMINALS: usize = 64;
 
 /// `TETHER_MAX_TERMINALS`, else 64.
 fn max_terminals() -> usize {
-    std::env::var("TETHER_MAX_TERMINALS")
+    std::env::var(tether_contract::environment::MAX_TERMINALS_ENV)
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(DEFAULT_MAX_TERMINALS)

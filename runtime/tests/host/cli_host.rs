@@ -118,12 +118,7 @@ async fn a_host_that_cannot_start_prints_its_log_tail() {
 async fn login_via_host_completes_through_the_relay_callback() {
     let api = Api::start().await;
     let mut relay = MiniRelay::start().await;
-    // The relay's callback is a redirect URI the server accepts (as a deployment registers it).
-    let callback = tether_contract::relay_protocol::relay_http_url(&relay.url);
-    api.auth
-        .state()
-        .extra_redirect_prefixes
-        .push(format!("{callback}/oauth/callback/"));
+    api.accept_relay_callback(&relay.url);
     let mut host = Host::new(&api.uri(), &relay.url);
     host.start();
     let mut conn = relay.accept().await;
@@ -155,19 +150,7 @@ async fn login_via_host_completes_through_the_relay_callback() {
     assert_eq!(query["code_challenge_method"], "S256");
 
     // Play the browser at the reference server: its redirect (to the relay) carries the code.
-    let answer = tether_harness::tls::http_client(None)
-        .get(url.as_str())
-        .send()
-        .await
-        .expect("authorize");
-    assert_eq!(answer.status(), 302);
-    let location =
-        url::Url::parse(answer.headers()["location"].to_str().expect("ascii")).expect("redirect");
-    let code = location
-        .query_pairs()
-        .find(|(name, _)| name == "code")
-        .map(|(_, code)| code.into_owned())
-        .expect("a code");
+    let code = authorization_code(url.as_str()).await;
     conn.send_json(json!({"type": "oauth.callback", "state": query["state"], "code": code}))
         .await;
     let out = tokio::task::spawn_blocking(move || login.wait_with_output())

@@ -141,7 +141,7 @@ async fn a_release_signed_by_another_key_changes_nothing() {
     for args in [&["self-update"][..], &["self-update", "--check"]] {
         let out = std::process::Command::new(&installed.cli)
             .args(args)
-            .env("TETHER_DOWNLOAD_URL", server.uri())
+            .env(tether_contract::environment::DOWNLOAD_URL_ENV, server.uri())
             .env(HOME_ENV, home.path())
             .output()
             .expect("run tether");

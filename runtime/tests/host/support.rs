@@ -226,10 +226,36 @@ impl Api {
         self.auth.uri()
     }
 
+    /// Lets the server redirect to `relay`'s OAuth callback (as a deployment registers it).
+    pub fn accept_relay_callback(&self, relay: &str) {
+        let callback = tether_contract::relay_protocol::relay_http_url(relay);
+        self.auth
+            .state()
+            .extra_redirect_prefixes
+            .push(format!("{callback}/oauth/callback/"));
+    }
+
     /// How many relay JWTs were minted.
     pub async fn mints(&self) -> usize {
         self.auth.requests_to("/api/auth/token").await.len()
     }
+}
+
+/// Plays the browser at the reference server's authorize URL: the code its redirect carries.
+pub async fn authorization_code(authorize_url: &str) -> String {
+    let answer = tether_harness::tls::http_client(None)
+        .get(authorize_url)
+        .send()
+        .await
+        .expect("authorize");
+    assert_eq!(answer.status(), 302, "authorize did not redirect");
+    let location = answer.headers()["location"].to_str().expect("ascii");
+    let location = url::Url::parse(location).expect("redirect URL");
+    location
+        .query_pairs()
+        .find(|(name, _)| name == "code")
+        .map(|(_, code)| code.into_owned())
+        .expect("a code in the redirect")
 }
 
 /// The claims of the JWT in a `Bearer` header.

@@ -95,7 +95,7 @@ pub(super) fn install(
             .arg("--prefix")
             .arg(prefix)
             .args(["--key", key])
-            .env("TETHER_DOWNLOAD_URL", url)
+            .env(tether_contract::environment::DOWNLOAD_URL_ENV, url)
             .env("CURL_CA_BUNDLE", ca)
             .env("SSL_CERT_FILE", ca);
         c.output().context("cannot run sh install.sh")

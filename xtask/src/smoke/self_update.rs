@@ -8,6 +8,7 @@ use std::path::Path;
 use std::process::Command;
 
 use anyhow::{ensure, Context};
+use tether_contract::environment::DOWNLOAD_URL_ENV;
 
 use super::installer::{write_release, TestKey};
 use super::steps::checked;
@@ -158,7 +159,7 @@ fn test_build_up(rig: &UpdateRig<'_>) -> anyhow::Result<()> {
         &rig.key.public.base64,
     ];
     let env = [
-        ("TETHER_DOWNLOAD_URL", from(rig, "update")),
+        (DOWNLOAD_URL_ENV, from(rig, "update")),
         ("CURL_CA_BUNDLE", rig.ca_there.clone()),
     ];
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -176,7 +177,7 @@ fn refuses_a_forgery(rig: &UpdateRig<'_>, version: &str) -> anyhow::Result<()> {
     let forged = from(rig, "forged");
     let mut c = rig.tether(
         &["self-update", "--version", version],
-        &[("TETHER_DOWNLOAD_URL", &forged)],
+        &[(DOWNLOAD_URL_ENV, &forged)],
     );
     let out = c.output().context("cannot run tether self-update")?;
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -219,7 +220,7 @@ fn keeps_the_terminal(rig: &UpdateRig<'_>, version: &str) -> anyhow::Result<()> 
     let update = from(rig, "update");
     let c = rig.tether(
         &["self-update", "--version", version],
-        &[("TETHER_DOWNLOAD_URL", &update)],
+        &[(DOWNLOAD_URL_ENV, &update)],
     );
     // The terminal prints a numbered line every 10 ms throughout the update.
     let relay = rig.relay;
