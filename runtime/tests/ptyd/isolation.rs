@@ -5,7 +5,9 @@
 use tether_contract::environment::API_KEY_ENV;
 use tether_contract::ptyd_protocol::{Event, Request};
 
-use super::{open, shell, start_daemon, start_daemon_with, type_line, wait_for, wait_output};
+use super::{
+    open, shell, start_daemon, start_daemon_with, subscribe, type_line, wait_for, wait_output,
+};
 use tether::ptyd::PtydClient;
 
 #[tokio::test]
@@ -22,16 +24,7 @@ async fn shells_get_the_users_environment_without_any_credential() {
         env.insert(API_KEY_ENV.into(), "sk_live_smuggled".into());
     }
     client.send(&request, &[]).expect("open");
-    client
-        .send(
-            &Request::Subscribe {
-                id: "env".into(),
-                replay: true,
-                from: None,
-            },
-            &[],
-        )
-        .expect("subscribe");
+    subscribe(&client, "env");
     let seen = wait_output(&mut rx, "env", "env-done").await;
     assert!(
         seen.contains("TETHER_VISIBLE_SETTING=passes-through"),

@@ -7,22 +7,13 @@ use std::time::Duration;
 use tether::ptyd::PtydClient;
 use tether_contract::ptyd_protocol::{Event, Request};
 
-use super::{list_sessions, open, start_daemon, wait_for, wait_output};
+use super::{list_sessions, open, start_daemon, subscribe, wait_for, wait_output};
 
 async fn open_and_subscribe(client: &PtydClient, id: &str, script: &str) {
     client
         .send(&open(id, "sh", &["-c", script]), &[])
         .expect("open");
-    client
-        .send(
-            &Request::Subscribe {
-                id: id.into(),
-                replay: true,
-                from: None,
-            },
-            &[],
-        )
-        .expect("subscribe");
+    subscribe(client, id);
 }
 
 async fn list(

@@ -124,6 +124,16 @@ async fn list_sessions(client: &PtydClient, rx: &mut Receiver<Incoming>) -> Vec<
     }
 }
 
+/// Subscribes to terminal `id` with everything its replay buffer holds.
+fn subscribe(client: &PtydClient, id: &str) {
+    let request = Request::Subscribe {
+        id: id.into(),
+        replay: true,
+        from: None,
+    };
+    client.send(&request, &[]).expect("subscribe");
+}
+
 /// Types `line` into terminal `id`.
 fn type_line(client: &PtydClient, id: &str, line: &str) {
     client
@@ -138,16 +148,7 @@ async fn shell(client: &PtydClient, rx: &mut Receiver<Incoming>, id: &str) -> u3
     else {
         unreachable!()
     };
-    client
-        .send(
-            &Request::Subscribe {
-                id: id.into(),
-                replay: true,
-                from: None,
-            },
-            &[],
-        )
-        .expect("subscribe");
+    subscribe(client, id);
     pid
 }
 
@@ -238,16 +239,7 @@ async fn a_shell_exiting_by_itself_reports_its_code() {
     client
         .send(&open("s1", "sh", &["-c", "exit 7"]), &[])
         .expect("open");
-    client
-        .send(
-            &Request::Subscribe {
-                id: "s1".into(),
-                replay: true,
-                from: None,
-            },
-            &[],
-        )
-        .expect("subscribe");
+    subscribe(&client, "s1");
     let exit = wait_for(&mut rx, "exit", |e, _| matches!(e, Event::Exit { .. })).await;
     assert_eq!(
         exit,
@@ -377,16 +369,7 @@ async fn subscribing_after_the_shell_ended_still_reports_its_exit() {
         .expect("open");
     wait_for(&mut rx, "open-ok", |e, _| matches!(e, Event::OpenOk { .. })).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    client
-        .send(
-            &Request::Subscribe {
-                id: "gone".into(),
-                replay: true,
-                from: None,
-            },
-            &[],
-        )
-        .expect("subscribe");
+    subscribe(&client, "gone");
     let exit = wait_for(&mut rx, "exit", |e, _| matches!(e, Event::Exit { .. })).await;
     assert_eq!(
         exit,

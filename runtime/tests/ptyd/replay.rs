@@ -10,7 +10,8 @@ use tether_contract::ptyd_protocol::{Event, Request, SessionInfo};
 use tokio::sync::mpsc::Receiver;
 
 use super::{
-    list_sessions, open, shell, start_daemon, start_daemon_with, type_line, wait_for, wait_output,
+    list_sessions, open, shell, start_daemon, start_daemon_with, subscribe, type_line, wait_for,
+    wait_output,
 };
 
 #[tokio::test]
@@ -29,16 +30,7 @@ async fn sessions_outlive_their_client_and_replay_scrollback() {
     let sessions = list_sessions(&second, &mut rx).await;
     assert_eq!(sessions.len(), 1);
     assert_eq!((sessions[0].pid, sessions[0].alive), (pid, true));
-    second
-        .send(
-            &Request::Subscribe {
-                id: "keep".into(),
-                replay: true,
-                from: None,
-            },
-            &[],
-        )
-        .expect("subscribe");
+    subscribe(&second, "keep");
     wait_output(&mut rx, "keep", "before-42").await;
     type_line(&second, "keep", "echo after-$((5*5))\n");
     wait_output(&mut rx, "keep", "after-25").await;
@@ -57,16 +49,7 @@ async fn offsets_replay_from_any_offset_and_name_the_gap() {
         .send(&open("o1", "sh", &["-c", printer]), &[])
         .expect("open");
     wait_for(&mut rx, "open-ok", |e, _| matches!(e, Event::OpenOk { .. })).await;
-    client
-        .send(
-            &Request::Subscribe {
-                id: "o1".into(),
-                replay: true,
-                from: None,
-            },
-            &[],
-        )
-        .expect("subscribe");
+    subscribe(&client, "o1");
     wait_output(&mut rx, "o1", "END").await;
     type_line(&client, "o1", "typed\n");
     // The pty's echo, then cat's copy: both before counting.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tether::ptyd::PtydClient;
 use tether_contract::ptyd_protocol::{Event, Request};
 
-use super::{list_sessions, open, start_daemon, wait_for, wait_output, Daemon};
+use super::{list_sessions, open, start_daemon, subscribe, wait_for, wait_output, Daemon};
 
 fn upgrade(path: &Path) -> Request {
     Request::Upgrade {
@@ -45,16 +45,7 @@ async fn counting(
     else {
         unreachable!()
     };
-    client
-        .send(
-            &Request::Subscribe {
-                id: "c1".into(),
-                replay: true,
-                from: None,
-            },
-            &[],
-        )
-        .expect("subscribe");
+    subscribe(&client, "c1");
     wait_output(&mut rx, "c1", "C20\r\n").await;
     (client, rx, pid)
 }
