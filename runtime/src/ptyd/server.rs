@@ -373,28 +373,19 @@ fn open(client: &ClientHandle, sessions: &Arc<Sessions>, id: String, spec: Spawn
 
 /// Signals terminal `id` (SIGHUP unless named) and forgets it.
 fn close(client: &ClientHandle, sessions: &Sessions, id: String, signal: Option<String>) {
-    let Some(session) = sessions.get(&id) else {
-        client.send(
-            &Event::error(
-                Some(&id),
-                ErrorCode::NoSuchTerminal,
-                format!("no session {id:?}"),
-            ),
-            &[],
-        );
-        return;
-    };
-    let name = signal.unwrap_or_else(|| "SIGHUP".into());
-    let Ok(signal) = nix::sys::signal::Signal::from_str(&name) else {
-        let message = format!("unknown signal {name:?}");
-        client.send(&Event::error(Some(&id), ErrorCode::Protocol, message), &[]);
-        return;
-    };
-    if session.alive() {
-        session.close(signal);
-    }
-    sessions.remove(&id);
-    client.send(&Event::Closed { id }, &[]);
+    with_session(client, sessions, &id, |session| {
+        let name = signal.unwrap_or_else(|| "SIGHUP".into());
+        let Ok(signal) = nix::sys::signal::Signal::from_str(&name) else {
+            let message = format!("unknown signal {name:?}");
+            client.send(&Event::error(Some(&id), ErrorCode::Protocol, message), &[]);
+            return;
+        };
+        if session.alive() {
+            session.close(signal);
+        }
+        sessions.remove(&id);
+        client.send(&Event::Closed { id: id.clone() }, &[]);
+    });
 }
 
 /// Becomes the `tether-ptyd` at `path` with every terminal; returns why not (the daemon

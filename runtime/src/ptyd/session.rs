@@ -20,8 +20,7 @@ use super::reaper::{self, Exit};
 use super::replay::{replay_bytes, ReplayBuffer};
 use super::spawn;
 use super::spawn::Spawn;
-use super::subscriber::ClientHandle;
-use super::subscriber::{PAUSE_AT, PAUSE_LIMIT};
+use super::subscriber::{ClientHandle, PAUSE_AT, PAUSE_LIMIT};
 use crate::sync::lock;
 use tether_contract::ptyd_protocol::{Event, SessionInfo};
 

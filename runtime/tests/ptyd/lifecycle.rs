@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use tether::ptyd::PtydClient;
-use tether_contract::ptyd_protocol::{Event, Request};
+use tether_contract::ptyd_protocol::{ErrorCode, Event, Request};
 
 use super::{list_sessions, open, start_daemon, subscribe, wait_for, wait_output};
 
@@ -126,4 +126,30 @@ async fn an_exited_terminal_is_forgotten_once_its_exit_was_delivered() {
             "still listed: {ids:?}"
         );
     }
+}
+
+#[tokio::test]
+async fn closing_an_unknown_terminal_or_with_an_unknown_signal_is_refused() {
+    let daemon = start_daemon();
+    let (client, mut rx) = PtydClient::connect(&daemon.socket).await.expect("connect");
+    let close = |id: &str, signal: Option<&str>| Request::Close {
+        id: id.into(),
+        signal: signal.map(str::to_string),
+    };
+    client.send(&close("nope", None), &[]).expect("close");
+    wait_for(&mut rx, "ENOENT for nope", |e, _| {
+        matches!(e, Event::Error { code: ErrorCode::NoSuchTerminal, id: Some(id), .. } if id == "nope")
+    })
+    .await;
+    open_and_subscribe(&client, "alive", "sleep 30").await;
+    client
+        .send(&close("alive", Some("SIGNOPE")), &[])
+        .expect("close");
+    wait_for(&mut rx, "EPROTO for the signal", |e, _| {
+        matches!(e, Event::Error { code: ErrorCode::Protocol, id: Some(id), .. } if id == "alive")
+    })
+    .await;
+    // Refused, not closed: the terminal is still listed.
+    let listed = list(&client, &mut rx).await;
+    assert_eq!(listed, vec!["alive".to_string()]);
 }
