@@ -199,7 +199,7 @@ async fn wait_for_shutdown(service: &Service, hub: &Hub) -> anyhow::Result<()> {
         _ = tokio::signal::ctrl_c() => tracing::info!("interrupted: shutting down (terminals keep running in tether-ptyd)"),
     }
     if service.stop_ptyd.load(Ordering::SeqCst) {
-        if let Some(pid) = hub.ptyd_pid() {
+        if let Some(pid) = hub.ptyd.pid() {
             tracing::info!(pid, "stopping tether-ptyd");
             let _ = crate::process::signal(pid, nix::sys::signal::Signal::SIGTERM);
         }

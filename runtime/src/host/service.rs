@@ -54,9 +54,9 @@ impl Service {
             organization_id: self.org.to_string(),
             host_id: self.host_id.clone(),
             version: crate::version::VERSION.into(),
-            ptyd_pid: self.hub.ptyd_pid(),
-            ptyd_version: self.hub.ptyd_version(),
-            ptyd_exe: self.hub.ptyd_pid().and_then(exe_of),
+            ptyd_pid: self.hub.ptyd.pid(),
+            ptyd_version: self.hub.ptyd.version(),
+            ptyd_exe: self.hub.ptyd.pid().and_then(exe_of),
             manager: super::control::api::Manager::of_this_process(),
             started_at: self.started_at,
             state: self.hub.state.snapshot(),
@@ -69,12 +69,12 @@ impl Service {
     pub async fn upgrade_ptyd(&self) -> Result<super::control::api::PtydUpgraded, String> {
         let ours = crate::version::VERSION;
         let current = |hub: &Hub| {
-            let pid = hub.ptyd_pid()?;
+            let pid = hub.ptyd.pid()?;
             let exe = exe_of(pid);
             let replaced = exe
                 .as_deref()
                 .is_none_or(|e| e.ends_with(" (deleted)") || e.ends_with(".old"));
-            (hub.ptyd_version().as_deref() == Some(ours) && !replaced).then(|| {
+            (hub.ptyd.version().as_deref() == Some(ours) && !replaced).then(|| {
                 super::control::api::PtydUpgraded {
                     pid,
                     version: ours.to_string(),
@@ -85,7 +85,7 @@ impl Service {
         // A service that has just started, or that is upgrading an older daemon on its own,
         // gets its daemon back first (at most 8 s): a second upgrade meanwhile would fail.
         let settle = tokio::time::Instant::now() + std::time::Duration::from_secs(8);
-        while (self.hub.ptyd_pid().is_none() || self.hub.upgrade_in_progress())
+        while (self.hub.ptyd.pid().is_none() || self.hub.upgrade_in_progress())
             && tokio::time::Instant::now() < settle
         {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;

@@ -70,7 +70,7 @@ pub async fn supervise(hub: Arc<Hub>, ptyd: PathBuf, socket: PathBuf) {
             Ok((client, mut events)) => {
                 let (pid, version) = (client.daemon_pid, client.daemon_version.clone());
                 tracing::info!(pid, %version, "tether-ptyd connected");
-                hub.set_ptyd(Some(client));
+                hub.ptyd.set(Some(client));
                 hub.state.set_ptyd(PtydState::Running);
                 // Input kept back during an upgrade goes to the new image, before any newer.
                 hub.release_held_input();
@@ -82,7 +82,7 @@ pub async fn supervise(hub: Arc<Hub>, ptyd: PathBuf, socket: PathBuf) {
                 while let Some((event, payload)) = events.recv().await {
                     hub.route_ptyd_event(event, payload).await;
                 }
-                hub.set_ptyd(None);
+                hub.ptyd.set(None);
                 if hub.upgrade_ended() && crate::process::running(pid) {
                     // Same pid, new image: reconnect at once, not a crash.
                     tracing::info!(pid, "tether-ptyd upgraded in place: reconnecting");

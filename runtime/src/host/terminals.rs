@@ -89,8 +89,9 @@ fn open(hub: &Hub, session_id: String, cols: u16, rows: u16, command: Option<Str
         from: Some(0),
     };
     if let Err(e) = hub
-        .to_ptyd(&open, &[])
-        .and_then(|_| hub.to_ptyd(&subscribe, &[]))
+        .ptyd
+        .send(&open, &[])
+        .and_then(|_| hub.ptyd.send(&subscribe, &[]))
     {
         hub.release_session(&session_id);
         hub.to_relay(&Control::Error {
@@ -130,7 +131,7 @@ pub fn input(hub: &Hub, session_id: &str, payload: &[u8]) {
 
 /// Sends `request` to ptyd; false (and an `error` to the relay) when it is not there.
 fn forward(hub: &Hub, session_id: &str, request: &Request, payload: &[u8]) -> bool {
-    match hub.to_ptyd(request, payload) {
+    match hub.ptyd.send(request, payload) {
         Ok(()) => true,
         Err(e) => {
             hub.to_relay(&Control::Error {

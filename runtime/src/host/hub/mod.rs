@@ -11,9 +11,8 @@ use tokio_tungstenite::tungstenite::Message;
 
 use super::state::HostState;
 use super::streams::{Mode, Stream};
-use crate::ptyd::client::PtydClient;
 use crate::sync::lock;
-use tether_contract::ptyd_protocol::{ErrorCode, Event, Request};
+use tether_contract::ptyd_protocol::{ErrorCode, Event};
 use tether_contract::relay_protocol::{encode_binary, Control, OpenRefused, KIND_OUTPUT};
 
 mod oauth_mailbox;
@@ -31,7 +30,8 @@ pub struct Hub {
     pub state: Arc<HostState>,
     /// Where the relay's `oauth.callback`s go.
     pub oauth: OAuthMailbox,
-    ptyd: PtydLink,
+    /// The current pty daemon connection.
+    pub(crate) ptyd: PtydLink,
     relay: Mutex<Option<RelayOut>>,
     /// Terminals open (or being opened) through this host, for the contract's limits,
     /// with where their streams stand on the current relay connection.
@@ -72,11 +72,6 @@ impl Hub {
         })
     }
 
-    /// Installs (or clears) the current pty daemon connection.
-    pub fn set_ptyd(&self, client: Option<PtydClient>) {
-        self.ptyd.set(client);
-    }
-
     /// Claims `id` for a new terminal, or says which limit refuses it (the relay's error code).
     pub fn claim_session(&self, id: &str, max: usize) -> Result<(), OpenRefused> {
         if !tether_contract::ptyd_protocol::valid_session_id(id) {
@@ -104,16 +99,6 @@ impl Hub {
         let mut terminals = lock(&self.terminals);
         terminals.remove(id);
         crate::metrics::global().set_terminals(terminals.len());
-    }
-
-    /// The current pty daemon's version, if connected.
-    pub fn ptyd_version(&self) -> Option<String> {
-        self.ptyd.version()
-    }
-
-    /// The current pty daemon connection's pid, if any.
-    pub fn ptyd_pid(&self) -> Option<u32> {
-        self.ptyd.pid()
     }
 
     /// Installs the current relay connection's outbound queues (`hello` has been sent on
@@ -149,11 +134,6 @@ impl Hub {
         if let Some(data) = data {
             let _ = data.send(message).await;
         }
-    }
-
-    /// Sends a request to the pty daemon; fails when it is not connected.
-    pub fn to_ptyd(&self, request: &Request, payload: &[u8]) -> anyhow::Result<()> {
-        self.ptyd.send(request, payload)
     }
 
     /// Routes one event from the pty daemon; output waits for room in the relay's queue.

@@ -12,7 +12,7 @@ use crate::sync::lock;
 use tether_contract::ptyd_protocol::{Request, SessionInfo};
 
 /// The current pty daemon connection and what waits on it.
-pub(super) struct PtydLink {
+pub(crate) struct PtydLink {
     client: Mutex<Option<PtydClient>>,
     list_waiters: Mutex<VecDeque<oneshot::Sender<Vec<SessionInfo>>>>,
     connected: watch::Sender<bool>,
@@ -20,7 +20,7 @@ pub(super) struct PtydLink {
 
 impl PtydLink {
     /// Not connected.
-    pub(super) fn new() -> Self {
+    pub(crate) fn new() -> Self {
         PtydLink {
             client: Mutex::new(None),
             list_waiters: Mutex::new(VecDeque::new()),
@@ -29,7 +29,7 @@ impl PtydLink {
     }
 
     /// Installs (or clears) the connection; `list`s sent on the previous one get no reply.
-    pub(super) fn set(&self, client: Option<PtydClient>) {
+    pub(crate) fn set(&self, client: Option<PtydClient>) {
         let connected = client.is_some();
         *lock(&self.client) = client;
         lock(&self.list_waiters).clear();
@@ -37,7 +37,7 @@ impl PtydLink {
     }
 
     /// Sends a request; fails when no daemon is connected.
-    pub(super) fn send(&self, request: &Request, payload: &[u8]) -> anyhow::Result<()> {
+    pub(crate) fn send(&self, request: &Request, payload: &[u8]) -> anyhow::Result<()> {
         match lock(&self.client).as_ref() {
             Some(client) => client.send(request, payload),
             None => anyhow::bail!("tether-ptyd is not running"),
@@ -45,19 +45,19 @@ impl PtydLink {
     }
 
     /// The connected daemon's version.
-    pub(super) fn version(&self) -> Option<String> {
+    pub(crate) fn version(&self) -> Option<String> {
         lock(&self.client)
             .as_ref()
             .map(|c| c.daemon_version.clone())
     }
 
     /// The connected daemon's pid.
-    pub(super) fn pid(&self) -> Option<u32> {
+    pub(crate) fn pid(&self) -> Option<u32> {
         lock(&self.client).as_ref().map(|c| c.daemon_pid)
     }
 
     /// Waits until a daemon is connected, at most `limit`; false if none was.
-    pub(super) async fn wait_connected(&self, limit: Duration) -> bool {
+    pub(crate) async fn wait_connected(&self, limit: Duration) -> bool {
         let mut connected = self.connected.subscribe();
         tokio::time::timeout(limit, connected.wait_for(|c| *c))
             .await
@@ -66,7 +66,7 @@ impl PtydLink {
 
     /// Sends `list`; the receiver gets its reply, or is dropped when the connection ends
     /// first. `None` when no daemon is connected.
-    pub(super) fn ask_list(&self) -> Option<oneshot::Receiver<Vec<SessionInfo>>> {
+    pub(crate) fn ask_list(&self) -> Option<oneshot::Receiver<Vec<SessionInfo>>> {
         let (tx, rx) = oneshot::channel();
         // Queued only once sent (a waiter for a `list` that never went would take the
         // next reply), and under the lock, so the reply cannot come first.
@@ -77,7 +77,7 @@ impl PtydLink {
     }
 
     /// Hands a `list-reply` to the oldest `list` still waiting.
-    pub(super) fn list_replied(&self, sessions: Vec<SessionInfo>) {
+    pub(crate) fn list_replied(&self, sessions: Vec<SessionInfo>) {
         if let Some(waiter) = lock(&self.list_waiters).pop_front() {
             let _ = waiter.send(sessions);
         }

@@ -45,7 +45,7 @@ impl Hub {
                 replay: false,
                 from,
             };
-            if self.to_ptyd(&request, &[]).is_err() {
+            if self.ptyd.send(&request, &[]).is_err() {
                 return;
             }
             tracing::debug!(session = %id, ?from, "resuming output");
@@ -58,7 +58,7 @@ impl Hub {
     pub(super) fn unsubscribe_all(&self) {
         let ids: Vec<String> = lock(&self.terminals).keys().cloned().collect();
         for id in ids {
-            if self.to_ptyd(&Request::Unsubscribe { id }, &[]).is_err() {
+            if self.ptyd.send(&Request::Unsubscribe { id }, &[]).is_err() {
                 return;
             }
         }
@@ -97,7 +97,7 @@ impl Hub {
                 replay: false,
                 from,
             };
-            if self.to_ptyd(&request, &[]).is_err() {
+            if self.ptyd.send(&request, &[]).is_err() {
                 return;
             }
             tracing::info!(session = %session.id, "re-attached to terminal");
@@ -180,7 +180,11 @@ impl Hub {
                 // The connection ended and its waiters were dropped.
                 Ok(Err(_)) => {
                     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                    if !self.wait_for_ptyd(std::time::Duration::from_secs(5)).await {
+                    if !self
+                        .ptyd
+                        .wait_connected(std::time::Duration::from_secs(5))
+                        .await
+                    {
                         return Vec::new();
                     }
                 }

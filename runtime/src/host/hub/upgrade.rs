@@ -26,11 +26,6 @@ pub(super) struct UpgradeState {
 }
 
 impl Hub {
-    /// Waits until the pty daemon is connected, at most `limit`; false if it never was.
-    pub async fn wait_for_ptyd(&self, limit: std::time::Duration) -> bool {
-        self.ptyd.wait_connected(limit).await
-    }
-
     /// Asks ptyd to become the binary at `path`, keeping every terminal; the connection
     /// then drops and the supervisor reconnects to the same pid.
     pub fn upgrade_ptyd(&self, path: &std::path::Path) {
@@ -42,7 +37,7 @@ impl Hub {
         let request = Request::Upgrade {
             path: path.display().to_string(),
         };
-        match self.to_ptyd(&request, &[]) {
+        match self.ptyd.send(&request, &[]) {
             Ok(()) => {
                 held.get_or_insert_with(Vec::new);
             }
@@ -61,7 +56,8 @@ impl Hub {
             held.push((id.to_string(), chunk.to_vec()));
             return Ok(false);
         }
-        self.to_ptyd(&Request::Input { id: id.to_string() }, chunk)?;
+        self.ptyd
+            .send(&Request::Input { id: id.to_string() }, chunk)?;
         Ok(true)
     }
 
@@ -76,7 +72,8 @@ impl Hub {
         }
         for (id, chunk) in input {
             if self
-                .to_ptyd(&Request::Input { id: id.clone() }, &chunk)
+                .ptyd
+                .send(&Request::Input { id: id.clone() }, &chunk)
                 .is_ok()
             {
                 self.input_forwarded(&id, chunk.len());

@@ -103,7 +103,7 @@ fn classify(url: &str, error: WsError) -> DialError {
 
 pub(super) async fn hello(ws: &mut Ws, hub: &Hub, target: &RelayTarget) -> Result<(), WsError> {
     // Announce the terminals that exist: give a (re)starting pty daemon a moment first.
-    if !hub.wait_for_ptyd(Duration::from_secs(5)).await {
+    if !hub.ptyd.wait_connected(Duration::from_secs(5)).await {
         tracing::warn!("tether-ptyd is not running: announcing no terminals");
     }
     let hello = Control::Hello {
