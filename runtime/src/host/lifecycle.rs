@@ -150,7 +150,10 @@ pub async fn restart(paths: &InstancePaths, org: &OrgId, cli: &Path) -> anyhow::
         }
         if Instant::now() > deadline {
             asked?;
-            bail!("it did not come back within 10 s (see `tether host logs --org {org}`)");
+            bail!(
+                "it did not come back within {} s (see `tether host logs --org {org}`)",
+                HEALTH_WAIT.as_secs()
+            );
         }
     }
 }
