@@ -1,22 +1,23 @@
 //! Every module named in `docs/LAYOUT.md`, in its crate's section: a reader finds where a
 //! thing lives from that page and the folder names alone.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::Violation;
 
-/// The modules of `krate`'s `src/` that its section of `doc` does not name.
-pub fn check(root: &Path, krate: &str, doc: &str) -> anyhow::Result<Vec<Violation>> {
+/// The modules of `krate`'s `src/` that its section of `doc` does not name; `files` are
+/// the crate's `.rs` files.
+pub fn check(root: &Path, krate: &str, files: &[PathBuf], doc: &str) -> Vec<Violation> {
     let src = root.join(krate).join("src");
     let Some(section) = section(doc, krate) else {
-        return Ok(vec![Violation {
+        return vec![Violation {
             path: "docs/LAYOUT.md".into(),
             line: 0,
             what: format!("has no section `## {krate}/` for the crate in {krate}/"),
-        }]);
+        }];
     };
     let mut violations = Vec::new();
-    for path in super::rust_files(&src)? {
+    for path in files {
         let Ok(inside) = path.strip_prefix(&src) else {
             continue;
         };
@@ -25,7 +26,7 @@ pub fn check(root: &Path, krate: &str, doc: &str) -> anyhow::Result<Vec<Violatio
         };
         if !names(section, &name) {
             violations.push(Violation {
-                path: path.strip_prefix(root).unwrap_or(&path).to_path_buf(),
+                path: path.strip_prefix(root).unwrap_or(path).to_path_buf(),
                 line: 0,
                 what: format!(
                     "not named in docs/LAYOUT.md's `## {krate}/` section: say what `{name}` holds"
@@ -33,7 +34,7 @@ pub fn check(root: &Path, krate: &str, doc: &str) -> anyhow::Result<Vec<Violatio
             });
         }
     }
-    Ok(violations)
+    violations
 }
 
 /// The text from `## <krate>/` to the next `## ` heading.

@@ -59,9 +59,10 @@ pub fn check(root: &Path) -> anyhow::Result<Vec<Violation>> {
         .context("reading docs/LAYOUT.md (tidy checks every module is named in it)")?;
     let mut violations = Vec::new();
     for krate in CRATES {
-        for path in rust_files(&root.join(krate))? {
-            let relative = path.strip_prefix(root).unwrap_or(&path).to_path_buf();
-            let text = std::fs::read_to_string(&path)
+        let files = rust_files(&root.join(krate))?;
+        for path in &files {
+            let relative = path.strip_prefix(root).unwrap_or(path).to_path_buf();
+            let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading {}", path.display()))?;
             let file = match syn::parse_file(&text) {
                 Ok(file) => file,
@@ -77,7 +78,7 @@ pub fn check(root: &Path) -> anyhow::Result<Vec<Violation>> {
             violations.extend(lengths::check(&relative, &text, &file));
             violations.extend(modules::check(&relative, &file));
         }
-        violations.extend(layout_doc::check(root, krate, &layout_doc)?);
+        violations.extend(layout_doc::check(root, krate, &files, &layout_doc));
     }
     Ok(violations)
 }
